@@ -1,0 +1,348 @@
+//! The language registry: which grammar parses a file, and how its syntax is normalised.
+//!
+//! Everything language-specific lives in `grammars/languages.toml` as data — file extensions,
+//! the grammar, comment kinds, the kinds that name entities (functions, classes, …) and the
+//! normalisation rules that keep formatters' choices (quote style, trailing commas, redundant
+//! parentheses, import order, hex letter case) out of the comparison. `build.rs` turns the
+//! grammar names into a table of grammar constants, so adding a language is one registry entry
+//! plus one grammar dependency, with no other code.
+//!
+//! Loading validates the registry against each grammar: a kind name the grammar does not know is
+//! an error, so a typo cannot silently switch a rule off.
+
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+include!(concat!(env!("OUT_DIR"), "/grammars.rs"));
+
+/// The registry shipped inside the binary.
+pub const EMBEDDED_REGISTRY: &str = include_str!("../../grammars/languages.toml");
+
+/// Tokens that carry no meaning once the tree is built: separators and delimiters. Formatters
+/// add and drop them freely (trailing commas, optional semicolons, parentheses).
+const DEFAULT_DROP_TOKENS: &[&str] = &[",", ";", "(", ")", "{", "}", "[", "]", "\"", "'", "`"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("language registry is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("language `{language}`: grammar `{grammar}` is not compiled in (add the grammar crate to Cargo.toml)")]
+    UnknownGrammar { language: String, grammar: String },
+    #[error("language `{language}`: the grammar has no node kind `{kind}` (used in `{field}`)")]
+    UnknownKind {
+        language: String,
+        kind: String,
+        field: &'static str,
+    },
+    #[error("language `{language}`: grammar ABI is incompatible with tree-sitter: {detail}")]
+    Incompatible { language: String, detail: String },
+    #[error("language `{0}` is registered twice")]
+    Duplicate(String),
+}
+
+/// One `[[language]]` entry of `grammars/languages.toml`, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageSpec {
+    /// Stable name, e.g. `rust`, shown in reports.
+    pub name: String,
+    /// Rust path to the grammar's `LanguageFn` constant, e.g. `tree_sitter_rust::LANGUAGE`.
+    pub grammar: String,
+    /// File extensions without the dot, matched case-insensitively.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Exact file names (e.g. `Gemfile`), for files without a telling extension.
+    #[serde(default)]
+    pub filenames: Vec<String>,
+    /// Comment node kinds: outside the comparison unless comments are counted.
+    #[serde(default)]
+    pub comment_kinds: Vec<String>,
+    /// Other node kinds outside the comparison (e.g. a shebang line).
+    #[serde(default)]
+    pub ignore_kinds: Vec<String>,
+    /// String literal kinds: compared by their decoded content, so the quote style never counts.
+    #[serde(default)]
+    pub string_kinds: Vec<String>,
+    /// Leaf kinds compared case-insensitively (number literals: `0xFF` = `0xff`).
+    #[serde(default)]
+    pub case_insensitive_kinds: Vec<String>,
+    /// Kinds compared as one leaf on their text (whitespace-normalised), children ignored.
+    #[serde(default)]
+    pub leaf_kinds: Vec<String>,
+    /// Wrappers replaced by their only remaining child (redundant parentheses, a block around
+    /// a single match-arm expression).
+    #[serde(default)]
+    pub unwrap: Vec<UnwrapRule>,
+    /// Consecutive siblings of these kinds are compared in sorted order (imports, attributes).
+    #[serde(default)]
+    pub sorted_kinds: Vec<String>,
+    /// The children of these kinds are compared in sorted order (`use a::{b, c}` lists).
+    #[serde(default)]
+    pub sorted_children: Vec<String>,
+    /// Anonymous tokens dropped from the tree. Defaults to separators and delimiters.
+    #[serde(default)]
+    pub drop_tokens: Option<Vec<String>>,
+    /// Node kinds that name entities, for the edit script and the cosmetic/semantic report.
+    #[serde(default)]
+    pub entities: Vec<EntitySpec>,
+}
+
+/// Replace a `kind` node that has exactly one child left by that child — only under `parent`
+/// when one is given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnwrapRule {
+    pub kind: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// A node kind that names an entity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySpec {
+    pub kind: String,
+    /// What a reader calls it: `fn`, `class`, `method`, `impl`, …
+    pub label: String,
+    /// The field holding its name; `name` when omitted. When the field is absent on a node, the
+    /// first identifier-like named child is used.
+    #[serde(default)]
+    pub name_field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    language: Vec<LanguageSpec>,
+}
+
+/// Per-kind flags, indexed by tree-sitter kind id.
+pub(crate) mod flag {
+    pub const COMMENT: u16 = 1;
+    pub const IGNORE: u16 = 1 << 1;
+    pub const STRING: u16 = 1 << 2;
+    pub const CASE_INSENSITIVE: u16 = 1 << 3;
+    pub const LEAF: u16 = 1 << 4;
+    pub const UNWRAP: u16 = 1 << 5;
+    pub const SORTED: u16 = 1 << 6;
+    pub const SORTED_CHILDREN: u16 = 1 << 7;
+    pub const DROP: u16 = 1 << 8;
+    pub const ENTITY: u16 = 1 << 9;
+}
+
+/// A compiled language: the grammar plus kind-id indexed tables for the hot path.
+pub struct Language {
+    pub spec: LanguageSpec,
+    pub ts: tree_sitter::Language,
+    flags: Vec<u16>,
+    /// kind id -> (entity label, name field id)
+    entity: FxHashMap<u16, (String, Option<u16>)>,
+    /// kind id -> allowed parent kind ids (empty: any parent)
+    unwrap_parents: FxHashMap<u16, Vec<u16>>,
+}
+
+impl std::fmt::Debug for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Language")
+            .field("name", &self.spec.name)
+            .finish()
+    }
+}
+
+impl Language {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    #[inline]
+    pub(crate) fn flags(&self, kind: u16) -> u16 {
+        self.flags.get(kind as usize).copied().unwrap_or(0)
+    }
+
+    /// Entity label and name field for a kind, when it names an entity.
+    pub(crate) fn entity(&self, kind: u16) -> Option<(&str, Option<u16>)> {
+        self.entity.get(&kind).map(|(l, f)| (l.as_str(), *f))
+    }
+
+    /// Whether a node of `kind` under a parent of `parent_kind` unwraps to its only child.
+    pub(crate) fn unwraps(&self, kind: u16, parent_kind: Option<u16>) -> bool {
+        match self.unwrap_parents.get(&kind) {
+            None => false,
+            Some(parents) if parents.is_empty() => true,
+            Some(parents) => parent_kind.is_some_and(|p| parents.contains(&p)),
+        }
+    }
+
+    fn compile(spec: LanguageSpec) -> Result<Self, RegistryError> {
+        let lang_fn = GRAMMARS
+            .iter()
+            .find(|(path, _)| *path == spec.grammar.trim())
+            .map(|(_, f)| *f)
+            .ok_or_else(|| RegistryError::UnknownGrammar {
+                language: spec.name.clone(),
+                grammar: spec.grammar.clone(),
+            })?;
+        let ts: tree_sitter::Language = lang_fn.into();
+        // Fail early when the grammar cannot be loaded by this tree-sitter.
+        tree_sitter::Parser::new()
+            .set_language(&ts)
+            .map_err(|e| RegistryError::Incompatible {
+                language: spec.name.clone(),
+                detail: e.to_string(),
+            })?;
+
+        let count = ts.node_kind_count();
+        let mut by_name: FxHashMap<&str, Vec<(u16, bool)>> = FxHashMap::default();
+        for id in 0..count as u16 {
+            if let Some(name) = ts.node_kind_for_id(id) {
+                by_name
+                    .entry(name)
+                    .or_default()
+                    .push((id, ts.node_kind_is_named(id)));
+            }
+        }
+        let lookup = |kind: &str, field: &'static str| -> Result<Vec<u16>, RegistryError> {
+            match by_name.get(kind) {
+                Some(ids) => Ok(ids.iter().map(|(id, _)| *id).collect()),
+                None => Err(RegistryError::UnknownKind {
+                    language: spec.name.clone(),
+                    kind: kind.to_string(),
+                    field,
+                }),
+            }
+        };
+
+        let mut flags = vec![0u16; count];
+        let mut set = |kinds: &[String], field: &'static str, bit: u16| -> Result<(), RegistryError> {
+            for k in kinds {
+                for id in lookup(k, field)? {
+                    flags[id as usize] |= bit;
+                }
+            }
+            Ok(())
+        };
+        set(&spec.comment_kinds, "comment_kinds", flag::COMMENT)?;
+        set(&spec.ignore_kinds, "ignore_kinds", flag::IGNORE)?;
+        set(&spec.string_kinds, "string_kinds", flag::STRING)?;
+        set(&spec.case_insensitive_kinds, "case_insensitive_kinds", flag::CASE_INSENSITIVE)?;
+        set(&spec.leaf_kinds, "leaf_kinds", flag::LEAF)?;
+        set(&spec.sorted_kinds, "sorted_kinds", flag::SORTED)?;
+        set(&spec.sorted_children, "sorted_children", flag::SORTED_CHILDREN)?;
+
+        // Dropped tokens apply to anonymous nodes only: a named node is never dropped.
+        let default_drop: Vec<String> = DEFAULT_DROP_TOKENS.iter().map(|s| s.to_string()).collect();
+        let drop = spec.drop_tokens.as_ref().unwrap_or(&default_drop);
+        for tok in drop {
+            if let Some(ids) = by_name.get(tok.as_str()) {
+                for (id, named) in ids {
+                    if !named {
+                        flags[*id as usize] |= flag::DROP;
+                    }
+                }
+            }
+        }
+
+        let mut unwrap_parents: FxHashMap<u16, Vec<u16>> = FxHashMap::default();
+        for rule in &spec.unwrap {
+            let parents = match &rule.parent {
+                Some(p) => lookup(p, "unwrap.parent")?,
+                None => Vec::new(),
+            };
+            for id in lookup(&rule.kind, "unwrap.kind")? {
+                flags[id as usize] |= flag::UNWRAP;
+                let entry = unwrap_parents.entry(id).or_default();
+                if parents.is_empty() {
+                    entry.clear();
+                } else {
+                    entry.extend(&parents);
+                }
+            }
+        }
+
+        let mut entity = FxHashMap::default();
+        for e in &spec.entities {
+            let field = e.name_field.as_deref().unwrap_or("name");
+            let field_id = ts.field_id_for_name(field).map(|f| f.get());
+            if e.name_field.is_some() && field_id.is_none() {
+                return Err(RegistryError::UnknownKind {
+                    language: spec.name.clone(),
+                    kind: field.to_string(),
+                    field: "entities.name_field",
+                });
+            }
+            for id in lookup(&e.kind, "entities.kind")? {
+                flags[id as usize] |= flag::ENTITY;
+                entity.insert(id, (e.label.clone(), field_id));
+            }
+        }
+
+        Ok(Language {
+            spec,
+            ts,
+            flags,
+            entity,
+            unwrap_parents,
+        })
+    }
+}
+
+/// All registered languages, with lookup by file name.
+#[derive(Debug)]
+pub struct Registry {
+    languages: Vec<Language>,
+    by_extension: FxHashMap<String, usize>,
+    by_filename: FxHashMap<String, usize>,
+}
+
+impl Registry {
+    /// The registry compiled into the binary (`grammars/languages.toml`).
+    pub fn embedded() -> Result<Self, RegistryError> {
+        Self::from_toml(EMBEDDED_REGISTRY)
+    }
+
+    /// Parse and validate a registry.
+    pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
+        let file: RegistryFile = toml::from_str(text)?;
+        let mut languages: Vec<Language> = Vec::with_capacity(file.language.len());
+        let mut by_extension = FxHashMap::default();
+        let mut by_filename = FxHashMap::default();
+        for spec in file.language {
+            if languages.iter().any(|l| l.spec.name == spec.name) {
+                return Err(RegistryError::Duplicate(spec.name));
+            }
+            let idx = languages.len();
+            for ext in &spec.extensions {
+                by_extension.insert(ext.trim_start_matches('.').to_ascii_lowercase(), idx);
+            }
+            for name in &spec.filenames {
+                by_filename.insert(name.clone(), idx);
+            }
+            languages.push(Language::compile(spec)?);
+        }
+        Ok(Registry {
+            languages,
+            by_extension,
+            by_filename,
+        })
+    }
+
+    pub fn languages(&self) -> &[Language] {
+        &self.languages
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Language> {
+        self.languages.iter().find(|l| l.spec.name == name)
+    }
+
+    /// The language of a path, from its file name or extension.
+    pub fn for_path(&self, path: &Path) -> Option<&Language> {
+        let file_name = path.file_name()?.to_str()?;
+        if let Some(&i) = self.by_filename.get(file_name) {
+            return Some(&self.languages[i]);
+        }
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        self.by_extension.get(&ext).map(|&i| &self.languages[i])
+    }
+}

@@ -1,0 +1,6 @@
+//! patchgate: a Git-integrated patch gatekeeper.
+//!
+//! The library behind the `patchgate` binary. Each module stands on its own; the binary is a
+//! thin shell over them.
+
+pub mod astdiff;
