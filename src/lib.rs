@@ -4,3 +4,5 @@
 //! thin shell over them.
 
 pub mod astdiff;
+pub mod audit;
+pub mod meta;

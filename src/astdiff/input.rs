@@ -18,6 +18,9 @@ pub struct FileVersions {
 pub struct ChangeInput {
     /// Whether a base was given (or found): variance is then relative to the change.
     pub has_base: bool,
+    /// One render against its base (`patchgate diff --base B --head H`): `b` is always `None`
+    /// and `a` holds the head.
+    pub single: bool,
     /// Human labels of the sides, e.g. the revisions or paths given (for reports).
     pub label_base: Option<String>,
     pub label_a: String,

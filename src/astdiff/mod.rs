@@ -7,4 +7,5 @@
 //! variance and an edit script. Files that cannot be parsed cleanly fall back to a line diff.
 
 pub mod input;
+pub mod patch;
 pub mod registry;

@@ -1,0 +1,1 @@
+//! Unified-diff patches: parsing and applying them to a base.

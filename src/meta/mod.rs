@@ -1,0 +1,1 @@
+//! The meta hash audit: canonical forms, hashes and the decision record.
