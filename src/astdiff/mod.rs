@@ -3,9 +3,18 @@
 //! See `DESIGN.md` ("variance"). The pipeline is pure: [`input`] turns files, directories, git
 //! revisions or patches into a [`input::ChangeInput`]; [`tree`] parses each side with tree-sitter
 //! into a normalised arena tree (comments, separators and formatter choices removed, per the
-//! [`registry`]); [`matcher`] maps two trees onto each other; [`measure`] turns the mappings into
-//! variance and an edit script. Files that cannot be parsed cleanly fall back to a line diff.
+//! [`registry`]); [`matcher`] maps two trees onto each other; [`measure`] turns mappings into
+//! weights, an edit script and entity classes; [`diff`] runs it file by file, with a line-diff
+//! fallback, into a [`diff::DiffReport`].
 
+pub mod bench;
+pub mod diff;
 pub mod input;
+pub mod matcher;
+pub mod measure;
 pub mod patch;
 pub mod registry;
+pub mod report;
+pub mod tree;
+
+pub use diff::{diff_change, DiffOptions, DiffReport, Verdict};

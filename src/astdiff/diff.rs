@@ -1,0 +1,545 @@
+//! One change, file by file: parse each side, map, measure, and fall back when a file cannot be
+//! compared as syntax.
+//!
+//! This is the pure core of `patchgate diff`: a [`ChangeInput`] and options in, a [`DiffReport`]
+//! out, no I/O. A file falls back to a line diff (with the `similar` crate) when no grammar is
+//! registered for it, when tree-sitter cannot parse it cleanly, or when it is over the node or
+//! time limit; the report says so and why. Binary files are reported, never diffed; a binary
+//! file that differs between the renders escalates the change, since nothing can vouch for it.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::input::{ChangeInput, FileVersions};
+use super::matcher::{match_trees, Mapping};
+use super::measure::{classify_entities, compare, edit_script, ChangeClass, Comparison, Edit, EditOp, EntityChange, LineRange};
+use super::registry::{Language, Registry};
+use super::tree::{Limits, SyntaxTree, TreeError, TreeOptions};
+
+/// Version tag of the JSON report; bumped on any incompatible change.
+pub const REPORT_SCHEMA: &str = "patchgate.diff/v1";
+
+/// What `patchgate diff` may be told.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffOptions {
+    /// Variance at or below which two renders agree, in percent.
+    pub threshold_percent: f64,
+    /// Count comment nodes (they never count by default).
+    pub count_comments: bool,
+    pub limits: Limits,
+    /// Edits listed per file; the rest are counted in `edits_omitted`.
+    pub max_edits_per_file: usize,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            threshold_percent: 3.0,
+            count_comments: false,
+            limits: Limits::default(),
+            max_edits_per_file: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Two renders, optionally against a base.
+    Dual,
+    /// One render against its base.
+    Single,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Agreed,
+    Escalate,
+}
+
+/// What a file's counts are counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Nodes,
+    Lines,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Compared (as syntax or, with `fallback`, as lines).
+    Compared,
+    /// Not diffed: binary on at least one side.
+    Binary,
+}
+
+/// Size of each side, in the file's unit (`null`: absent on that side).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Sides {
+    pub base: Option<u64>,
+    pub a: Option<u64>,
+    pub b: Option<u64>,
+}
+
+/// One file of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    /// Registry name, or `null` when no grammar is registered for the file.
+    pub language: Option<String>,
+    pub status: FileStatus,
+    /// Dual mode: this file's variance; `null` for binary files and single renders.
+    pub variance_percent: Option<f64>,
+    /// `null`, or why the file was compared as lines instead of syntax.
+    pub fallback: Option<String>,
+    pub unit: Unit,
+    /// Size of each side; absent sides are `null`.
+    pub size: Sides,
+    /// Weight on which the renders differ (dual) or head differs from base (single).
+    pub differing: u64,
+    /// Weight of the change against the base (dual with base), or of both files (no base).
+    pub changed: u64,
+    /// Single mode: whether only formatting and comments changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<ChangeClass>,
+    /// Render A → render B (dual) or base → head (single).
+    pub edits: Vec<Edit>,
+    pub edits_omitted: usize,
+    /// Single mode: every changed entity, cosmetic or semantic.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<EntityChange>,
+}
+
+/// The whole comparison. Serialised as the `--format json` schema (see `docs/diff-json.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub schema: &'static str,
+    pub mode: Mode,
+    pub base: Option<String>,
+    pub a: String,
+    pub b: Option<String>,
+    /// Overall variance (weighted by each file's size of change); `null` for a single render.
+    pub variance_percent: Option<f64>,
+    pub similarity_percent: Option<f64>,
+    pub threshold_percent: f64,
+    pub verdict: Verdict,
+    /// Reasons to escalate besides the variance (e.g. a binary file that differs).
+    pub escalations: Vec<String>,
+    pub differing: u64,
+    pub changed: u64,
+    pub files: Vec<FileReport>,
+}
+
+/// Round to 3 decimals so reports are stable across platforms.
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn percent(num: u64, den: u64) -> f64 {
+    if den == 0 {
+        if num == 0 {
+            0.0
+        } else {
+            100.0
+        }
+    } else {
+        round3((100.0 * num as f64 / den as f64).min(100.0))
+    }
+}
+
+/// Whether bytes look binary: a NUL in the first 8 KiB, or not UTF-8.
+pub fn is_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(8192)].contains(&0) || std::str::from_utf8(bytes).is_err()
+}
+
+/// Compare a change.
+pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions) -> DiffReport {
+    let files: Vec<FileReport> = input
+        .files
+        .iter()
+        .map(|f| diff_file(f, input, registry, opts))
+        .collect();
+    let mut escalations = Vec::new();
+    for (f, fv) in files.iter().zip(&input.files) {
+        if f.status == FileStatus::Binary && !input.single && fv.a != fv.b {
+            escalations.push(format!(
+                "{}: binary file differs between the renders and cannot be compared",
+                f.path
+            ));
+        }
+    }
+    let differing: u64 = files.iter().map(|f| f.differing).sum();
+    let changed: u64 = files.iter().map(|f| f.changed).sum();
+    let (variance, verdict) = if input.single {
+        (None, Verdict::Agreed)
+    } else {
+        let v = percent(differing, changed);
+        let agreed = v <= opts.threshold_percent && escalations.is_empty();
+        (
+            Some(v),
+            if agreed {
+                Verdict::Agreed
+            } else {
+                Verdict::Escalate
+            },
+        )
+    };
+    DiffReport {
+        schema: REPORT_SCHEMA,
+        mode: if input.single { Mode::Single } else { Mode::Dual },
+        base: input.label_base.clone(),
+        a: input.label_a.clone(),
+        b: (!input.single).then(|| input.label_b.clone()),
+        variance_percent: variance,
+        similarity_percent: variance.map(|v| round3(100.0 - v)),
+        threshold_percent: opts.threshold_percent,
+        verdict,
+        escalations,
+        differing,
+        changed,
+        files,
+    }
+}
+
+/// One side's text, or why it cannot be had.
+fn text_of(bytes: &Option<Vec<u8>>) -> Option<&str> {
+    bytes.as_deref().map(|b| std::str::from_utf8(b).unwrap_or(""))
+}
+
+fn diff_file(fv: &FileVersions, input: &ChangeInput, reg: &Registry, opts: &DiffOptions) -> FileReport {
+    let lang = reg.for_path(std::path::Path::new(&fv.path));
+    let mut report = FileReport {
+        path: fv.path.clone(),
+        language: lang.map(|l| l.name().to_string()),
+        status: FileStatus::Compared,
+        variance_percent: None,
+        fallback: None,
+        unit: Unit::Nodes,
+        size: Sides::default(),
+        differing: 0,
+        changed: 0,
+        class: None,
+        edits: Vec::new(),
+        edits_omitted: 0,
+        entities: Vec::new(),
+    };
+    let sides = [&fv.base, &fv.a, &fv.b];
+    if sides.iter().any(|s| s.as_deref().is_some_and(is_binary)) {
+        report.status = FileStatus::Binary;
+        return report;
+    }
+    let base = if input.has_base { text_of(&fv.base) } else { None };
+    let (a, b) = (text_of(&fv.a), if input.single { None } else { text_of(&fv.b) });
+
+    let outcome = match lang {
+        None => Err(format!(
+            "no grammar is registered for `{}`",
+            fv.path.rsplit('/').next().unwrap_or(&fv.path)
+        )),
+        Some(lang) => syntax_diff(lang, base, a, b, input, opts, &mut report),
+    };
+    if let Err(reason) = outcome {
+        report.fallback = Some(reason);
+        report.unit = Unit::Lines;
+        line_diff(base, a, b, input, opts, &mut report);
+    }
+    if !input.single {
+        report.variance_percent = Some(percent(report.differing, report.changed));
+    }
+    if report.edits.len() > opts.max_edits_per_file {
+        report.edits_omitted = report.edits.len() - opts.max_edits_per_file;
+        report.edits.truncate(opts.max_edits_per_file);
+    }
+    report
+}
+
+/// The syntax comparison of one file; `Err` carries the reason to fall back.
+fn syntax_diff<'a>(
+    lang: &'a Language,
+    base: Option<&'a str>,
+    a: Option<&'a str>,
+    b: Option<&'a str>,
+    input: &ChangeInput,
+    opts: &DiffOptions,
+    report: &mut FileReport,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let deadline = Some((
+        started + Duration::from_millis(opts.limits.time_limit_ms),
+        opts.limits.time_limit_ms,
+    ));
+    let topts = TreeOptions {
+        count_comments: opts.count_comments,
+    };
+    let parse = |text: Option<&'a str>, side: &str| -> Result<Option<SyntaxTree<'a>>, String> {
+        parse_side(lang, text, side, &opts.limits, topts)
+    };
+    let tbase = parse(base, if input.has_base { "base" } else { "" })?;
+    let ta = parse(a, if input.single { "head" } else { "render A" })?;
+    let tb = parse(b, "render B")?;
+    report.size = Sides {
+        base: tbase.as_ref().map(|t| t.len() as u64),
+        a: ta.as_ref().map(|t| t.len() as u64),
+        b: tb.as_ref().map(|t| t.len() as u64),
+    };
+    let pair = |l: Option<&SyntaxTree<'_>>, r: Option<&SyntaxTree<'_>>| -> Result<Pair, String> {
+        Pair::new(l, r, deadline).map_err(|e| e.to_string())
+    };
+
+    if input.single {
+        let p = pair(tbase.as_ref(), ta.as_ref())?;
+        report.differing = p.weight();
+        report.changed = p.weight();
+        if let (Some(l), Some(r), Some(m)) = (tbase.as_ref(), ta.as_ref(), p.mapping.as_ref()) {
+            report.edits = edit_script(l, r, m, &p.cmp);
+            report.entities = classify_entities(l, r, m);
+            report.class = Some(if l.node(l.root()).hash == r.node(r.root()).hash {
+                ChangeClass::Cosmetic
+            } else {
+                ChangeClass::Semantic
+            });
+        } else {
+            report.class = Some(ChangeClass::Semantic);
+            report.edits = whole_side_edits(tbase.as_ref(), ta.as_ref());
+        }
+        return Ok(());
+    }
+
+    let ab = if a.is_some() && a == b {
+        Pair::identical(ta.as_ref())
+    } else {
+        pair(ta.as_ref(), tb.as_ref())?
+    };
+    report.differing = ab.weight();
+    if let (Some(l), Some(r), Some(m)) = (ta.as_ref(), tb.as_ref(), ab.mapping.as_ref()) {
+        report.edits = edit_script(l, r, m, &ab.cmp);
+    } else {
+        report.edits = whole_side_edits(ta.as_ref(), tb.as_ref());
+    }
+    report.changed = if input.has_base {
+        let xa = pair(tbase.as_ref(), ta.as_ref())?.weight();
+        let xb = if a == b {
+            xa
+        } else {
+            pair(tbase.as_ref(), tb.as_ref())?.weight()
+        };
+        xa + xb
+    } else {
+        ta.as_ref().map_or(0, |t| t.len() as u64) + tb.as_ref().map_or(0, |t| t.len() as u64)
+    };
+    Ok(())
+}
+
+fn parse_side<'a>(
+    lang: &'a Language,
+    text: Option<&'a str>,
+    side: &str,
+    limits: &Limits,
+    topts: TreeOptions,
+) -> Result<Option<SyntaxTree<'a>>, String> {
+    match text {
+        None => Ok(None),
+        Some(t) => SyntaxTree::parse(lang, t, limits, topts)
+            .map(Some)
+            .map_err(|e| if side.is_empty() { e.to_string() } else { format!("{side}: {e}") }),
+    }
+}
+
+/// A comparison of two optional trees (an absent side is an empty tree).
+struct Pair {
+    cmp: Comparison,
+    mapping: Option<Mapping>,
+    /// Weight when one side is absent.
+    absent_weight: u64,
+}
+
+impl Pair {
+    fn new(
+        l: Option<&SyntaxTree<'_>>,
+        r: Option<&SyntaxTree<'_>>,
+        deadline: Option<(Instant, u64)>,
+    ) -> Result<Pair, TreeError> {
+        match (l, r) {
+            (Some(l), Some(r)) => {
+                // Matching is direction-dependent; matching in a canonical order makes the
+                // measure symmetric: variance(A, B) == variance(B, A).
+                let (hl, hr) = (l.node(l.root()).hash, r.node(r.root()).hash);
+                let m = if hl <= hr {
+                    match_trees(l, r, deadline)?
+                } else {
+                    let m = match_trees(r, l, deadline)?;
+                    Mapping {
+                        a2b: m.b2a,
+                        b2a: m.a2b,
+                    }
+                };
+                Ok(Pair {
+                    cmp: compare(l, r, &m),
+                    mapping: Some(m),
+                    absent_weight: 0,
+                })
+            }
+            (l, r) => Ok(Pair {
+                cmp: Comparison::default(),
+                mapping: None,
+                absent_weight: l.map_or(0, |t| t.len() as u64) + r.map_or(0, |t| t.len() as u64),
+            }),
+        }
+    }
+
+    fn identical(_t: Option<&SyntaxTree<'_>>) -> Pair {
+        Pair {
+            cmp: Comparison::default(),
+            mapping: None,
+            absent_weight: 0,
+        }
+    }
+
+    fn weight(&self) -> u64 {
+        if self.mapping.is_some() {
+            self.cmp.weight()
+        } else {
+            self.absent_weight
+        }
+    }
+}
+
+/// Edits for a file present on one side only: the whole file inserted or deleted.
+fn whole_side_edits(l: Option<&SyntaxTree<'_>>, r: Option<&SyntaxTree<'_>>) -> Vec<Edit> {
+    let whole = |t: &SyntaxTree<'_>| LineRange {
+        start: 1,
+        end: t.node(t.root()).end_line.max(1),
+    };
+    match (l, r) {
+        (Some(l), None) => vec![Edit {
+            op: EditOp::Delete,
+            kind: "file".into(),
+            entity: None,
+            a: Some(whole(l)),
+            b: None,
+            from: None,
+            to: None,
+            nodes: l.len() as u32,
+        }],
+        (None, Some(r)) => vec![Edit {
+            op: EditOp::Insert,
+            kind: "file".into(),
+            entity: None,
+            a: None,
+            b: Some(whole(r)),
+            from: None,
+            to: None,
+            nodes: r.len() as u32,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Non-blank lines, trimmed, with their 1-based line numbers: indentation and blank lines do not
+/// count in a line diff either.
+fn norm_lines(text: Option<&str>) -> (Vec<&str>, Vec<u32>) {
+    let mut lines = Vec::new();
+    let mut numbers = Vec::new();
+    for (i, l) in text.unwrap_or("").lines().enumerate() {
+        let t = l.trim();
+        if !t.is_empty() {
+            lines.push(t);
+            numbers.push(i as u32 + 1);
+        }
+    }
+    (lines, numbers)
+}
+
+/// Line-diff weight and edits between two texts.
+fn line_pair(l: Option<&str>, r: Option<&str>, deadline: Instant) -> (u64, Vec<Edit>) {
+    let (ll, ln) = norm_lines(l);
+    let (rl, rn) = norm_lines(r);
+    let ops = similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &ll, &rl, Some(deadline));
+    let mut weight = 0u64;
+    let mut edits = Vec::new();
+    let lr = |nums: &[u32], start: usize, len: usize| LineRange {
+        start: nums[start],
+        end: nums[start + len - 1],
+    };
+    for op in ops {
+        match op {
+            similar::DiffOp::Equal { .. } => {}
+            similar::DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
+                weight += old_len as u64;
+                edits.push(line_edit(EditOp::Delete, Some(lr(&ln, old_index, old_len)), None, old_len));
+            }
+            similar::DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                weight += new_len as u64;
+                edits.push(line_edit(EditOp::Insert, None, Some(lr(&rn, new_index, new_len)), new_len));
+            }
+            similar::DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                weight += (old_len + new_len) as u64;
+                edits.push(line_edit(EditOp::Delete, Some(lr(&ln, old_index, old_len)), None, old_len));
+                edits.push(line_edit(EditOp::Insert, None, Some(lr(&rn, new_index, new_len)), new_len));
+            }
+        }
+    }
+    (weight, edits)
+}
+
+fn line_edit(op: EditOp, a: Option<LineRange>, b: Option<LineRange>, n: usize) -> Edit {
+    Edit {
+        op,
+        kind: "line".into(),
+        entity: None,
+        a,
+        b,
+        from: None,
+        to: None,
+        nodes: n as u32,
+    }
+}
+
+fn line_diff(
+    base: Option<&str>,
+    a: Option<&str>,
+    b: Option<&str>,
+    input: &ChangeInput,
+    opts: &DiffOptions,
+    report: &mut FileReport,
+) {
+    let deadline = Instant::now() + Duration::from_millis(opts.limits.time_limit_ms);
+    let count = |t: Option<&str>| t.map(|t| norm_lines(Some(t)).0.len() as u64);
+    report.size = Sides {
+        base: count(base),
+        a: count(a),
+        b: count(b),
+    };
+    if input.single {
+        let (w, edits) = line_pair(base, a, deadline);
+        report.differing = w;
+        report.changed = w;
+        report.edits = edits;
+        report.class = Some(if w == 0 {
+            ChangeClass::Cosmetic
+        } else {
+            ChangeClass::Semantic
+        });
+        return;
+    }
+    let (w, edits) = line_pair(a, b, deadline);
+    report.differing = w;
+    report.edits = edits;
+    report.changed = if input.has_base {
+        line_pair(base, a, deadline).0 + line_pair(base, b, deadline).0
+    } else {
+        report.size.a.unwrap_or(0) + report.size.b.unwrap_or(0)
+    };
+}

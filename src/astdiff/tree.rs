@@ -1,0 +1,720 @@
+//! A normalised syntax tree: what two renders are compared on.
+//!
+//! tree-sitter gives a concrete syntax tree, full of things a formatter may change: comments,
+//! separators, delimiters, quote styles, redundant parentheses, the order of imports. This module
+//! builds a compact arena tree from it with all of that removed, per the language's registry
+//! entry, so that two trees differ only where the code's meaning may differ.
+//!
+//! Layout: nodes are stored in **post-order**. A node's descendants are therefore the
+//! contiguous range `id + 1 - size .. id`, which makes "is X inside Y" an O(1) range check and
+//! lets two identical subtrees be mapped node by node by offset. Every node carries two hashes:
+//! `hash` (kinds, labels and children: identical subtrees) and `shape` (kinds and children only:
+//! the same code with different names).
+//!
+//! It never fails silently: a tree with syntax errors, or one over the node limit, is an error
+//! the caller turns into a labelled line-diff fallback.
+
+use std::hash::Hasher;
+
+use rustc_hash::FxHasher;
+
+use super::registry::{flag, Language};
+
+/// Sentinel for "no node".
+pub const NONE: u32 = u32::MAX;
+
+/// One node of a normalised tree.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// tree-sitter kind id.
+    pub kind: u16,
+    /// Hash of the normalised text for leaves; 0 for inner nodes.
+    pub label: u64,
+    /// Hash of kind, label and children's hashes.
+    pub hash: u64,
+    /// Hash of kind and children's shapes (labels left out).
+    pub shape: u64,
+    pub parent: u32,
+    /// Nodes in this subtree, itself included.
+    pub size: u32,
+    /// 1 for a leaf.
+    pub height: u32,
+    pub child_start: u32,
+    pub child_len: u32,
+    pub start_byte: u32,
+    pub end_byte: u32,
+    /// 1-based lines.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Innermost enclosing entity (itself included), index into [`SyntaxTree::entities`].
+    pub entity: u32,
+}
+
+/// A named entity: a function, method, class, …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    /// Reader label from the registry, e.g. `fn`.
+    pub label: String,
+    pub name: String,
+    /// The entity's node.
+    pub node: u32,
+    /// Enclosing entity, or [`NONE`].
+    pub parent: u32,
+}
+
+impl Entity {
+    /// `fn parse_config`
+    pub fn display(&self) -> String {
+        if self.name.is_empty() {
+            self.label.clone()
+        } else {
+            format!("{} {}", self.label, self.name)
+        }
+    }
+}
+
+/// Bounds that keep a pathological input from exploding.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Maximum bytes of one side of a file; larger files are compared as lines without being
+    /// parsed (parsing alone would take longer than the whole diff budget).
+    pub max_bytes: usize,
+    /// Maximum nodes in one normalised tree.
+    pub max_nodes: usize,
+    /// Wall-clock budget for one file's parse and match, in milliseconds.
+    pub time_limit_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 256 * 1024,
+            max_nodes: 200_000,
+            time_limit_ms: 2_000,
+        }
+    }
+}
+
+/// Why a file could not be compared as a syntax tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    #[error("syntax error at line {line} (tree-sitter could not parse it cleanly)")]
+    Syntax { line: u32 },
+    #[error("{nodes} syntax nodes exceed the node limit of {limit}")]
+    TooManyNodes { nodes: usize, limit: usize },
+    #[error("matching exceeded the time limit of {limit_ms} ms")]
+    TimeLimit { limit_ms: u64 },
+    #[error("the grammar could not parse the file")]
+    ParseFailed,
+    #[error("{bytes} bytes exceed the size limit of {limit} bytes")]
+    TooLarge { bytes: usize, limit: usize },
+}
+
+/// Options that change what a tree holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TreeOptions {
+    /// Keep comment nodes (their text counts).
+    pub count_comments: bool,
+}
+
+/// A normalised syntax tree over a source text.
+#[derive(Debug)]
+pub struct SyntaxTree<'s> {
+    pub source: &'s str,
+    pub lang: &'s Language,
+    /// Post-order; the root is the last node.
+    pub nodes: Vec<Node>,
+    /// Child lists: `children[child_start .. child_start + child_len]`.
+    pub children: Vec<u32>,
+    pub entities: Vec<Entity>,
+}
+
+#[inline]
+fn mix(h: u64, v: u64) -> u64 {
+    (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+fn hash_text(text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(text.as_bytes());
+    // Never 0: 0 marks an inner node.
+    h.finish() | 1
+}
+
+/// The content of a string literal with its prefix and delimiters removed and escaped quotes
+/// unescaped, so `'it\'s'`, `"it's"` and `r#"it's"#` compare equal.
+pub fn string_content(text: &str) -> std::borrow::Cow<'_, str> {
+    let s = text.trim();
+    // Prefixes: r, b, f, u, rb, @, $, L, u8, …; Rust raw strings add #s.
+    let body_start = s
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '@' || *c == '$' || *c == '#'))
+        .map(|(i, _)| i)
+        .unwrap_or(s.len());
+    let mut body = &s[body_start..];
+    let body_end = body.trim_end_matches('#');
+    body = body_end;
+    for q in ["\"\"\"", "'''", "\"", "'", "`"] {
+        if body.len() >= 2 * q.len() && body.starts_with(q) && body.ends_with(q) {
+            body = &body[q.len()..body.len() - q.len()];
+            break;
+        }
+    }
+    if body.contains("\\'") || body.contains("\\\"") {
+        std::borrow::Cow::Owned(body.replace("\\'", "'").replace("\\\"", "\""))
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    }
+}
+
+fn collapse_ws(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+struct Frame<'t> {
+    ts: tree_sitter::Node<'t>,
+    /// Index into `pending` where this node's children start.
+    start: usize,
+}
+
+impl<'s> SyntaxTree<'s> {
+    /// Parse `source` and build its normalised tree.
+    pub fn parse(
+        lang: &'s Language,
+        source: &'s str,
+        limits: &Limits,
+        opts: TreeOptions,
+    ) -> Result<Self, TreeError> {
+        let limit = limits.max_bytes.min(u32::MAX as usize - 1);
+        if source.len() > limit {
+            return Err(TreeError::TooLarge {
+                bytes: source.len(),
+                limit,
+            });
+        }
+        let mut parser = tree_sitter::Parser::new();
+        parser
+            .set_language(&lang.ts)
+            .map_err(|_| TreeError::ParseFailed)?;
+        let tree = parser.parse(source, None).ok_or(TreeError::ParseFailed)?;
+        let root = tree.root_node();
+        if root.has_error() {
+            return Err(TreeError::Syntax {
+                line: first_error_line(root),
+            });
+        }
+        Self::build(lang, source, root, limits, opts)
+    }
+
+    fn build(
+        lang: &'s Language,
+        source: &'s str,
+        root: tree_sitter::Node<'_>,
+        limits: &Limits,
+        opts: TreeOptions,
+    ) -> Result<Self, TreeError> {
+        let mut t = SyntaxTree {
+            source,
+            lang,
+            nodes: Vec::with_capacity(source.len() / 6 + 16),
+            children: Vec::with_capacity(source.len() / 6 + 16),
+            entities: Vec::new(),
+        };
+        // Entity names found while building, keyed by node id; parents are resolved after.
+        let mut pending: Vec<u32> = Vec::with_capacity(64);
+        let mut stack: Vec<Frame<'_>> = Vec::with_capacity(64);
+        let mut cursor = root.walk();
+        let skip_mask = flag::IGNORE | flag::DROP | if opts.count_comments { 0 } else { flag::COMMENT };
+
+        'walk: loop {
+            let node = cursor.node();
+            let kind = node.kind_id();
+            let f = lang.flags(kind);
+            let is_root = stack.is_empty() && node.id() == root.id();
+            let skip = !is_root && (f & skip_mask != 0 || node.is_missing() || (!node.is_named() && node.byte_range().is_empty()));
+            if !skip {
+                let leafish = f & (flag::STRING | flag::LEAF) != 0
+                    || (f & flag::COMMENT != 0)
+                    || node.child_count() == 0;
+                if leafish {
+                    let id = t.push_leaf(node, f)?;
+                    if t.nodes.len() > limits.max_nodes {
+                        return Err(TreeError::TooManyNodes {
+                            nodes: t.nodes.len(),
+                            limit: limits.max_nodes,
+                        });
+                    }
+                    if is_root {
+                        break 'walk;
+                    }
+                    pending.push(id);
+                } else {
+                    stack.push(Frame {
+                        ts: node,
+                        start: pending.len(),
+                    });
+                    let went = cursor.goto_first_child();
+                    debug_assert!(went);
+                    continue 'walk;
+                }
+            }
+            // Advance: next sibling, or finish parents.
+            loop {
+                if cursor.goto_next_sibling() {
+                    continue 'walk;
+                }
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+                let frame = stack.pop().expect("frame for every parent");
+                let parent_kind = stack.last().map(|p| p.ts.kind_id());
+                let made = t.finish_inner(frame, &mut pending, parent_kind)?;
+                if t.nodes.len() > limits.max_nodes {
+                    return Err(TreeError::TooManyNodes {
+                        nodes: t.nodes.len(),
+                        limit: limits.max_nodes,
+                    });
+                }
+                if stack.is_empty() {
+                    // Finished the root.
+                    if t.nodes.last().map(|_| made) != Some(t.nodes.len() as u32 - 1) {
+                        // The root unwrapped into its child or vanished: wrap it again.
+                        t.ensure_root(root, made);
+                    }
+                    break 'walk;
+                }
+                if made != NONE {
+                    pending.push(made);
+                }
+            }
+        }
+        if t.nodes.is_empty() {
+            t.ensure_root(root, NONE);
+        }
+        t.resolve_entities();
+        Ok(t)
+    }
+
+    fn push_leaf(&mut self, node: tree_sitter::Node<'_>, f: u16) -> Result<u32, TreeError> {
+        let text = &self.source[node.byte_range()];
+        let label = if f & flag::STRING != 0 {
+            hash_text(&string_content(text))
+        } else if f & flag::CASE_INSENSITIVE != 0 {
+            hash_text(&text.to_ascii_lowercase())
+        } else if f & (flag::LEAF | flag::COMMENT) != 0 {
+            hash_text(&collapse_ws(text))
+        } else {
+            hash_text(text)
+        };
+        let kind = node.kind_id();
+        let id = self.nodes.len() as u32;
+        let (start, end) = (node.start_position(), node.end_position());
+        self.nodes.push(Node {
+            kind,
+            label,
+            hash: mix(mix(0x9e37_79b9, kind as u64), label),
+            shape: mix(0x7f4a_7c15, kind as u64),
+            parent: NONE,
+            size: 1,
+            height: 1,
+            child_start: self.children.len() as u32,
+            child_len: 0,
+            start_byte: node.start_byte() as u32,
+            end_byte: node.end_byte() as u32,
+            start_line: start.row as u32 + 1,
+            end_line: end_line(start.row, end.row, end.column),
+            entity: NONE,
+        });
+        if f & flag::ENTITY != 0 {
+            self.record_entity(node, id);
+        }
+        Ok(id)
+    }
+
+    /// Finish an inner node whose children are `pending[frame.start..]`. Returns the id that
+    /// stands for it in its parent: its own, its only child's when it unwraps, or [`NONE`] when
+    /// nothing is left of it.
+    fn finish_inner(
+        &mut self,
+        frame: Frame<'_>,
+        pending: &mut Vec<u32>,
+        parent_kind: Option<u16>,
+    ) -> Result<u32, TreeError> {
+        let node = frame.ts;
+        let kind = node.kind_id();
+        let f = self.lang.flags(kind);
+        let kids = &mut pending[frame.start..];
+        if f & flag::SORTED_CHILDREN != 0 {
+            let nodes = &self.nodes;
+            kids.sort_by_key(|&c| nodes[c as usize].hash);
+        }
+        // Runs of consecutive sortable siblings (imports, attributes) are put in hash order.
+        let mut i = 0;
+        while i < kids.len() {
+            if self.lang.flags(self.nodes[kids[i] as usize].kind) & flag::SORTED != 0 {
+                let run_kind = self.nodes[kids[i] as usize].kind;
+                let mut j = i + 1;
+                while j < kids.len() && self.nodes[kids[j] as usize].kind == run_kind {
+                    j += 1;
+                }
+                if j - i > 1 {
+                    let nodes = &self.nodes;
+                    kids[i..j].sort_by_key(|&c| nodes[c as usize].hash);
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        if f & flag::UNWRAP != 0 && kids.len() == 1 && self.lang.unwraps(kind, parent_kind) {
+            let only = kids[0];
+            pending.truncate(frame.start);
+            return Ok(only);
+        }
+
+        let id = self.nodes.len() as u32;
+        let child_start = self.children.len() as u32;
+        let mut hash = mix(0x9e37_79b9, kind as u64);
+        let mut shape = mix(0x7f4a_7c15, kind as u64);
+        let mut size = 1u32;
+        let mut height = 0u32;
+        for &c in kids.iter() {
+            let cn = &mut self.nodes[c as usize];
+            cn.parent = id;
+            hash = mix(hash, cn.hash);
+            shape = mix(shape, cn.shape);
+            size += cn.size;
+            height = height.max(cn.height);
+        }
+        hash = mix(hash, kids.len() as u64);
+        shape = mix(shape, kids.len() as u64);
+        self.children.extend_from_slice(kids);
+        let child_len = kids.len() as u32;
+        pending.truncate(frame.start);
+        let (start, end) = (node.start_position(), node.end_position());
+        self.nodes.push(Node {
+            kind,
+            label: 0,
+            hash,
+            shape,
+            parent: NONE,
+            size,
+            height: height + 1,
+            child_start,
+            child_len,
+            start_byte: node.start_byte() as u32,
+            end_byte: node.end_byte() as u32,
+            start_line: start.row as u32 + 1,
+            end_line: end_line(start.row, end.row, end.column),
+            entity: NONE,
+        });
+        if f & flag::ENTITY != 0 {
+            self.record_entity(node, id);
+        }
+        Ok(id)
+    }
+
+    /// Make sure the last node is a root over everything: used when the root itself unwrapped
+    /// or only had comments.
+    fn ensure_root(&mut self, root: tree_sitter::Node<'_>, only: u32) {
+        let id = self.nodes.len() as u32;
+        let kids: Vec<u32> = if only == NONE { vec![] } else { vec![only] };
+        let kind = root.kind_id();
+        let mut hash = mix(0x9e37_79b9, kind as u64);
+        let mut shape = mix(0x7f4a_7c15, kind as u64);
+        let mut size = 1;
+        let mut height = 0;
+        for &c in &kids {
+            let cn = &mut self.nodes[c as usize];
+            cn.parent = id;
+            hash = mix(hash, cn.hash);
+            shape = mix(shape, cn.shape);
+            size += cn.size;
+            height = cn.height;
+        }
+        let child_start = self.children.len() as u32;
+        self.children.extend_from_slice(&kids);
+        let (start, end) = (root.start_position(), root.end_position());
+        self.nodes.push(Node {
+            kind,
+            label: 0,
+            hash,
+            shape,
+            parent: NONE,
+            size,
+            height: height + 1,
+            child_start,
+            child_len: kids.len() as u32,
+            start_byte: root.start_byte() as u32,
+            end_byte: root.end_byte() as u32,
+            start_line: start.row as u32 + 1,
+            end_line: end_line(start.row, end.row, end.column),
+            entity: NONE,
+        });
+    }
+
+    fn record_entity(&mut self, node: tree_sitter::Node<'_>, id: u32) {
+        let Some((label, field)) = self.lang.entity(node.kind_id()) else {
+            return;
+        };
+        let name_node = field
+            .and_then(|f| node.child_by_field_id(f))
+            .or_else(|| {
+                let mut c = node.walk();
+                let found = node.named_children(&mut c).find(|n| {
+                    let k = n.kind();
+                    k.contains("identifier") || k.contains("name")
+                });
+                found
+            });
+        let name = name_node
+            .map(|n| collapse_ws(&self.source[n.byte_range()]))
+            .unwrap_or_default();
+        let name = if name.chars().count() > 80 {
+            format!("{}…", name.chars().take(80).collect::<String>())
+        } else {
+            name
+        };
+        self.entities.push(Entity {
+            label: label.to_string(),
+            name,
+            node: id,
+            parent: NONE,
+        });
+    }
+
+    /// Give every node its innermost enclosing entity, and every entity its parent.
+    fn resolve_entities(&mut self) {
+        let mut own: Vec<u32> = vec![NONE; self.nodes.len()];
+        for (i, e) in self.entities.iter().enumerate() {
+            own[e.node as usize] = i as u32;
+        }
+        // Reverse post-order visits parents before children.
+        for id in (0..self.nodes.len()).rev() {
+            let parent = self.nodes[id].parent;
+            let inherited = if parent == NONE {
+                NONE
+            } else {
+                self.nodes[parent as usize].entity
+            };
+            if own[id] != NONE {
+                self.entities[own[id] as usize].parent = inherited;
+                self.nodes[id].entity = own[id];
+            } else {
+                self.nodes[id].entity = inherited;
+            }
+        }
+    }
+
+    pub fn root(&self) -> u32 {
+        self.nodes.len() as u32 - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    #[inline]
+    pub fn node(&self, id: u32) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    #[inline]
+    pub fn children_of(&self, id: u32) -> &[u32] {
+        let n = &self.nodes[id as usize];
+        &self.children[n.child_start as usize..(n.child_start + n.child_len) as usize]
+    }
+
+    /// First id of the subtree rooted at `id` (post-order: descendants precede it).
+    #[inline]
+    pub fn first_descendant(&self, id: u32) -> u32 {
+        id + 1 - self.nodes[id as usize].size
+    }
+
+    /// Whether `id` lies in the subtree of `root` (itself included).
+    #[inline]
+    pub fn contains(&self, root: u32, id: u32) -> bool {
+        id <= root && id >= self.first_descendant(root)
+    }
+
+    pub fn kind_name(&self, id: u32) -> &'s str {
+        self.lang
+            .ts
+            .node_kind_for_id(self.nodes[id as usize].kind)
+            .unwrap_or("?")
+    }
+
+    /// The node's source text.
+    pub fn text(&self, id: u32) -> &'s str {
+        let n = &self.nodes[id as usize];
+        &self.source[n.start_byte as usize..n.end_byte as usize]
+    }
+
+    /// The entity `id` itself names, if it is one.
+    pub fn own_entity(&self, id: u32) -> Option<&Entity> {
+        self.entity_of(id).filter(|e| e.node == id)
+    }
+
+    /// The innermost entity enclosing `id`, if any.
+    pub fn entity_of(&self, id: u32) -> Option<&Entity> {
+        let e = self.nodes[id as usize].entity;
+        (e != NONE).then(|| &self.entities[e as usize])
+    }
+}
+
+fn end_line(start_row: usize, end_row: usize, end_col: usize) -> u32 {
+    // A node ending at column 0 ends on the previous line.
+    if end_col == 0 && end_row > start_row {
+        end_row as u32
+    } else {
+        end_row as u32 + 1
+    }
+}
+
+fn first_error_line(root: tree_sitter::Node<'_>) -> u32 {
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            return node.start_position().row as u32 + 1;
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return root.start_position().row as u32 + 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::astdiff::registry::Registry;
+
+    fn tree<'s>(reg: &'s Registry, lang: &str, src: &'s str) -> SyntaxTree<'s> {
+        SyntaxTree::parse(
+            reg.by_name(lang).unwrap(),
+            src,
+            &Limits::default(),
+            TreeOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn postorder_layout_and_ranges() {
+        let reg = Registry::embedded().unwrap();
+        let t = tree(&reg, "rust", "fn main() { let x = 1 + 2; }");
+        let root = t.root();
+        assert_eq!(t.node(root).size as usize, t.len());
+        for id in 0..t.len() as u32 {
+            let n = t.node(id);
+            if n.parent != NONE {
+                assert!(n.parent > id, "parent after child in post-order");
+                assert!(t.contains(n.parent, id));
+            }
+        }
+    }
+
+    #[test]
+    fn formatting_comments_and_quotes_do_not_change_the_hash() {
+        let reg = Registry::embedded().unwrap();
+        let a = tree(
+            &reg,
+            "python",
+            "import os\nimport sys\ndef f(a, b):\n    return (a + 'x')\n",
+        );
+        let b = tree(
+            &reg,
+            "python",
+            "import sys\nimport os\n# hi\ndef f(\n    a,\n    b,\n):\n    return a + \"x\"  # trailing\n",
+        );
+        assert_eq!(a.node(a.root()).hash, b.node(b.root()).hash);
+    }
+
+    #[test]
+    fn a_real_difference_changes_the_hash_but_not_the_shape_for_a_rename() {
+        let reg = Registry::embedded().unwrap();
+        let a = tree(&reg, "rust", "fn f() { let count = 0; }");
+        let b = tree(&reg, "rust", "fn f() { let total = 0; }");
+        assert_ne!(a.node(a.root()).hash, b.node(b.root()).hash);
+        assert_eq!(a.node(a.root()).shape, b.node(b.root()).shape);
+    }
+
+    #[test]
+    fn entities_are_named() {
+        let reg = Registry::embedded().unwrap();
+        let t = tree(&reg, "rust", "impl Foo { fn parse_config(&self) -> u8 { 1 } }");
+        let names: Vec<String> = t.entities.iter().map(|e| e.display()).collect();
+        assert!(names.contains(&"fn parse_config".to_string()), "{names:?}");
+        assert!(names.contains(&"impl Foo".to_string()), "{names:?}");
+        let f = t.entities.iter().find(|e| e.name == "parse_config").unwrap();
+        assert_eq!(t.entities[f.parent as usize].name, "Foo");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_with_a_line() {
+        let reg = Registry::embedded().unwrap();
+        let err = SyntaxTree::parse(
+            reg.by_name("rust").unwrap(),
+            "fn ok() {}\nfn broken( {\n",
+            &Limits::default(),
+            TreeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, TreeError::Syntax { line: 2 }), "{err:?}");
+    }
+
+    #[test]
+    fn node_limit_is_enforced() {
+        let reg = Registry::embedded().unwrap();
+        let src = "fn f() { 1; 2; 3; 4; 5; 6; 7; 8; }";
+        let err = SyntaxTree::parse(
+            reg.by_name("rust").unwrap(),
+            src,
+            &Limits {
+                max_nodes: 5,
+                ..Limits::default()
+            },
+            TreeOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, TreeError::TooManyNodes { .. }));
+    }
+
+    #[test]
+    fn byte_limit_is_enforced_before_parsing() {
+        let reg = Registry::embedded().unwrap();
+        let err = SyntaxTree::parse(
+            reg.by_name("rust").unwrap(),
+            "fn f() {}",
+            &Limits {
+                max_bytes: 4,
+                ..Limits::default()
+            },
+            TreeOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, TreeError::TooLarge { bytes: 9, limit: 4 });
+    }
+
+    #[test]
+    fn string_content_strips_prefixes_and_quotes() {
+        assert_eq!(string_content("'it\\'s'"), "it's");
+        assert_eq!(string_content("\"it's\""), "it's");
+        assert_eq!(string_content("r#\"raw\"#"), "raw");
+        assert_eq!(string_content("b'x'"), "x");
+        assert_eq!(string_content("\"\"\"doc\"\"\""), "doc");
+        assert_eq!(string_content("`tpl`"), "tpl");
+    }
+}
