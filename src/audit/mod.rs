@@ -1,1 +1,2 @@
 //! The audit quorum and its auditors.
+pub mod rule_guard;
