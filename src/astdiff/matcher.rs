@@ -109,8 +109,12 @@ impl Matcher<'_, '_> {
     /// Whether no node of either subtree is mapped yet.
     fn both_free(&self, x: u32, y: u32) -> bool {
         let (fx, fy) = (self.a.first_descendant(x), self.b.first_descendant(y));
-        self.m.a2b[fx as usize..=x as usize].iter().all(|&v| v == NONE)
-            && self.m.b2a[fy as usize..=y as usize].iter().all(|&v| v == NONE)
+        self.m.a2b[fx as usize..=x as usize]
+            .iter()
+            .all(|&v| v == NONE)
+            && self.m.b2a[fy as usize..=y as usize]
+                .iter()
+                .all(|&v| v == NONE)
     }
 
     /// Map two subtrees of identical shape node by node, walking their child lists together
@@ -120,7 +124,12 @@ impl Matcher<'_, '_> {
         let mut stack = vec![(x, y)];
         while let Some((p, q)) = stack.pop() {
             self.link(p, q);
-            stack.extend(a.children_of(p).iter().copied().zip(b.children_of(q).iter().copied()));
+            stack.extend(
+                a.children_of(p)
+                    .iter()
+                    .copied()
+                    .zip(b.children_of(q).iter().copied()),
+            );
         }
     }
 
@@ -161,15 +170,18 @@ impl Matcher<'_, '_> {
         Ok(())
     }
 
-    /// The free candidate nearest to position `want` (candidates are sorted by id).
+    /// The best free candidate for `x` (candidates are sorted by id): one inside an entity of
+    /// the same name (the `pub` of `fn fetch` belongs to `fn fetch`, wherever it moved), else
+    /// the one nearest to position `want`.
     fn closest_free(&self, cands: &[u32], want: u32, x: u32) -> Option<u32> {
         if cands.len() == 1 {
             let y = cands[0];
             return self.both_free(x, y).then_some(y);
         }
+        let home = self.a.entity_of(x).map(|e| e.name.as_str());
         let mid = cands.partition_point(|&c| c < want);
         let (mut lo, mut hi) = (mid, mid);
-        let mut best: Option<(u32, u32)> = None;
+        let mut nearest: Option<u32> = None;
         let mut scanned = 0;
         while scanned < MAX_CANDIDATE_SCAN && (lo > 0 || hi < cands.len()) {
             let pick_lo = hi >= cands.len()
@@ -183,15 +195,13 @@ impl Matcher<'_, '_> {
             };
             scanned += 1;
             if self.m.b2a[y as usize] == NONE && self.both_free(x, y) {
-                let d = want.abs_diff(y);
-                if best.is_none_or(|(bd, _)| d < bd) {
-                    best = Some((d, y));
+                if home.is_none() || self.b.entity_of(y).map(|e| e.name.as_str()) == home {
+                    return Some(y);
                 }
-                // Candidates are visited nearest first: the first free one is the best.
-                break;
+                nearest.get_or_insert(y);
             }
         }
-        best.map(|(_, y)| y)
+        nearest
     }
 
     fn bottom_up(&mut self) -> Result<(), TreeError> {
@@ -469,8 +479,12 @@ mod tests {
     #[test]
     fn a_deadline_in_the_past_stops_the_matcher() {
         let reg = Registry::embedded().unwrap();
-        let a: String = (0..3000).map(|i| format!("fn f{i}() {{ g({i}); }}\n")).collect();
-        let b: String = (0..3000).map(|i| format!("fn h{i}() {{ k({i}); }}\n")).collect();
+        let a: String = (0..3000)
+            .map(|i| format!("fn f{i}() {{ g({i}); }}\n"))
+            .collect();
+        let b: String = (0..3000)
+            .map(|i| format!("fn h{i}() {{ k({i}); }}\n"))
+            .collect();
         let (ta, tb) = (parse(&reg, "rust", &a), parse(&reg, "rust", &b));
         let past = Instant::now() - std::time::Duration::from_secs(1);
         let err = match_trees(&ta, &tb, Some((past, 5))).unwrap_err();

@@ -9,7 +9,8 @@
 //! over the nodes that either changed, so the unchanged file around a change cannot dilute it.
 //!
 //! A *move* is a mapped node whose parent is mapped elsewhere, or which left the longest
-//! increasing run of its siblings' order. A node whose parent was inserted or deleted around it
+//! increasing run of its siblings' order. Reordering entities (functions, methods, classes)
+//! within the same parent is listed as a move but weighs nothing: it is presentation. A node whose parent was inserted or deleted around it
 //! (code wrapped in a new `if`) is not counted as a move: the wrapper already is.
 
 use serde::Serialize;
@@ -61,6 +62,8 @@ pub struct Comparison {
     pub unmapped_left: u64,
     pub unmapped_right: u64,
     pub updates: u64,
+    /// Moves that weigh: entities (functions, classes…) reordered among their siblings are
+    /// listed in the edit script but weigh nothing — declaration order is presentation.
     pub moves: u64,
     /// Left-side move roots (parallel to `moves`).
     move_roots: Vec<u32>,
@@ -85,7 +88,16 @@ pub fn compare(l: &SyntaxTree<'_>, r: &SyntaxTree<'_>, m: &Mapping) -> Compariso
     }
     c.unmapped_right = m.b2a.iter().filter(|&&x| x == NONE).count() as u64;
     c.move_roots = moves(l, r, m);
-    c.moves = c.move_roots.len() as u64;
+    c.moves = c
+        .move_roots
+        .iter()
+        .filter(|&&x| {
+            let y = m.a2b[x as usize];
+            let entity_reordered =
+                l.own_entity(x).is_some() && m.a2b[l.node(x).parent as usize] == r.node(y).parent;
+            !entity_reordered
+        })
+        .count() as u64;
     c
 }
 
