@@ -13,9 +13,12 @@ use serde::Serialize;
 
 use super::input::{ChangeInput, FileVersions};
 use super::matcher::{match_trees, Mapping};
-use super::measure::{classify_entities, compare, edit_script, ChangeClass, Comparison, Edit, EditOp, EntityChange, LineRange};
+use super::measure::{
+    classify_entities, compare, edit_script, ChangeClass, Comparison, Edit, EditOp, EntityChange,
+    LineRange,
+};
 use super::registry::{Language, Registry};
-use super::tree::{Limits, SyntaxTree, TreeError, TreeOptions};
+use super::tree::{parse_ts, Limits, SyntaxTree, TreeError, TreeOptions};
 
 /// Version tag of the JSON report; bumped on any incompatible change.
 pub const REPORT_SCHEMA: &str = "patchgate.diff/v1";
@@ -189,7 +192,11 @@ pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions)
     };
     DiffReport {
         schema: REPORT_SCHEMA,
-        mode: if input.single { Mode::Single } else { Mode::Dual },
+        mode: if input.single {
+            Mode::Single
+        } else {
+            Mode::Dual
+        },
         base: input.label_base.clone(),
         a: input.label_a.clone(),
         b: (!input.single).then(|| input.label_b.clone()),
@@ -206,10 +213,17 @@ pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions)
 
 /// One side's text, or why it cannot be had.
 fn text_of(bytes: &Option<Vec<u8>>) -> Option<&str> {
-    bytes.as_deref().map(|b| std::str::from_utf8(b).unwrap_or(""))
+    bytes
+        .as_deref()
+        .map(|b| std::str::from_utf8(b).unwrap_or(""))
 }
 
-fn diff_file(fv: &FileVersions, input: &ChangeInput, reg: &Registry, opts: &DiffOptions) -> FileReport {
+fn diff_file(
+    fv: &FileVersions,
+    input: &ChangeInput,
+    reg: &Registry,
+    opts: &DiffOptions,
+) -> FileReport {
     let lang = reg.for_path(std::path::Path::new(&fv.path));
     let mut report = FileReport {
         path: fv.path.clone(),
@@ -231,8 +245,15 @@ fn diff_file(fv: &FileVersions, input: &ChangeInput, reg: &Registry, opts: &Diff
         report.status = FileStatus::Binary;
         return report;
     }
-    let base = if input.has_base { text_of(&fv.base) } else { None };
-    let (a, b) = (text_of(&fv.a), if input.single { None } else { text_of(&fv.b) });
+    let base = if input.has_base {
+        text_of(&fv.base)
+    } else {
+        None
+    };
+    let (a, b) = (
+        text_of(&fv.a),
+        if input.single { None } else { text_of(&fv.b) },
+    );
 
     let outcome = match lang {
         None => Err(format!(
@@ -274,12 +295,38 @@ fn syntax_diff<'a>(
     let topts = TreeOptions {
         count_comments: opts.count_comments,
     };
-    let parse = |text: Option<&'a str>, side: &str| -> Result<Option<SyntaxTree<'a>>, String> {
-        parse_side(lang, text, side, &opts.limits, topts)
-    };
-    let tbase = parse(base, if input.has_base { "base" } else { "" })?;
-    let ta = parse(a, if input.single { "head" } else { "render A" })?;
-    let tb = parse(b, "render B")?;
+    // One side is parsed from scratch; the others reuse its tree-sitter tree (incremental
+    // parsing), since renders of one change share most of their text.
+    let sources = [base, a, b];
+    let names = [
+        if input.has_base { "base" } else { "" },
+        if input.single { "head" } else { "render A" },
+        "render B",
+    ];
+    let mut anchor: Option<(tree_sitter::Tree, &str)> = None;
+    let mut trees: [Option<SyntaxTree<'a>>; 3] = [None, None, None];
+    for (i, text) in sources.iter().enumerate() {
+        let Some(text) = *text else { continue };
+        let side = |e: TreeError| {
+            if names[i].is_empty() {
+                e.to_string()
+            } else {
+                format!("{}: {e}", names[i])
+            }
+        };
+        let ts = parse_ts(
+            lang,
+            text,
+            anchor.as_ref().map(|(t, s)| (t, *s)),
+            &opts.limits,
+        )
+        .map_err(side)?;
+        trees[i] = Some(SyntaxTree::from_ts(lang, text, &ts, &opts.limits, topts).map_err(side)?);
+        if anchor.is_none() {
+            anchor = Some((ts, text));
+        }
+    }
+    let [tbase, ta, tb] = trees;
     report.size = Sides {
         base: tbase.as_ref().map(|t| t.len() as u64),
         a: ta.as_ref().map(|t| t.len() as u64),
@@ -331,21 +378,6 @@ fn syntax_diff<'a>(
         ta.as_ref().map_or(0, |t| t.len() as u64) + tb.as_ref().map_or(0, |t| t.len() as u64)
     };
     Ok(())
-}
-
-fn parse_side<'a>(
-    lang: &'a Language,
-    text: Option<&'a str>,
-    side: &str,
-    limits: &Limits,
-    topts: TreeOptions,
-) -> Result<Option<SyntaxTree<'a>>, String> {
-    match text {
-        None => Ok(None),
-        Some(t) => SyntaxTree::parse(lang, t, limits, topts)
-            .map(Some)
-            .map_err(|e| if side.is_empty() { e.to_string() } else { format!("{side}: {e}") }),
-    }
 }
 
 /// A comparison of two optional trees (an absent side is an empty tree).
@@ -457,7 +489,8 @@ fn norm_lines(text: Option<&str>) -> (Vec<&str>, Vec<u32>) {
 fn line_pair(l: Option<&str>, r: Option<&str>, deadline: Instant) -> (u64, Vec<Edit>) {
     let (ll, ln) = norm_lines(l);
     let (rl, rn) = norm_lines(r);
-    let ops = similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &ll, &rl, Some(deadline));
+    let ops =
+        similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &ll, &rl, Some(deadline));
     let mut weight = 0u64;
     let mut edits = Vec::new();
     let lr = |nums: &[u32], start: usize, len: usize| LineRange {
@@ -471,13 +504,23 @@ fn line_pair(l: Option<&str>, r: Option<&str>, deadline: Instant) -> (u64, Vec<E
                 old_index, old_len, ..
             } => {
                 weight += old_len as u64;
-                edits.push(line_edit(EditOp::Delete, Some(lr(&ln, old_index, old_len)), None, old_len));
+                edits.push(line_edit(
+                    EditOp::Delete,
+                    Some(lr(&ln, old_index, old_len)),
+                    None,
+                    old_len,
+                ));
             }
             similar::DiffOp::Insert {
                 new_index, new_len, ..
             } => {
                 weight += new_len as u64;
-                edits.push(line_edit(EditOp::Insert, None, Some(lr(&rn, new_index, new_len)), new_len));
+                edits.push(line_edit(
+                    EditOp::Insert,
+                    None,
+                    Some(lr(&rn, new_index, new_len)),
+                    new_len,
+                ));
             }
             similar::DiffOp::Replace {
                 old_index,
@@ -486,8 +529,18 @@ fn line_pair(l: Option<&str>, r: Option<&str>, deadline: Instant) -> (u64, Vec<E
                 new_len,
             } => {
                 weight += (old_len + new_len) as u64;
-                edits.push(line_edit(EditOp::Delete, Some(lr(&ln, old_index, old_len)), None, old_len));
-                edits.push(line_edit(EditOp::Insert, None, Some(lr(&rn, new_index, new_len)), new_len));
+                edits.push(line_edit(
+                    EditOp::Delete,
+                    Some(lr(&ln, old_index, old_len)),
+                    None,
+                    old_len,
+                ));
+                edits.push(line_edit(
+                    EditOp::Insert,
+                    None,
+                    Some(lr(&rn, new_index, new_len)),
+                    new_len,
+                ));
             }
         }
     }

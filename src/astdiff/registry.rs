@@ -87,6 +87,15 @@ pub struct LanguageSpec {
     /// Node kinds that name entities, for the edit script and the cosmetic/semantic report.
     #[serde(default)]
     pub entities: Vec<EntitySpec>,
+    /// Groups of kinds that compare as one kind: spellings of the same thing that a formatter
+    /// switches between (`'x'` / `"x"` scalars in YAML, `a, b = …` / `(a, b) = …` in Python).
+    /// The first kind of a group is the one reports show.
+    #[serde(default)]
+    pub equivalent_kinds: Vec<Vec<String>>,
+    /// String contents compare with runs of whitespace folded to one space (YAML folds line
+    /// breaks inside flow scalars; in most languages whitespace in a string is meaning).
+    #[serde(default)]
+    pub fold_string_whitespace: bool,
 }
 
 /// Replace a `kind` node that has exactly one child left by that child — only under `parent`
@@ -141,6 +150,8 @@ pub struct Language {
     entity: FxHashMap<u16, (String, Option<u16>)>,
     /// kind id -> allowed parent kind ids (empty: any parent)
     unwrap_parents: FxHashMap<u16, Vec<u16>>,
+    /// kind id -> the kind id it compares as (`equivalent_kinds`); identity otherwise.
+    canon: Vec<u16>,
 }
 
 impl std::fmt::Debug for Language {
@@ -164,6 +175,12 @@ impl Language {
     /// Entity label and name field for a kind, when it names an entity.
     pub(crate) fn entity(&self, kind: u16) -> Option<(&str, Option<u16>)> {
         self.entity.get(&kind).map(|(l, f)| (l.as_str(), *f))
+    }
+
+    /// The kind a node of `kind` is compared as.
+    #[inline]
+    pub(crate) fn canon(&self, kind: u16) -> u16 {
+        self.canon.get(kind as usize).copied().unwrap_or(kind)
     }
 
     /// Whether a node of `kind` under a parent of `parent_kind` unwraps to its only child.
@@ -222,21 +239,30 @@ impl Language {
         };
 
         let mut flags = vec![0u16; count];
-        let mut set = |kinds: &[String], field: &'static str, bit: u16| -> Result<(), RegistryError> {
-            for k in kinds {
-                for id in lookup(k, field)? {
-                    flags[id as usize] |= bit;
+        let mut set =
+            |kinds: &[String], field: &'static str, bit: u16| -> Result<(), RegistryError> {
+                for k in kinds {
+                    for id in lookup(k, field)? {
+                        flags[id as usize] |= bit;
+                    }
                 }
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         set(&spec.comment_kinds, "comment_kinds", flag::COMMENT)?;
         set(&spec.ignore_kinds, "ignore_kinds", flag::IGNORE)?;
         set(&spec.string_kinds, "string_kinds", flag::STRING)?;
-        set(&spec.case_insensitive_kinds, "case_insensitive_kinds", flag::CASE_INSENSITIVE)?;
+        set(
+            &spec.case_insensitive_kinds,
+            "case_insensitive_kinds",
+            flag::CASE_INSENSITIVE,
+        )?;
         set(&spec.leaf_kinds, "leaf_kinds", flag::LEAF)?;
         set(&spec.sorted_kinds, "sorted_kinds", flag::SORTED)?;
-        set(&spec.sorted_children, "sorted_children", flag::SORTED_CHILDREN)?;
+        set(
+            &spec.sorted_children,
+            "sorted_children",
+            flag::SORTED_CHILDREN,
+        )?;
 
         // Dropped tokens apply to anonymous nodes only: a named node is never dropped.
         let default_drop: Vec<String> = DEFAULT_DROP_TOKENS.iter().map(|s| s.to_string()).collect();
@@ -285,12 +311,26 @@ impl Language {
             }
         }
 
+        let mut canon: Vec<u16> = (0..count as u16).collect();
+        for group in &spec.equivalent_kinds {
+            let mut ids = Vec::new();
+            for k in group {
+                ids.extend(lookup(k, "equivalent_kinds")?);
+            }
+            if let Some(&first) = ids.first() {
+                for id in ids {
+                    canon[id as usize] = first;
+                }
+            }
+        }
+
         Ok(Language {
             spec,
             ts,
             flags,
             entity,
             unwrap_parents,
+            canon,
         })
     }
 }

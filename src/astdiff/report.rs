@@ -63,7 +63,15 @@ fn edit_line(e: &Edit, single: bool, p: &Paint) -> String {
     if let (Some(from), Some(to)) = (&e.from, &e.to) {
         let _ = write!(s, " {} → {}", p.dim(from), to);
     } else if e.nodes > 1 {
-        let _ = write!(s, " {}", p.dim(&format!("({} {})", e.nodes, if e.kind == "line" { "lines" } else { "nodes" })));
+        let _ = write!(
+            s,
+            " {}",
+            p.dim(&format!(
+                "({} {})",
+                e.nodes,
+                if e.kind == "line" { "lines" } else { "nodes" }
+            ))
+        );
     }
     s.trim_end().to_string()
 }
@@ -101,7 +109,11 @@ fn file_block(f: &FileReport, single: bool, p: &Paint, out: &mut String) {
         let _ = writeln!(out, "{}", edit_line(e, single, p));
     }
     if f.edits_omitted > 0 {
-        let _ = writeln!(out, "    … {} more edits (see --format json)", f.edits_omitted);
+        let _ = writeln!(
+            out,
+            "    … {} more edits (see --format json)",
+            f.edits_omitted
+        );
     }
 }
 
@@ -152,7 +164,11 @@ pub fn render_text(r: &DiffReport, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "{}",
-                p.dim(&format!("base: {}   head: {}", r.base.as_deref().unwrap_or("-"), r.a))
+                p.dim(&format!(
+                    "base: {}   head: {}",
+                    r.base.as_deref().unwrap_or("-"),
+                    r.a
+                ))
             );
         }
     }
@@ -169,7 +185,9 @@ pub fn render_text(r: &DiffReport, color: bool) -> String {
         let _ = writeln!(
             out,
             "\n{}",
-            p.dim(&format!("{fallbacks} file(s) compared as lines, not syntax (see above why)"))
+            p.dim(&format!(
+                "{fallbacks} file(s) compared as lines, not syntax (see above why)"
+            ))
         );
     }
     out
