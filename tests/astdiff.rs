@@ -37,7 +37,10 @@ fn run(input: &ChangeInput) -> DiffReport {
 }
 
 fn two(path: &str, base: Option<&str>, a: &str, b: &str) -> DiffReport {
-    run(&dual(vec![file(path, base, Some(a), Some(b))], base.is_some()))
+    run(&dual(
+        vec![file(path, base, Some(a), Some(b))],
+        base.is_some(),
+    ))
 }
 
 fn variance(r: &DiffReport) -> f64 {
@@ -120,7 +123,11 @@ fn without_a_base_whole_files_are_compared() {
     assert_eq!(f.changed, f.size.a.unwrap() + f.size.b.unwrap());
     // 100 − 2·matched/(nA+nB): one updated leaf of each side differs.
     let expected = 100.0 * 2.0 / f.changed as f64;
-    assert!((variance(&r) - expected).abs() < 0.01, "{} vs {expected}", variance(&r));
+    assert!(
+        (variance(&r) - expected).abs() < 0.01,
+        "{} vs {expected}",
+        variance(&r)
+    );
 }
 
 #[test]
@@ -141,7 +148,11 @@ fn comments_count_when_asked() {
         count_comments: true,
         ..DiffOptions::default()
     };
-    let r = diff_change(&dual(vec![file("x.rs", None, Some(a), Some(b))], false), &reg(), &opts);
+    let r = diff_change(
+        &dual(vec![file("x.rs", None, Some(a), Some(b))], false),
+        &reg(),
+        &opts,
+    );
     assert!(variance(&r) > 0.0);
 }
 
@@ -170,7 +181,12 @@ fn a_moved_function_is_a_move() {
     let r = two("x.rs", None, &a, &b);
     let edits = &r.files[0].edits;
     assert!(edits.iter().any(|e| e.op == EditOp::Move), "{edits:?}");
-    assert!(!edits.iter().any(|e| matches!(e.op, EditOp::Insert | EditOp::Delete)), "{edits:?}");
+    assert!(
+        !edits
+            .iter()
+            .any(|e| matches!(e.op, EditOp::Insert | EditOp::Delete)),
+        "{edits:?}"
+    );
     assert!(variance(&r) < 10.0);
 }
 
@@ -181,10 +197,14 @@ fn a_real_logic_change_escalates_and_names_the_function() {
     let b = "fn parse_config(s: &str) -> usize {\n    s.split(',').count()\n}\n\nfn other() {}\n";
     let r = two("cfg.rs", Some(base), a, b);
     assert_eq!(r.verdict, Verdict::Escalate);
-    assert!(r.files[0]
-        .edits
-        .iter()
-        .all(|e| e.entity.as_deref() == Some("fn parse_config")), "{:?}", r.files[0].edits);
+    assert!(
+        r.files[0]
+            .edits
+            .iter()
+            .all(|e| e.entity.as_deref() == Some("fn parse_config")),
+        "{:?}",
+        r.files[0].edits
+    );
 }
 
 #[test]
@@ -208,10 +228,17 @@ fn unknown_language_falls_back_to_a_labelled_line_diff() {
     let f = &r.files[0];
     assert_eq!(f.language, None);
     assert_eq!(f.unit, Unit::Lines);
-    assert!(f.fallback.as_deref().unwrap().contains("no grammar"), "{:?}", f.fallback);
+    assert!(
+        f.fallback.as_deref().unwrap().contains("no grammar"),
+        "{:?}",
+        f.fallback
+    );
     assert_eq!(variance(&r), 50.0);
     let json = serde_json::to_value(&r).unwrap();
-    assert!(json["files"][0]["fallback"].as_str().unwrap().contains("no grammar"));
+    assert!(json["files"][0]["fallback"]
+        .as_str()
+        .unwrap()
+        .contains("no grammar"));
 }
 
 #[test]
@@ -266,7 +293,11 @@ fn a_file_over_the_node_limit_falls_back_instead_of_exploding() {
         },
         ..DiffOptions::default()
     };
-    let r = diff_change(&dual(vec![file("big.rs", None, Some(&big), Some(&other))], false), &reg(), &opts);
+    let r = diff_change(
+        &dual(vec![file("big.rs", None, Some(&big), Some(&other))], false),
+        &reg(),
+        &opts,
+    );
     let why = r.files[0].fallback.as_deref().unwrap();
     assert!(why.contains("node limit of 10000"), "{why}");
 }
@@ -291,10 +322,22 @@ fn a_single_render_classifies_entities_cosmetic_or_semantic() {
         .iter()
         .map(|e| (e.entity.as_str(), e.status, e.class))
         .collect();
-    assert!(classes.contains(&("fn tidy", "modified", ChangeClass::Cosmetic)), "{classes:?}");
-    assert!(classes.contains(&("fn logic", "modified", ChangeClass::Semantic)), "{classes:?}");
-    assert!(classes.contains(&("fn fresh", "added", ChangeClass::Semantic)), "{classes:?}");
-    assert!(classes.contains(&("fn gone", "removed", ChangeClass::Semantic)), "{classes:?}");
+    assert!(
+        classes.contains(&("fn tidy", "modified", ChangeClass::Cosmetic)),
+        "{classes:?}"
+    );
+    assert!(
+        classes.contains(&("fn logic", "modified", ChangeClass::Semantic)),
+        "{classes:?}"
+    );
+    assert!(
+        classes.contains(&("fn fresh", "added", ChangeClass::Semantic)),
+        "{classes:?}"
+    );
+    assert!(
+        classes.contains(&("fn gone", "removed", ChangeClass::Semantic)),
+        "{classes:?}"
+    );
     assert_eq!(r.files[0].class, Some(ChangeClass::Semantic));
 }
 
@@ -302,7 +345,13 @@ fn a_single_render_classifies_entities_cosmetic_or_semantic() {
 fn the_json_report_has_the_documented_top_level_fields() {
     let r = two("x.rs", None, "fn f() {}\n", "fn g() {}\n");
     let v = serde_json::to_value(&r).unwrap();
-    for key in ["schema", "variance_percent", "threshold_percent", "verdict", "files"] {
+    for key in [
+        "schema",
+        "variance_percent",
+        "threshold_percent",
+        "verdict",
+        "files",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["verdict"], "escalate");
@@ -323,7 +372,12 @@ fn program() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::collection::vec(stmt, 0..6), 1..5).prop_map(|fns| {
         fns.iter()
             .enumerate()
-            .map(|(i, body)| format!("fn f{i}() -> u32 {{\n    {}\n    0\n}}\n", body.join("\n    ")))
+            .map(|(i, body)| {
+                format!(
+                    "fn f{i}() -> u32 {{\n    {}\n    0\n}}\n",
+                    body.join("\n    ")
+                )
+            })
             .collect()
     })
 }
@@ -348,4 +402,16 @@ proptest! {
         prop_assert!((0.0..=100.0).contains(&with_base));
         prop_assert!((with_base - with_base_rev).abs() < 1e-9, "{} vs {}", with_base, with_base_rev);
     }
+}
+
+#[test]
+fn an_added_parameter_is_a_small_insert() {
+    let a = "def fetch(url):\n    resp = get(url)\n    if resp.ok:\n        return resp.body\n    return None\n";
+    let b = "def fetch(url, timeout):\n    resp = get(url)\n    if resp.ok:\n        return resp.body\n    return None\n";
+    let r = two("x.py", None, a, b);
+    let edits = &r.files[0].edits;
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(edits[0].op, EditOp::Insert);
+    assert_eq!(edits[0].entity.as_deref(), Some("def fetch"));
+    assert!(variance(&r) < 5.0, "{}", variance(&r));
 }

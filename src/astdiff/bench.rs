@@ -69,7 +69,7 @@ pub struct BenchSummary {
     pub over_100ms: Vec<(String, f64, Option<String>)>,
     /// Fallbacks by reason (line numbers folded).
     pub fallbacks: BTreeMap<String, usize>,
-    /// Peak resident set during the diff pass (the floor pass runs before, and is not counted).
+    /// Peak resident set while diffing (the floor parses are not counted).
     pub peak_rss_mb: Option<f64>,
     pub difftastic: Option<DifftasticFigures>,
 }
@@ -250,16 +250,14 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
     };
     let mut figures: Vec<PairFigures> = Vec::with_capacity(pairs.len());
     let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
-    // Pass 1: the parse floor of every pair. Then the heap is trimmed and the peak-RSS counter
-    // reset, so the peak reported is the diff pass's own, not the floor's.
+    // Floor and diff are measured pair by pair, back to back, so a change of load on the
+    // machine affects both alike. Before each diff the heap is trimmed and the peak-RSS counter
+    // reset, so the peak reported is the diffs' own, not the floor parses'.
     let mut parser = tree_sitter::Parser::new();
-    let floors: Vec<Option<Duration>> = pairs
-        .iter()
-        .map(|(before, after)| parse_floor(registry, &mut parser, before, after))
-        .collect();
-    reset_peak_rss();
+    let mut diff_peak_mb: Option<f64> = None;
     let mut difft_failures = 0;
-    for ((before, after), floor) in pairs.iter().zip(floors) {
+    for (before, after) in &pairs {
+        let floor = parse_floor(registry, &mut parser, before, after);
         let (Ok(a), Ok(b)) = (fs::read(before), fs::read(after)) else {
             *skipped.entry("unreadable".into()).or_default() += 1;
             continue;
@@ -295,6 +293,7 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
                 b: Some(b.clone()),
             }],
         };
+        reset_peak_rss();
         let mut diff_best = Duration::MAX;
         let mut report = None;
         for _ in 0..REPS {
@@ -304,6 +303,9 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
             report = Some(r);
         }
         let report = report.expect("REPS > 0");
+        if let Some(mb) = peak_rss_mb() {
+            diff_peak_mb = Some(diff_peak_mb.map_or(mb, |p: f64| p.max(mb)));
+        }
         let file = &report.files[0];
         let difftastic_ms = match &opts.difftastic {
             Some(bin) => match run_difftastic(bin, before, after) {
@@ -379,7 +381,7 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
             .collect(),
         diff,
         fallbacks,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: diff_peak_mb,
         difftastic,
     })
 }
@@ -445,7 +447,9 @@ impl BenchSummary {
         if let Some(m) = self.peak_rss_mb {
             line(
                 &mut s,
-                format!("peak memory during the diff pass (whole process): {m:.1} MB"),
+                format!(
+                    "peak memory while diffing (whole process, floor parses excluded): {m:.1} MB"
+                ),
             );
         }
         if let Some(dt) = &self.difftastic {

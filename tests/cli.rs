@@ -1,0 +1,264 @@
+//! The `patchgate` binary as a user runs it: exit codes, outputs, errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn patchgate(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PATCHGATE_THRESHOLD_PERCENT")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run patchgate")
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_readme_demo_agrees_and_exits_zero() {
+    let o = patchgate(
+        &[
+            "diff",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a",
+            "fixtures/demo/render-b",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("AGREED"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_diverging_render_escalates_and_exits_one() {
+    let o = patchgate(
+        &[
+            "diff",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a",
+            "fixtures/demo/render-c",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("ESCALATE"));
+}
+
+#[test]
+fn the_same_renders_as_patches_give_the_same_verdict() {
+    let dirs = patchgate(
+        &[
+            "diff",
+            "--format",
+            "json",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a",
+            "fixtures/demo/render-b",
+        ],
+        root(),
+    );
+    let patches = patchgate(
+        &[
+            "diff",
+            "--format",
+            "json",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a.patch",
+            "fixtures/demo/render-b.patch",
+        ],
+        root(),
+    );
+    assert_eq!(patches.status.code(), Some(0), "{}", stderr(&patches));
+    let d: serde_json::Value = serde_json::from_slice(&dirs.stdout).unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&patches.stdout).unwrap();
+    assert_eq!(d["variance_percent"], p["variance_percent"]);
+    assert_eq!(p["verdict"], "agreed");
+}
+
+#[test]
+fn json_output_has_the_schema_fields() {
+    let o = patchgate(
+        &[
+            "diff",
+            "--format",
+            "json",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a",
+            "fixtures/demo/render-c",
+        ],
+        root(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["schema"], "patchgate.diff/v1");
+    assert_eq!(v["verdict"], "escalate");
+    assert_eq!(v["threshold_percent"], 3.0);
+    assert!(v["variance_percent"].as_f64().unwrap() > 3.0);
+    let files = v["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["language"] == "rust"));
+    assert!(files
+        .iter()
+        .all(|f| f.get("fallback").is_some() && f.get("edits").is_some()));
+}
+
+#[test]
+fn the_threshold_decides_the_verdict() {
+    let o = patchgate(
+        &[
+            "diff",
+            "--threshold",
+            "0",
+            "--base",
+            "fixtures/demo/base",
+            "fixtures/demo/render-a",
+            "fixtures/demo/render-b",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let bad = patchgate(&["diff", "--threshold", "150", "a", "b"], root());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--threshold"), "{}", stderr(&bad));
+}
+
+#[test]
+fn a_missing_path_is_an_error_naming_the_side() {
+    let o = patchgate(
+        &["diff", "fixtures/demo/render-a", "no/such/render"],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("patchgate: error:"), "{err}");
+    assert!(err.contains("render B"), "{err}");
+}
+
+#[test]
+fn a_single_render_on_a_git_repository_is_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    let commit = |msg: &str, text: &str, parent: Option<git2::Oid>| -> git2::Oid {
+        std::fs::write(dir.path().join("lib.py"), text).unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("lib.py")).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let parents: Vec<git2::Commit> = parent
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
+        let refs: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs)
+            .unwrap()
+    };
+    let base = commit(
+        "base",
+        "def tidy(x):\n    return x+1\n\ndef logic(x):\n    return x + 1\n",
+        None,
+    );
+    let head = commit(
+        "head",
+        "def tidy(x):\n    # one more\n    return x + 1\n\ndef logic(x):\n    return x + 2\n",
+        Some(base),
+    );
+    let o = patchgate(
+        &[
+            "diff",
+            "--format",
+            "json",
+            "--base",
+            &base.to_string(),
+            "--head",
+            &head.to_string(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["mode"], "single");
+    let entities = v["files"][0]["entities"].as_array().unwrap();
+    let class = |name: &str| {
+        entities
+            .iter()
+            .find(|e| e["entity"] == name)
+            .map(|e| e["class"].as_str().unwrap().to_string())
+    };
+    assert_eq!(class("def tidy").as_deref(), Some("cosmetic"));
+    assert_eq!(class("def logic").as_deref(), Some("semantic"));
+    let text = patchgate(
+        &[
+            "diff",
+            "--base",
+            &base.to_string(),
+            "--head",
+            &head.to_string(),
+        ],
+        dir.path(),
+    );
+    assert!(stdout(&text).contains("SINGLE RENDER"), "{}", stdout(&text));
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let o = patchgate(&["--help"], root());
+    let help = stdout(&o);
+    for cmd in ["diff", "rules"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    for absent in ["serve", "rollback", "check", "audit", "ledger"] {
+        assert!(
+            !help.contains(&format!("  {absent}")),
+            "{absent} is not built yet: {help}"
+        );
+    }
+}
+
+#[test]
+fn the_rule_pack_passes_its_own_examples() {
+    let o = patchgate(&["rules", "test"], root());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("all passed"), "{}", stdout(&o));
+}
+
+#[test]
+fn the_bench_mode_runs_on_a_small_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    for (side, body) in [
+        ("before", "def f(x):\n    return x\n"),
+        ("after", "def f(x):\n    return x + 1\n"),
+    ] {
+        let p = dir.path().join("set").join(side).join("proj/c1");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("m.py"), body).unwrap();
+    }
+    let o = patchgate(
+        &[
+            "diff",
+            "--bench",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pairs"], 1);
+    assert!(v["diff"]["median_ms"].as_f64().unwrap() >= 0.0);
+}
