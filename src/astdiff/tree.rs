@@ -173,6 +173,72 @@ pub fn string_content(text: &str) -> (String, std::borrow::Cow<'_, str>) {
     (prefix, body)
 }
 
+/// YAML line folding of a flow scalar's text (plain or quoted): a line break between two
+/// non-empty lines is one space, a break followed by `n` empty lines is `n` newlines, and the
+/// spaces/tabs around a break go. Spaces within a line are kept (`"a  b"` is not `"a b"`).
+/// This is the value the YAML loader sees, so reflowing a scalar over lines changes nothing.
+fn fold_flow_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last = lines.len() - 1;
+    let mut out = String::with_capacity(text.len());
+    let mut empty = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let mut l = line.trim_end_matches('\r');
+        if i > 0 {
+            l = l.trim_start_matches([' ', '\t']);
+        }
+        if i < last {
+            l = l.trim_end_matches([' ', '\t', '\r']);
+        }
+        if i == 0 {
+            out.push_str(l);
+            continue;
+        }
+        if l.is_empty() && i < last {
+            empty += 1;
+            continue;
+        }
+        if empty == 0 {
+            out.push(' ');
+        }
+        for _ in 0..empty {
+            out.push('\n');
+        }
+        empty = 0;
+        out.push_str(l);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A YAML quoted scalar (`fold_string_whitespace` languages) by its value, so that `'x'` and
+/// `"x"` can compare equal: lines folded as the loader folds them; in `'…'`, `''` is one `'`
+/// and a backslash is a literal character, so such a scalar gets its own prefix and never
+/// equals a `"…"` one, where `\` starts an escape (`'a\tb'` is not `"a\tb"`). A `"…"` scalar
+/// with an escaped line break (`\` at a line end) is left unfolded.
+fn flow_scalar_content(text: &str) -> (String, std::borrow::Cow<'_, str>) {
+    let s = text.trim();
+    if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
+        let body = &s[1..s.len() - 1];
+        let prefix = if body.contains('\\') { "\\" } else { "" };
+        let body = fold_flow_lines(body).replace("''", "'");
+        return (prefix.to_string(), std::borrow::Cow::Owned(body));
+    }
+    let (prefix, body) = string_content(text);
+    let escaped_break = body
+        .split('\n')
+        .any(|l| l.trim_end_matches([' ', '\t', '\r']).ends_with('\\'));
+    if escaped_break || !body.contains('\n') {
+        return (prefix, body);
+    }
+    (
+        prefix,
+        std::borrow::Cow::Owned(fold_flow_lines(&body).into_owned()),
+    )
+}
+
 fn collapse_ws(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -230,8 +296,8 @@ impl<'s> SyntaxTree<'s> {
         let mut pending: Vec<u32> = Vec::with_capacity(64);
         let mut stack: Vec<Frame<'_>> = Vec::with_capacity(64);
         let mut cursor = root.walk();
-        let skip_mask = flag::IGNORE
-            | flag::DROP
+        // IGNORE is not in the mask: an ignored kind is skipped only outside a field (below).
+        let skip_mask = flag::DROP
             | if opts.count_comments {
                 0
             } else {
@@ -245,6 +311,11 @@ impl<'s> SyntaxTree<'s> {
             let is_root = stack.is_empty() && node.id() == root.id();
             let skip = !is_root
                 && (f & skip_mask != 0
+                    // An ignored kind that fills a field of its parent is a part of it, not
+                    // noise: JS `;` is nothing in a statement list, but the body of `if (x);`
+                    // or the empty init/condition of `for (;;)`, whose place carries meaning.
+                    || (f & flag::IGNORE != 0 && cursor.field_id().is_none())
+                    || (!node.is_named() && t.nested_wrapper_token(&stack))
                     || node.is_missing()
                     || (!node.is_named() && node.byte_range().is_empty()));
             if !skip {
@@ -312,12 +383,12 @@ impl<'s> SyntaxTree<'s> {
 
     fn push_leaf(&mut self, node: tree_sitter::Node<'_>, f: u16) -> Result<u32, TreeError> {
         let text = &self.source[node.byte_range()];
+        let fold = self.lang.spec.fold_string_whitespace;
         let label = if f & flag::STRING != 0 {
-            let (prefix, body) = string_content(text);
-            let body = if self.lang.spec.fold_string_whitespace {
-                std::borrow::Cow::Owned(collapse_ws(&body))
+            let (prefix, body) = if fold {
+                flow_scalar_content(text)
             } else {
-                body
+                string_content(text)
             };
             let mut h = FxHasher::default();
             h.write(prefix.as_bytes());
@@ -326,6 +397,8 @@ impl<'s> SyntaxTree<'s> {
             h.finish() | 1
         } else if f & flag::CASE_INSENSITIVE != 0 {
             hash_text(&text.to_ascii_lowercase())
+        } else if f & flag::LEAF != 0 && fold {
+            hash_text(&fold_flow_lines(text))
         } else if f & (flag::LEAF | flag::COMMENT) != 0 {
             hash_text(&collapse_ws(text))
         } else {
@@ -354,6 +427,20 @@ impl<'s> SyntaxTree<'s> {
             self.record_entity(node, id);
         }
         Ok(id)
+    }
+
+    /// Whether an anonymous token whose parent frame is the top of `stack` belongs to a wrapper
+    /// nested in a parent of its own kind where an unwrap rule applies: such a wrapper's tokens
+    /// say nothing its parent does not (TS `| 'a' | 'b'`, a leading `|`, nests a union_type of
+    /// `|` and `'a'` that should unwrap to `'a'`).
+    fn nested_wrapper_token(&self, stack: &[Frame<'_>]) -> bool {
+        let [.., grand, parent] = stack else {
+            return false;
+        };
+        let (kind, grand_kind) = (parent.ts.kind_id(), grand.ts.kind_id());
+        kind == grand_kind
+            && self.lang.flags(kind) & flag::UNWRAP != 0
+            && self.lang.unwraps(kind, Some(grand_kind))
     }
 
     /// Finish an inner node whose children are `pending[frame.start..]`. Returns the id that
@@ -392,9 +479,17 @@ impl<'s> SyntaxTree<'s> {
             }
         }
         if f & flag::UNWRAP != 0 && kids.len() == 1 && self.lang.unwraps(kind, parent_kind) {
-            let only = kids[0];
-            pending.truncate(frame.start);
-            return Ok(only);
+            // A `,` after the only element makes a one-element sequence, not redundant
+            // parentheses: Python `(a,) = x` unpacks, `(a) = x` does not.
+            let mut c = node.walk();
+            let comma = node
+                .children(&mut c)
+                .any(|ch| !ch.is_named() && ch.kind() == ",");
+            if !comma {
+                let only = kids[0];
+                pending.truncate(frame.start);
+                return Ok(only);
+            }
         }
 
         let kind = self.lang.canon(kind);
