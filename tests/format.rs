@@ -12,47 +12,6 @@ fn reg() -> Registry {
     Registry::embedded().expect("embedded registry loads")
 }
 
-/// Rules the fixtures need that the embedded registry cannot carry yet: the registry's own
-/// test `every_registered_kind_occurs_in_the_samples` wants every kind it names to occur in its
-/// samples (in `src/astdiff/registry.rs`), and `closure_expression` (Rust), `tuple_pattern`
-/// (Python) and `empty_statement` (JS/TS) do not. Its model of the normaliser also drops
-/// ignored kinds everywhere, while the engine keeps one that fills a field (`for (; c;)`).
-/// Until samples are added, these rules live here, on top of the embedded data.
-const PENDING: &[(&str, &str)] = &[
-    (
-        "  { kind = \"block\", parent = \"match_arm\" },\n",
-        // rustfmt wraps a closure body that does not fit in a block: `|x| f(x)` = `|x| { f(x) }`.
-        // Only a block holding a lone expression unwraps; `{ f(x); }` holds an
-        // expression_statement (with its `;`) and stays apart from `f(x)`.
-        "  { kind = \"block\", parent = \"match_arm\" },\n  \
-         { kind = \"block\", parent = \"closure_expression\" },\n",
-    ),
-    (
-        "unwrap = [{ kind = \"parenthesized_expression\" }]\nsorted_kinds = [\"import_statement\"",
-        // black parenthesises an exploded target: `a, b = …` → `(a, b,) = …`. `(a) = x` is a
-        // tuple_pattern holding `a`: redundant parentheses; `(a,) = x` keeps its tuple_pattern
-        // (the engine never unwraps a wrapper with a `,` after its only element).
-        "unwrap = [{ kind = \"parenthesized_expression\" }, { kind = \"tuple_pattern\" }]\n\
-         equivalent_kinds = [[\"pattern_list\", \"tuple_pattern\"]]\n\
-         sorted_kinds = [\"import_statement\"",
-    ),
-    (
-        // prettier `semi: false` writes `;(x as any).y = z`; outside a field only (the engine
-        // keeps the body of `if (x);` and the empty parts of `for (;;)`).
-        "ignore_kinds = [\"hash_bang_line\"]",
-        "ignore_kinds = [\"hash_bang_line\", \"empty_statement\"]",
-    ),
-];
-
-fn pending() -> Registry {
-    let mut text = include_str!("../grammars/languages.toml").to_string();
-    for (from, to) in PENDING {
-        assert!(text.contains(from), "pending rule anchor {from:?} is gone");
-        text = text.replace(from, to);
-    }
-    Registry::from_toml(&text).expect("registry with the pending rules loads")
-}
-
 /// Compare two texts as render A and render B of one file, without a base.
 fn compare(path: &str, a: &str, b: &str) -> DiffReport {
     compare_with(&reg(), path, a, b)
@@ -120,16 +79,16 @@ fn assert_pair(stem: &str, ext: &str) {
     );
 }
 
-/// With the pending rules too, render A vs render B: only `expect` (edit kinds) remains.
-fn assert_pair_pending(stem: &str, ext: &str, expect: &[&str]) {
+/// Render A vs render B: only `expect` (edit kinds) remains.
+fn assert_pair_edits(stem: &str, ext: &str, expect: &[&str]) {
     let a = fixture(&format!("{stem}.a.{ext}"));
     let b = fixture(&format!("{stem}.b.{ext}"));
-    let r = compare_with(&pending(), &format!("{stem}.{ext}"), &a, &b);
-    eprintln!("{stem}.{ext} A/B, pending rules: {}", describe(&r));
+    let r = compare_with(&reg(), &format!("{stem}.{ext}"), &a, &b);
+    eprintln!("{stem}.{ext} A/B: {}", describe(&r));
     let kinds: Vec<&str> = r.files[0].edits.iter().map(|e| e.kind.as_str()).collect();
     assert!(
         kinds.iter().all(|k| expect.contains(k)),
-        "{stem}.{ext}: unexpected edits with the pending rules\n{}",
+        "{stem}.{ext}: unexpected edits\n{}",
         describe(&r)
     );
 }
@@ -156,13 +115,13 @@ fn rust_pair() {
 }
 
 #[test]
-fn pairs_with_pending_rules() {
-    assert_pair_pending("udiff", "rs", &[]);
+fn pairs_leave_only_the_expected_edits() {
+    assert_pair_edits("udiff", "rs", &[]);
     // isort's --force-sort-within-sections interleaves `from` and plain imports: two moves.
-    assert_pair_pending("shlex", "py", &["import_from_statement"]);
-    assert_pair_pending("commander_option", "js", &[]);
-    assert_pair_pending("zod_error", "ts", &[]);
-    assert_pair_pending("radix_theme", "tsx", &[]);
+    assert_pair_edits("shlex", "py", &["import_from_statement"]);
+    assert_pair_edits("commander_option", "js", &[]);
+    assert_pair_edits("zod_error", "ts", &[]);
+    assert_pair_edits("radix_theme", "tsx", &[]);
     assert_comments("udiff", "rs");
     assert_comments("shlex", "py");
 }
@@ -241,7 +200,7 @@ fn differs_with(reg: &Registry, path: &str, a: &str, b: &str) {
 /// Rust `{kind = "block", parent = "closure_expression"}` (pending).
 #[test]
 fn rust_closure_block_unwraps_only_a_lone_expression() {
-    let reg = pending();
+    let reg = reg();
     same_with(
         &reg,
         "a.rs",
@@ -274,7 +233,7 @@ fn rust_closure_block_unwraps_only_a_lone_expression() {
 /// and the engine rule that a wrapper with a `,` after its only element never unwraps.
 #[test]
 fn python_tuple_targets_keep_their_arity() {
-    let reg = pending();
+    let reg = reg();
     same_with(&reg, "a.py", "a, b = x\n", "(\n    a,\n    b,\n) = x\n");
     same_with(&reg, "a.py", "a, = x\n", "(a,) = x\n");
     same_with(&reg, "a.py", "(a) = x\n", "a = x\n");
@@ -308,7 +267,7 @@ fn template_strings_compare_by_parts() {
 /// field of its parent stays.
 #[test]
 fn empty_statements_vanish_only_in_statement_lists() {
-    let reg = pending();
+    let reg = reg();
     same_with(
         &reg,
         "a.ts",
@@ -391,7 +350,11 @@ fn yaml_scalars_compare_by_value() {
 /// the one-element cases stay as they were.
 #[test]
 fn python_embedded_targets() {
-    differs("a.py", "a, b = x\n", "(a, b) = x\n");
+    // black's `(a, b,) = x` is the same unpacking as `a, b = x`…
+    same("a.py", "a, b = x\n", "(a, b) = x\n");
+    // …but one element, or a different arity, is not.
+    differs("a.py", "(a) = x\n", "(a,) = x\n");
+    differs("a.py", "a, b = x\n", "(a, b, c) = x\n");
     differs("a.py", "x = (a, b)\n", "x = (a, b, c)\n");
     differs("a.py", "x = (a)\n", "x = (a,)\n");
 }
