@@ -1,2 +1,5 @@
 //! The audit quorum and its auditors.
+pub mod command;
+pub mod quorum;
 pub mod rule_guard;
+pub mod vote;
