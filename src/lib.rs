@@ -6,3 +6,4 @@
 pub mod astdiff;
 pub mod audit;
 pub mod meta;
+pub mod store;

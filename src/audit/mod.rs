@@ -2,4 +2,5 @@
 pub mod command;
 pub mod quorum;
 pub mod rule_guard;
+pub mod spend;
 pub mod vote;

@@ -9,6 +9,7 @@
 
 pub mod canonical;
 pub mod hash;
+pub mod ledger;
 pub mod similarity;
 
 pub use canonical::{

@@ -1,0 +1,44 @@
+//! The ledger: every decision record, in order, each carrying the previous one's hash.
+//!
+//! This file holds the interface to durable storage; the chain rules (what verifies, what a
+//! tamper looks like) sit beside it in the meta module. Appending is atomic: a record whose
+//! `prev_record_hash` is no longer the last record's hash is refused, never forked.
+
+use crate::audit::spend::BoxFuture;
+use crate::store::StoreError;
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// 1, 2, 3, … in append order.
+    pub seq: i64,
+    /// `sha256:<hex>` of the record.
+    pub record_hash: String,
+    /// `sha256:<hex>` of the previous record, or the genesis value for the first.
+    pub prev_record_hash: String,
+    pub repo: String,
+    pub head: String,
+    /// The record exactly as written (`meta.yaml`).
+    pub record_yaml: String,
+}
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLedgerRow {
+    pub record_hash: String,
+    pub prev_record_hash: String,
+    pub repo: String,
+    pub head: String,
+    pub record_yaml: String,
+}
+
+/// Durable ledger storage.
+pub trait LedgerStore: Send + Sync {
+    /// The last record, if any.
+    fn last(&self) -> BoxFuture<'_, Result<Option<LedgerRow>, StoreError>>;
+    /// Append atomically; `StoreError::Conflict` when `row.prev_record_hash` is not the last
+    /// record's hash (or not the genesis value on an empty ledger). Returns the new `seq`.
+    fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, StoreError>>;
+    /// Every record, by `seq`.
+    fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, StoreError>>;
+}
