@@ -155,6 +155,9 @@ pub struct AuditInput {
     pub structural_summary: String,
     /// The renders' explanations of the change.
     pub explanations: Vec<String>,
+    /// What the deterministic Rule-Guard found, for the model auditors to weigh.
+    #[serde(default)]
+    pub rule_findings: Vec<Finding>,
 }
 
 #[cfg(test)]
@@ -232,6 +235,7 @@ mod tests {
             }],
             structural_summary: "1 function added".into(),
             explanations: vec!["adds a".into()],
+            rule_findings: vec![],
         };
         let json = serde_json::to_string(&input).unwrap();
         assert!(json.contains("\"status\":\"added\""));
