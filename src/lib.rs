@@ -5,5 +5,7 @@
 
 pub mod astdiff;
 pub mod audit;
+pub mod config;
+pub mod gate;
 pub mod meta;
 pub mod store;
