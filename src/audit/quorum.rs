@@ -83,7 +83,7 @@ impl QuorumConfig {
 }
 
 /// The outcome of a quorum.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     /// `quorum_passed`: true iff at least `required` auditors approved.
     pub passed: bool,
