@@ -7,6 +7,8 @@
 use crate::audit::spend::BoxFuture;
 use crate::store::StoreError;
 
+pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
 /// One stored record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
