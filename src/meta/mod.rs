@@ -8,8 +8,11 @@
 //! `docs/canonical-form.md` and pinned by `fixtures/meta/vectors.json`.
 
 pub mod canonical;
+pub mod chain;
 pub mod hash;
 pub mod ledger;
+pub mod notes;
+pub mod record;
 pub mod similarity;
 
 pub use canonical::{

@@ -1,0 +1,98 @@
+//! Decision records as git notes: `meta.yaml` attached to the head commit under
+//! `refs/notes/patchgate`, so the record travels with the repository (`git notes --ref
+//! patchgate show <commit>`; fetch with `git fetch origin refs/notes/patchgate:refs/notes/patchgate`).
+//!
+//! Works on bare and non-bare repositories. The note is written by the configured
+//! `user.name`/`user.email`, or by `patchgate <patchgate@localhost>` when none is configured.
+//!
+//! Attaching is idempotent: the same record (same text) on the same commit writes nothing.
+//! A different record for a commit that already has one replaces it (a forced note write) —
+//! which loses nothing: the notes ref is itself a chain of commits, so the earlier note stays
+//! in `refs/notes/patchgate`'s history (`git log -p refs/notes/patchgate`), and the ledger
+//! keeps every record regardless.
+//!
+//! This module must never touch any ref but `refs/notes/patchgate`, never rewrite the notes
+//! history, and never return a record it could not parse as if it were one (reading does not
+//! verify; call [`MetaRecord::verify`] or [`verify_yaml`](super::record::verify_yaml)).
+
+use git2::{ErrorCode, Oid, Repository, Signature};
+
+use super::record::{MetaRecord, RecordError};
+
+/// The notes ref patchgate writes.
+pub const NOTES_REF: &str = "refs/notes/patchgate";
+
+/// Why a note could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum NoteError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("the note on {commit} is not UTF-8 text")]
+    NotText { commit: Oid },
+    #[error("the note on {commit}: {source}")]
+    Record {
+        commit: Oid,
+        #[source]
+        source: RecordError,
+    },
+    #[error("record could not be written as YAML: {0}")]
+    Write(RecordError),
+}
+
+/// The signature notes are written with: the repository's configured user, or
+/// `patchgate <patchgate@localhost>`.
+pub fn signature(repo: &Repository) -> Result<Signature<'static>, git2::Error> {
+    match repo.signature() {
+        Ok(sig) => Ok(sig),
+        Err(_) => Signature::now("patchgate", "patchgate@localhost"),
+    }
+}
+
+/// Attaches `record` (as `meta.yaml` text) to `commit` under [`NOTES_REF`] and returns the
+/// note's blob id. If the commit already carries exactly this text, nothing is written. If it
+/// carries something else, the note is overwritten; the previous one stays in the notes ref's
+/// history (see the module doc).
+pub fn attach(repo: &Repository, commit: Oid, record: &MetaRecord) -> Result<Oid, NoteError> {
+    let text = record.to_yaml().map_err(NoteError::Write)?;
+    attach_text(repo, commit, &text)
+}
+
+/// [`attach`] for text already written.
+pub fn attach_text(repo: &Repository, commit: Oid, text: &str) -> Result<Oid, NoteError> {
+    if let Some(note) = find(repo, commit)? {
+        if note.message().ok() == Some(text) {
+            return Ok(note.id());
+        }
+    }
+    let sig = signature(repo)?;
+    Ok(repo.note(&sig, &sig, Some(NOTES_REF), commit, text, true)?)
+}
+
+/// The note text on `commit`, if it has one.
+pub fn read_raw(repo: &Repository, commit: Oid) -> Result<Option<String>, NoteError> {
+    match find(repo, commit)? {
+        None => Ok(None),
+        Some(note) => note
+            .message()
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| NoteError::NotText { commit }),
+    }
+}
+
+/// The record on `commit`, if it has one. Parsed, not verified.
+pub fn read(repo: &Repository, commit: Oid) -> Result<Option<MetaRecord>, NoteError> {
+    match read_raw(repo, commit)? {
+        None => Ok(None),
+        Some(text) => MetaRecord::from_yaml(&text)
+            .map(Some)
+            .map_err(|source| NoteError::Record { commit, source }),
+    }
+}
+
+fn find(repo: &Repository, commit: Oid) -> Result<Option<git2::Note<'_>>, git2::Error> {
+    match repo.find_note(Some(NOTES_REF), commit) {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
