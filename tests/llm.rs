@@ -715,3 +715,71 @@ fn a_huge_change_is_summarised_by_entity_without_cutting_a_hunk() {
     assert!(p.user.contains("[… truncated]"));
     assert!(p.user.contains("hunk-0-0"), "early hunks are included");
 }
+
+/// A store that is down.
+struct DownStore;
+
+impl SpendStore for DownStore {
+    fn try_reserve<'a>(
+        &'a self,
+        _r: &'a patchgate::audit::spend::Reservation,
+        _cap_usd: f64,
+    ) -> patchgate::audit::spend::BoxFuture<
+        'a,
+        Result<Option<patchgate::audit::spend::ReservationId>, patchgate::store::StoreError>,
+    > {
+        Box::pin(async {
+            Err(patchgate::store::StoreError::Unavailable(
+                "disk gone".into(),
+            ))
+        })
+    }
+    fn settle(
+        &self,
+        _id: patchgate::audit::spend::ReservationId,
+        _actual: patchgate::audit::spend::Usage,
+    ) -> patchgate::audit::spend::BoxFuture<'_, Result<(), patchgate::store::StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn spent<'a>(
+        &'a self,
+        _day: &'a str,
+    ) -> patchgate::audit::spend::BoxFuture<'a, Result<f64, patchgate::store::StoreError>> {
+        Box::pin(async { Ok(0.0) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spend_store_failure_abstains_without_calling() {
+    let server = serve(|_, _| Reply::ok(openai_answer(&verdict_json("approve"), 1, 1))).await;
+    let a = auditor(
+        endpoint(EndpointKind::Openai, &server.url, "main"),
+        budget(0.5, Arc::new(DownStore)),
+    );
+    let v = a.review(&small_input()).await;
+    assert_eq!(v.verdict, Verdict::Abstain);
+    assert!(v.reason.unwrap().contains("spend store"));
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyless_local_server_gets_no_authorization_header() {
+    let server = serve(|_, _| Reply::ok(openai_answer(&verdict_json("approve"), 1, 1))).await;
+    let cfg: ModelAuditorConfig = serde_json::from_value(json!({
+        "name": "local", "kind": "openai", "base_url": format!("{}/v1", server.url),
+        "model": "main", "keyless": true, "timeout_s": 5,
+    }))
+    .unwrap();
+    let a = ModelAuditor::from_config(
+        &cfg,
+        &|_| None,
+        &prices(),
+        budget(0.5, Arc::new(MemorySpend::new())),
+        ruleset(),
+    )
+    .unwrap();
+    assert_eq!(a.review(&small_input()).await.verdict, Verdict::Approve);
+    let r = &server.requests()[0];
+    assert!(!r.headers.contains_key("authorization"));
+    assert!(!r.headers.contains_key("x-api-key"));
+}

@@ -465,7 +465,7 @@ impl ModelAuditor {
                     0.0
                 };
                 (
-                    Vote::abstain(&self.name, AbstainReason::Unavailable(why)),
+                    Vote::abstain(&self.name, AbstainReason::Unavailable(self.clean(r, &why))),
                     Usage {
                         usd,
                         ..Usage::default()
