@@ -783,3 +783,90 @@ async fn a_keyless_local_server_gets_no_authorization_header() {
     assert!(!r.headers.contains_key("authorization"));
     assert!(!r.headers.contains_key("x-api-key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_usage_is_charged_at_the_estimate() {
+    let server = serve(|_, _| {
+        let mut v = openai_answer(&verdict_json("approve"), 0, 0);
+        v.as_object_mut().unwrap().remove("usage");
+        Reply::ok(v)
+    })
+    .await;
+    let store = Arc::new(MemorySpend::new());
+    let a = auditor(
+        endpoint(EndpointKind::Openai, &server.url, "main"),
+        budget(0.5, store.clone()),
+    );
+    let v = a.review(&small_input()).await;
+    assert_eq!(v.verdict, Verdict::Approve);
+    let tokens = prompt::build(&small_input(), &ruleset(), 12_000).estimated_tokens();
+    let estimate = prices().get("main").unwrap().cost(tokens, 1024);
+    assert!((v.cost_usd - estimate).abs() < 1e-12);
+    assert!((spent(&store) - estimate).abs() < 1e-12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_model_auditors_in_a_quorum_share_the_budget() {
+    use patchgate::audit::quorum::run_quorum;
+    let oa = serve(|_, _| Reply::ok(openai_answer(&verdict_json("approve"), 100, 10))).await;
+    let an = serve(|_, _| Reply::ok(anthropic_answer(&verdict_json("approve"), 100, 10))).await;
+    let store = Arc::new(MemorySpend::new());
+    let b = budget(0.5, store.clone());
+    let r1 = ModelAuditor::new(
+        "reviewer-1",
+        endpoint(EndpointKind::Openai, &oa.url, "main"),
+        &prices(),
+        b.clone(),
+        ruleset(),
+    )
+    .unwrap();
+    let r2 = ModelAuditor::new(
+        "reviewer-2",
+        endpoint(EndpointKind::Anthropic, &an.url, "claude"),
+        &prices(),
+        b.clone(),
+        ruleset(),
+    )
+    .unwrap();
+    let auditors: Vec<Arc<dyn Auditor>> = vec![
+        Arc::new(ModelAuditor::not_configured("reviewer-3")),
+        Arc::new(r1),
+        Arc::new(r2),
+    ];
+    let (votes, decision) = run_quorum(&auditors, &small_input(), 2).await.unwrap();
+    assert!(decision.passed, "{decision}");
+    assert_eq!(votes[0].reason.as_deref(), Some("not configured"));
+    let total: f64 = votes.iter().map(|v| v.cost_usd).sum();
+    assert!((spent(&store) - total).abs() < 1e-12);
+    assert!((b.spent_today().await.unwrap() - total).abs() < 1e-12);
+
+    // Degraded: the model auditors abstain and the quorum fails closed.
+    let auditors: Vec<Arc<dyn Auditor>> = vec![
+        Arc::new(
+            ModelAuditor::new(
+                "reviewer-1",
+                endpoint(EndpointKind::Openai, &oa.url, "main"),
+                &prices(),
+                b.clone(),
+                ruleset(),
+            )
+            .unwrap()
+            .with_mode(AuditMode::Degraded),
+        ),
+        Arc::new(
+            ModelAuditor::new(
+                "reviewer-2",
+                endpoint(EndpointKind::Anthropic, &an.url, "claude"),
+                &prices(),
+                b,
+                ruleset(),
+            )
+            .unwrap()
+            .with_mode(AuditMode::Degraded),
+        ),
+    ];
+    let (_, decision) = run_quorum(&auditors, &small_input(), 1).await.unwrap();
+    assert!(!decision.passed);
+    assert!(decision.reason.contains("degraded"), "{decision}");
+    assert_eq!(oa.requests().len() + an.requests().len(), 2);
+}

@@ -338,6 +338,28 @@ mod tests {
     }
 
     #[test]
+    fn an_index_too_long_for_the_budget_is_abridged_within_it() {
+        use crate::audit::vote::ChangedFileView;
+        let input = AuditInput {
+            files: (0..5000)
+                .map(|i| ChangedFileView {
+                    path: format!("src/f{i}.rs"),
+                    entities: vec![format!("entity_{i}")],
+                    hunks: format!("@@ -1 +1 @@\n-a\n+b{i}\n"),
+                    ..ChangedFileView::default()
+                })
+                .collect(),
+            ..AuditInput::default()
+        };
+        let ruleset = RuleSet::default();
+        let p = build(&input, &ruleset, 2000);
+        assert!(p.estimated_tokens() <= 2000, "{}", p.estimated_tokens());
+        assert!(p.user.contains("entity_0"));
+        assert!(p.user.contains("more files not listed"));
+        assert!(p.user.ends_with("END CHANGE\n"));
+    }
+
+    #[test]
     fn snippet_is_short() {
         let s = snippet(&"x".repeat(500), 60);
         assert!(s.chars().count() <= 63);
