@@ -11,12 +11,26 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use patchgate::astdiff::bench::{run_bench, BenchOptions};
+use patchgate::astdiff::input::from_revs;
 use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
 use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
 use patchgate::audit::rule_guard::RuleSet;
+use patchgate::audit::rules_auditor::to_vote_finding;
+use patchgate::config::{self, AuditMode, Flags, Settings};
+use patchgate::gate::audit::{render_audit_text, run_audit};
+use patchgate::gate::auditors::{build_auditors, AuditContext};
+use patchgate::gate::check::{run_check, CheckRequest, RenderBSource};
+use patchgate::gate::input::{prepare, ChangeId};
+use patchgate::gate::summary::render_check_text;
+use patchgate::meta::chain::verify_chain;
+use patchgate::meta::ledger::LedgerStore;
+use patchgate::meta::notes;
+use patchgate::meta::record::verify_yaml;
+use patchgate::store::Store;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +42,25 @@ use patchgate::audit::rule_guard::RuleSet;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+/// Where state lives and which server config applies (flags > env > file > defaults).
+#[derive(Args)]
+struct GlobalArgs {
+    /// Data directory: the embedded store (SQLite) and repository mirrors.
+    #[arg(long, global = true, env = "PATCHGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL, for several replicas sharing one store (default: SQLite in the data dir).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Server config file (YAML); default: patchgate.yml in the data dir, else the embedded one.
+    #[arg(long, global = true, env = "PATCHGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// `normal`, or `degraded` (model auditors off).
+    #[arg(long, global = true, env = "PATCHGATE_AUDIT_MODE")]
+    audit_mode: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -39,9 +72,84 @@ enum Command {
     /// whole files are compared. `--base B --head H` (no A/B) classifies one render's changes as
     /// cosmetic or semantic. Exit status: 0 agreed, 1 escalate, 2 error.
     Diff(Box<DiffArgs>),
+    /// Run the whole gate on a local repository: AST diff, audit quorum, the sealed record,
+    /// its git note and ledger entry. Exit 0 only when quorum_passed.
+    Check(Box<CheckArgs>),
+    /// Run the 2-of-3 audit quorum on a local range and print every vote. Exit 0 when the
+    /// quorum passes, 1 when it fails.
+    Audit(AuditArgs),
+    /// Decision records (meta.yaml).
+    #[command(subcommand)]
+    Meta(MetaCommand),
+    /// The ledger of decision records.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Rule-Guard rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The git repository.
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// The base the change is against.
+    #[arg(long)]
+    base: String,
+    /// Render A: the change's head.
+    #[arg(long, default_value = "HEAD")]
+    head: String,
+    /// Render B as a revision of the same repository.
+    #[arg(long, conflicts_with = "render_b_patch")]
+    render_b: Option<String>,
+    /// Render B as a unified-diff patch applied to the base.
+    #[arg(long, value_name = "FILE")]
+    render_b_patch: Option<PathBuf>,
+    /// Also write the record (meta.yaml) to FILE.
+    #[arg(long, value_name = "FILE")]
+    write_meta: Option<PathBuf>,
+    /// Do not attach the record to the head commit as a git note.
+    #[arg(long)]
+    no_note: bool,
+    /// Variance (percent) at or below which the renders agree.
+    #[arg(long, env = "PATCHGATE_THRESHOLD_PERCENT")]
+    threshold: Option<f64>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    #[arg(long)]
+    base: String,
+    #[arg(long, default_value = "HEAD")]
+    head: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Subcommand)]
+enum MetaCommand {
+    /// Recompute every hash of a record: a meta.yaml file, or the git note on a commit.
+    Verify {
+        /// A file path, or a commit of --repo.
+        target: String,
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Walk the ledger's chain and report any record edited, deleted or reordered.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -144,9 +252,198 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    let global = cli.global;
     match cli.command {
         Command::Diff(args) => cmd_diff(*args),
+        Command::Check(args) => runtime()?.block_on(cmd_check(&global, *args)),
+        Command::Audit(args) => runtime()?.block_on(cmd_audit(&global, args)),
+        Command::Meta(MetaCommand::Verify { target, repo }) => cmd_meta_verify(&target, &repo),
+        Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
         Command::Rules(RulesCommand::Test { dir }) => cmd_rules_test(dir),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn settings(global: &GlobalArgs, threshold: Option<f64>) -> Result<Settings> {
+    let audit_mode = match &global.audit_mode {
+        Some(m) => Some(m.parse::<AuditMode>().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let flags = Flags {
+        data_dir: global.data_dir.clone(),
+        database_url: global.database_url.clone(),
+        config: global.config.clone(),
+        threshold_percent: threshold,
+        audit_mode,
+    };
+    if let Some(t) = threshold {
+        if !(t.is_finite() && (0.0..=100.0).contains(&t)) {
+            bail!("--threshold must be a percentage between 0 and 100, got {t}");
+        }
+    }
+    Ok(config::resolve(&flags, &env_var)?)
+}
+
+async fn open_store(s: &Settings) -> Result<Store> {
+    Store::open(&s.data_dir, s.database_url.as_deref())
+        .await
+        .with_context(|| format!("opening the store in {}", s.data_dir.display()))
+}
+
+fn use_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
+    let settings = settings(global, args.threshold)?;
+    let store = Arc::new(open_store(&settings).await?);
+    let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
+    let rules = Arc::new(RuleSet::embedded().context("loading the rule pack")?);
+    let req = CheckRequest {
+        repo: args.repo,
+        base: args.base,
+        head: args.head,
+        render_b: match (args.render_b, args.render_b_patch) {
+            (Some(r), _) => Some(RenderBSource::Rev(r)),
+            (None, Some(p)) => Some(RenderBSource::Patch(p)),
+            (None, None) => None,
+        },
+        write_meta: args.write_meta,
+        attach_note: !args.no_note,
+        diff: DiffOptions {
+            threshold_percent: settings.threshold_percent,
+            ..DiffOptions::default()
+        },
+    };
+    let outcome = run_check(&settings, store, registry, rules, &req, &env_var).await?;
+    match args.format {
+        Format::Json => {
+            let v = serde_json::json!({
+                "schema": "patchgate.check/v1",
+                "quorum_passed": outcome.record.quorum_passed,
+                "record": serde_json::to_value(&outcome.record)?,
+                "audit": serde_json::to_value(&outcome.audit)?,
+                "ledger_seq": outcome.ledger_seq,
+                "note": outcome.note.map(|o| o.to_string()),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Text => print!("{}", render_check_text(&outcome, use_color(args.color))),
+    }
+    Ok(if outcome.record.quorum_passed { 0 } else { 1 })
+}
+
+async fn cmd_audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
+    let settings = settings(global, None)?;
+    let store: Arc<dyn patchgate::audit::spend::SpendStore> =
+        Arc::new(open_store(&settings).await?);
+    let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
+    let rules = Arc::new(RuleSet::embedded().context("loading the rule pack")?);
+    let repo = git2::Repository::discover(&args.repo)
+        .with_context(|| format!("{} is not inside a git repository", args.repo.display()))?;
+    let dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let change = from_revs(&dir, Some(&args.base), &args.head, None)?;
+    let report = diff_change(&change, &registry, &DiffOptions::default());
+    let id = ChangeId {
+        repo: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        base: args.base.clone(),
+        head: args.head.clone(),
+    };
+    let prepared = prepare(&id, &change, &report, &rules, &[]);
+    let set = build_auditors(&AuditContext {
+        settings: &settings,
+        env: &env_var,
+        rules: rules.clone(),
+        registry,
+        files: Arc::new(prepared.files),
+        spend: store,
+    })?;
+    let mut input = prepared.input;
+    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
+    let audit = run_audit(&input, &set.auditors, set.required, &set.hints).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&audit)?),
+        Format::Text => print!("{}", render_audit_text(&audit, use_color(args.color))),
+    }
+    Ok(if audit.decision.passed { 0 } else { 1 })
+}
+
+fn cmd_meta_verify(target: &str, repo: &std::path::Path) -> Result<u8> {
+    let (what, text) = if std::path::Path::new(target).is_file() {
+        let text = std::fs::read_to_string(target).with_context(|| format!("reading {target}"))?;
+        (target.to_string(), text)
+    } else {
+        let r = git2::Repository::discover(repo).with_context(|| {
+            format!(
+                "`{target}` is not a file, and {} is not a git repository",
+                repo.display()
+            )
+        })?;
+        let commit = r
+            .revparse_single(target)
+            .and_then(|o| o.peel_to_commit())
+            .with_context(|| format!("`{target}` is neither a file nor a commit"))?;
+        let text = notes::read_raw(&r, commit.id())?.with_context(|| {
+            format!(
+                "commit {} has no patchgate note (refs/notes/patchgate)",
+                commit.id()
+            )
+        })?;
+        (format!("note on {}", commit.id()), text)
+    };
+    match verify_yaml(&text) {
+        Ok(record) => {
+            println!(
+                "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}",
+                record.record_hash.as_deref().unwrap_or("?"),
+                record.prev_record_hash.as_deref().unwrap_or("?"),
+                record.quorum_passed
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("TAMPERED  {what}: {e}");
+            Ok(1)
+        }
+    }
+}
+
+async fn cmd_ledger_verify(global: &GlobalArgs) -> Result<u8> {
+    let settings = settings(global, None)?;
+    let store = open_store(&settings).await?;
+    let rows = store.all().await.context("reading the ledger")?;
+    match verify_chain(&rows) {
+        Ok(report) => {
+            println!(
+                "OK  ledger ({}, {}): {} record(s), chain intact, head {}",
+                store.backend(),
+                settings.data_dir.display(),
+                report.rows,
+                report.head_hash
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            println!("TAMPERED  ledger ({}): {e}", store.backend());
+            Ok(1)
+        }
     }
 }
 

@@ -19,14 +19,16 @@ use crate::audit::vote::{AuditInput, Finding, Verdict, Vote};
 pub struct RuleGuardAuditor {
     name: String,
     rules: Arc<RuleSet>,
-    registry: Arc<Registry>,
-    /// The change's files with their full old and new text (the quorum's [`AuditInput`] only
-    /// carries hunks).
-    files: Arc<Vec<ChangedFile>>,
+    /// How many files were scanned.
+    files: usize,
+    /// What the rules found, scanned once when the auditor is made.
+    found: Vec<rule_guard::Finding>,
     policy: SeverityPolicy,
 }
 
 impl RuleGuardAuditor {
+    /// Scan the change's files (full old and new texts: the quorum's [`AuditInput`] only
+    /// carries hunks) with `rules`.
     pub fn new(
         name: impl Into<String>,
         rules: Arc<RuleSet>,
@@ -34,19 +36,25 @@ impl RuleGuardAuditor {
         files: Arc<Vec<ChangedFile>>,
         policy: SeverityPolicy,
     ) -> Self {
+        let found = rules.scan(&registry, &files);
         RuleGuardAuditor {
             name: name.into(),
             rules,
-            registry,
-            files,
+            files: files.len(),
+            found,
             policy,
         }
     }
 
-    /// The findings and vote, synchronously (also what the model auditors are shown).
+    /// What the rules found (the model auditors are shown these too).
+    pub fn findings(&self) -> &[rule_guard::Finding] {
+        &self.found
+    }
+
+    /// The vote, synchronously.
     pub fn judge(&self) -> Vote {
-        let found = self.rules.scan(&self.registry, &self.files);
-        let (verdict, reason) = vote_for(&found, &self.policy);
+        let found = &self.found;
+        let (verdict, reason) = vote_for(found, &self.policy);
         let verdict = match verdict {
             rule_guard::Verdict::Approve => Verdict::Approve,
             rule_guard::Verdict::Reject => Verdict::Reject,
@@ -55,7 +63,7 @@ impl RuleGuardAuditor {
         let mut explanation = format!(
             "Rule-Guard: {} rules over {} changed file(s): {}.",
             self.rules.len(),
-            self.files.len(),
+            self.files,
             reason
         );
         for f in &findings {

@@ -68,7 +68,7 @@ pub fn render_audit_text(r: &AuditReport, color: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "{head}  {} of {} required approvals ({} reject, {} abstain)",
+        "{head}  {} approval(s), {} required ({} reject, {} abstain)",
         d.approvals, d.required, d.rejections, d.abstentions
     );
     let _ = writeln!(out, "{}", d.reason);
@@ -159,7 +159,10 @@ mod tests {
             .unwrap();
         assert!(!r.decision.passed);
         let text = render_audit_text(&r, false);
-        assert!(text.starts_with("QUORUM FAILED  1 of 2"), "{text}");
+        assert!(
+            text.starts_with("QUORUM FAILED  1 approval(s), 2 required"),
+            "{text}"
+        );
         assert!(text.contains("reviewer-1: set OPENAI_API_KEY"), "{text}");
         assert!(text.contains("not configured"), "{text}");
         let json = serde_json::to_value(&r).unwrap();

@@ -2,4 +2,7 @@
 //! server. Only the edges differ — where the change comes from and where the record goes.
 
 pub mod audit;
+pub mod auditors;
+pub mod check;
 pub mod input;
+pub mod summary;

@@ -1,0 +1,418 @@
+//! `patchgate check` on a local repository: the whole gate, from a range of commits to a sealed
+//! decision record.
+//!
+//! AST diff of render A against the base (and against render B when one is given), the audit
+//! quorum, the explanations compared, the record sealed onto the ledger's chain, attached to the
+//! head commit as a git note, and written as `meta.yaml` where asked. `quorum_passed` is true only
+//! when the audit quorum passed, the renders agreed (or there was one), the explanations agreed
+//! (where both exist) and the record verifies — see [`crate::meta::record::quorum_passed`].
+//! Nothing here turns a failure to decide into a pass.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use git2::{Oid, Repository};
+
+use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
+use crate::astdiff::input::{from_revs, ChangeInput, FileVersions};
+use crate::astdiff::patch;
+use crate::astdiff::registry::Registry;
+use crate::astdiff::{diff_change, DiffOptions};
+use crate::audit::rule_guard::RuleSet;
+use crate::audit::rules_auditor::to_vote_finding;
+use crate::audit::spend::SpendStore;
+use crate::audit::vote::{Verdict, Vote};
+use crate::config::Settings;
+use crate::gate::audit::{run_audit, AuditReport};
+use crate::gate::auditors::{build_auditors, AuditContext};
+use crate::gate::input::{prepare, ChangeId};
+use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
+use crate::meta::ledger::{LedgerStore, GENESIS};
+use crate::meta::record::{
+    quorum_passed, render_explanation, AstDiffSummary, AuditSummary, ChangeRef, DecisionSummary,
+    ExplanationSource, ExplanationsSummary, MetaRecord, RenderA, RenderB, Renders, VoteSummary,
+};
+use crate::meta::similarity::compare_explanations;
+use crate::meta::{notes, Sha256Hash};
+use crate::store::StoreError;
+
+/// Default similarity at which two explanations agree.
+pub const EXPLANATION_THRESHOLD: f64 = 0.85;
+
+/// Where render B comes from.
+#[derive(Debug, Clone)]
+pub enum RenderBSource {
+    /// A revision of the same repository.
+    Rev(String),
+    /// A unified-diff patch applied to the base.
+    Patch(PathBuf),
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    pub repo: PathBuf,
+    pub base: String,
+    pub head: String,
+    pub render_b: Option<RenderBSource>,
+    /// Write the record here as well.
+    pub write_meta: Option<PathBuf>,
+    /// Attach the record to the head commit as a git note.
+    pub attach_note: bool,
+    pub diff: DiffOptions,
+}
+
+/// Everything the gate found and decided.
+pub struct CheckOutcome {
+    pub record: MetaRecord,
+    pub yaml: String,
+    /// Render A against render B, when there is a render B.
+    pub dual: Option<DiffReport>,
+    /// Render A against the base.
+    pub single: DiffReport,
+    pub audit: AuditReport,
+    pub ledger_seq: i64,
+    pub note: Option<Oid>,
+    pub meta_path: Option<PathBuf>,
+}
+
+/// A revision's commit id and message.
+fn resolve(repo: &Repository, rev: &str, side: &str) -> Result<(Oid, String)> {
+    let obj = repo
+        .revparse_single(rev)
+        .with_context(|| format!("{side}: unknown revision `{rev}`"))?;
+    let commit = obj
+        .peel_to_commit()
+        .with_context(|| format!("{side}: `{rev}` is not a commit"))?;
+    Ok((commit.id(), commit.message().unwrap_or("").to_string()))
+}
+
+/// The text of `path` in a commit's tree, if it is a blob.
+fn blob_at(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Vec<u8>>> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) => match entry.to_object(repo)?.into_blob() {
+            Ok(blob) => Ok(Some(blob.content().to_vec())),
+            Err(_) => Ok(None),
+        },
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The explanation a builder left in the tree (`meta.yaml` at the root), if any.
+fn builder_meta(repo: &Repository, commit: Oid) -> Result<Option<String>> {
+    Ok(blob_at(repo, commit, "meta.yaml")?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Render A (head) against render B given as a patch on the base.
+fn dual_with_patch(
+    repo: &Repository,
+    single: &ChangeInput,
+    base: Oid,
+    patch_path: &Path,
+) -> Result<ChangeInput> {
+    let bytes = std::fs::read(patch_path)
+        .with_context(|| format!("render B: reading {}", patch_path.display()))?;
+    let parsed = patch::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("render B: patch {}: {e}", patch_path.display()))?;
+    let mut files: std::collections::BTreeMap<String, FileVersions> = single
+        .files
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            f.b = f.base.clone();
+            (f.path.clone(), f)
+        })
+        .collect();
+    for fp in &parsed.files {
+        let path = fp.display_path().to_string();
+        let old_path = fp.old_path.clone().unwrap_or_else(|| path.clone());
+        let base_bytes = blob_at(repo, base, &old_path)?;
+        let b = patch::apply(base_bytes.as_deref(), fp).map_err(|e| {
+            anyhow::anyhow!(
+                "render B: patch {} does not apply to `{path}`: {e}",
+                patch_path.display()
+            )
+        })?;
+        let entry = files.entry(path.clone()).or_insert_with(|| FileVersions {
+            path: path.clone(),
+            base: base_bytes.clone(),
+            a: base_bytes.clone(),
+            b: None,
+        });
+        entry.b = b;
+    }
+    Ok(ChangeInput {
+        has_base: true,
+        single: false,
+        label_base: single.label_base.clone(),
+        label_a: single.label_a.clone(),
+        label_b: patch_path.display().to_string(),
+        files: files.into_values().collect(),
+    })
+}
+
+fn meta_findings(v: &Vote) -> Vec<MetaFinding> {
+    v.findings
+        .iter()
+        .map(|f| MetaFinding {
+            rule: f.rule.clone(),
+            file: f.file.clone().unwrap_or_default(),
+            line: f.line.map(|l| l as u64),
+            severity: f.severity.to_string(),
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+fn explanation_of(text: &str) -> Explanation {
+    Explanation {
+        text: text.to_string(),
+        findings: Vec::new(),
+        extra: Default::default(),
+    }
+}
+
+/// The repository's name: `owner/name` from an `origin` on GitHub-like hosts, else the
+/// directory's name.
+fn repo_name(repo: &Repository) -> String {
+    if let Ok(origin) = repo.find_remote("origin") {
+        if let Ok(url) = origin.url() {
+            let trimmed = url.trim_end_matches(".git").trim_end_matches('/');
+            let parts: Vec<&str> = trimmed.rsplitn(3, ['/', ':']).collect();
+            if parts.len() >= 2 && !parts[0].is_empty() && !parts[1].is_empty() {
+                return format!("{}/{}", parts[1], parts[0]);
+            }
+        }
+    }
+    let dir = repo.workdir().unwrap_or_else(|| repo.path());
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local".into())
+}
+
+/// Run the gate.
+pub async fn run_check<S>(
+    settings: &Settings,
+    store: Arc<S>,
+    registry: Arc<Registry>,
+    rules: Arc<RuleSet>,
+    req: &CheckRequest,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CheckOutcome>
+where
+    S: SpendStore + LedgerStore + 'static,
+{
+    let repo = Repository::discover(&req.repo)
+        .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
+    let (base_id, _) = resolve(&repo, &req.base, "base")?;
+    let (head_id, head_msg) = resolve(&repo, &req.head, "head")?;
+    let repo_dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let base_s = base_id.to_string();
+    let head_s = head_id.to_string();
+
+    // Render A against the base: what the auditors review.
+    let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
+    let single_report = diff_change(&single, &registry, &req.diff);
+
+    // Render B, when there is one: the dual-render diff and its explanation.
+    let mut b_commit = None;
+    let mut b_explanation: Option<(String, ExplanationSource)> = None;
+    let dual_report = match &req.render_b {
+        None => None,
+        Some(RenderBSource::Rev(rev)) => {
+            let (b_id, b_msg) = resolve(&repo, rev, "render B")?;
+            let dual = from_revs(&repo_dir, Some(&base_s), &head_s, Some(&b_id.to_string()))?;
+            b_explanation =
+                render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
+            b_commit = Some((b_id.to_string(), rev.clone()));
+            Some(diff_change(&dual, &registry, &req.diff))
+        }
+        Some(RenderBSource::Patch(p)) => {
+            let dual = dual_with_patch(&repo, &single, base_id, p)?;
+            let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
+            b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
+            Some(diff_change(&dual, &registry, &req.diff))
+        }
+    };
+    let a_explanation = render_explanation(
+        None,
+        Some(&head_msg),
+        builder_meta(&repo, head_id)?.as_deref(),
+    );
+
+    // Explanations agree?
+    let explanations = match (&a_explanation, &b_explanation) {
+        (Some((a, _)), Some((b, _))) => Some(compare_explanations(
+            &explanation_of(a),
+            &explanation_of(b),
+            EXPLANATION_THRESHOLD,
+        )),
+        _ => None,
+    };
+
+    // The audit quorum.
+    let id = ChangeId {
+        repo: repo_name(&repo),
+        base: base_s.clone(),
+        head: head_s.clone(),
+    };
+    let mut texts: Vec<String> = Vec::new();
+    if let Some((t, _)) = &a_explanation {
+        texts.push(t.clone());
+    }
+    if let Some((t, _)) = &b_explanation {
+        texts.push(t.clone());
+    }
+    let prepared = prepare(&id, &single, &single_report, &rules, &texts);
+    let files = Arc::new(prepared.files);
+    let spend: Arc<dyn SpendStore> = store.clone();
+    let set = build_auditors(&AuditContext {
+        settings,
+        env,
+        rules: rules.clone(),
+        registry: registry.clone(),
+        files,
+        spend,
+    })?;
+    let mut input = prepared.input;
+    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
+    let audit = run_audit(&input, &set.auditors, set.required, &set.hints).await?;
+
+    // The record.
+    let renders_agreed = dual_report
+        .as_ref()
+        .map(|d| d.verdict == DiffVerdict::Agreed);
+    let ast_diff = match &dual_report {
+        Some(d) => AstDiffSummary {
+            variance_percent: d.variance_percent.unwrap_or(100.0),
+            threshold_percent: d.threshold_percent,
+            agreed: d.verdict == DiffVerdict::Agreed,
+            extra: Default::default(),
+        },
+        None => {
+            let mut extra = crate::meta::record::Extra::new();
+            extra.insert("renders".into(), serde_json::json!(1));
+            AstDiffSummary {
+                variance_percent: 0.0,
+                threshold_percent: req.diff.threshold_percent,
+                agreed: true,
+                extra,
+            }
+        }
+    };
+    let hash_text = |t: &Option<(String, ExplanationSource)>| -> Result<Option<String>> {
+        Ok(match t {
+            Some((text, _)) => Some(hash_explanation(&explanation_of(text))?.to_string()),
+            None => None,
+        })
+    };
+    let mut votes = Vec::new();
+    for v in &audit.votes {
+        let h = if v.verdict == Verdict::Abstain && v.explanation.is_empty() {
+            None
+        } else {
+            Some(hash_explanation(&Explanation {
+                text: v.explanation.clone(),
+                findings: meta_findings(v),
+                extra: Default::default(),
+            })?)
+        };
+        votes.push(VoteSummary::from_vote(v, h));
+    }
+    let passed = quorum_passed(
+        audit.decision.passed,
+        renders_agreed,
+        explanations.as_ref().map(|e| e.agreed),
+        true,
+    );
+    let unsealed = MetaRecord {
+        version: 1,
+        repo: id.repo.clone(),
+        change: ChangeRef {
+            pr: None,
+            base: base_s.clone(),
+            head: head_s.clone(),
+            extra: Default::default(),
+        },
+        renders: Renders {
+            a: RenderA {
+                commit: head_s.clone(),
+                explanation_hash: hash_text(&a_explanation)?,
+                explanation_source: a_explanation.as_ref().map(|e| e.1),
+                extra: Default::default(),
+            },
+            b: match &b_commit {
+                Some((commit, source)) => Some(RenderB {
+                    commit: commit.clone(),
+                    source: source.clone(),
+                    explanation_hash: hash_text(&b_explanation)?,
+                    explanation_source: b_explanation.as_ref().map(|e| e.1),
+                    extra: Default::default(),
+                }),
+                None => None,
+            },
+            extra: Default::default(),
+        },
+        ast_diff,
+        explanations: explanations.as_ref().map(ExplanationsSummary::from),
+        audit: AuditSummary {
+            required: set.required as u32,
+            votes,
+            extra: Default::default(),
+        },
+        decision: Some(DecisionSummary::from(&audit.decision)),
+        quorum_passed: passed,
+        created_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        patchgate_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        prev_record_hash: None,
+        record_hash: None,
+        extra: Default::default(),
+    };
+
+    // Seal onto the chain; a concurrent append moves the chain on, so re-seal and retry.
+    let mut attempt = 0;
+    let (record, seq) = loop {
+        attempt += 1;
+        let prev = match store.last().await? {
+            Some(row) => row.record_hash,
+            None => GENESIS.to_string(),
+        };
+        let prev: Sha256Hash = prev
+            .parse()
+            .map_err(|e| anyhow::anyhow!("ledger head is not a hash: {e}"))?;
+        let record = unsealed.clone().seal(&prev)?;
+        record
+            .verify()
+            .map_err(|e| anyhow::anyhow!("the new record does not verify: {e}"))?;
+        match store.append(&record.ledger_row()?).await {
+            Ok(seq) => break (record, seq),
+            Err(StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(e) => return Err(e).context("appending the record to the ledger"),
+        }
+    };
+    let yaml = record.to_yaml()?;
+    let note = if req.attach_note {
+        Some(notes::attach(&repo, head_id, &record).context("attaching the record as a git note")?)
+    } else {
+        None
+    };
+    if let Some(path) = &req.write_meta {
+        std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if record.quorum_passed != passed {
+        bail!("internal: sealed record disagrees with the decision");
+    }
+    Ok(CheckOutcome {
+        record,
+        yaml,
+        dual: dual_report,
+        single: single_report,
+        audit,
+        ledger_seq: seq,
+        note,
+        meta_path: req.write_meta.clone(),
+    })
+}
