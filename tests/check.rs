@@ -1,0 +1,524 @@
+//! `patchgate check`, `audit`, `meta verify` and `ledger verify`, run as a user runs them, on the
+//! demo repository that `fixtures/demo/make-repo.sh` builds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct World {
+    _dir: tempfile::TempDir,
+    repo: PathBuf,
+    data: PathBuf,
+    config: PathBuf,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh demo repository, data directory, and a server config whose two extra auditors are
+/// shell scripts that approve (so the quorum can pass without model keys).
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("demo");
+    let out = Command::new("bash")
+        .arg(root().join("fixtures/demo/make-repo.sh"))
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = dir.path().join("ok.sh");
+    std::fs::write(
+        &ok,
+        "cat >/dev/null\necho '{\"verdict\":\"approve\",\"reason\":\"reviewed\",\"explanation\":\"fine\"}'\n",
+    )
+    .unwrap();
+    let config = dir.path().join("server.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "auditors:\n  - {{name: rule-guard, kind: rules}}\n  - {{name: team-a, kind: command, command: [sh, {ok}], timeout_s: 20}}\n  - {{name: team-b, kind: command, command: [sh, {ok}], timeout_s: 20}}\nquorum: {{required: 2}}\n",
+            ok = ok.display()
+        ),
+    )
+    .unwrap();
+    World {
+        data: dir.path().join("data"),
+        repo,
+        config,
+        _dir: dir,
+    }
+}
+
+fn pg(w: &World, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_patchgate"));
+    c.args(args)
+        .current_dir(root())
+        .env("PATCHGATE_DATA_DIR", &w.data)
+        .env("NO_COLOR", "1")
+        .env_remove("PATCHGATE_CONFIG")
+        .env_remove("DATABASE_URL")
+        .env_remove("PATCHGATE_AUDIT_MODE")
+        .env_remove("PATCHGATE_THRESHOLD_PERCENT")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY");
+    for (k, v) in extra_env {
+        c.env(k, v);
+    }
+    c.output().expect("run patchgate")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn repo(w: &World) -> &str {
+    w.repo.to_str().unwrap()
+}
+
+#[test]
+fn with_nothing_configured_the_gate_blocks_and_says_what_to_configure() {
+    let w = world();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b",
+            "render-b",
+        ],
+        &[],
+    );
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("BLOCKED  quorum_passed: false"), "{text}");
+    assert!(text.contains("renders       agreed"), "{text}");
+    assert!(
+        text.contains("reviewer-1     abstain  not configured"),
+        "{text}"
+    );
+    assert!(text.contains("set OPENAI_API_KEY"), "{text}");
+    assert!(text.contains("set ANTHROPIC_API_KEY"), "{text}");
+    assert!(text.contains("ledger #1"), "{text}");
+    // The record travels with the repository and verifies.
+    let v = pg(&w, &["meta", "verify", "render-a", "--repo", repo(&w)], &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", out(&v));
+    assert!(out(&v).contains("quorum_passed: false"));
+}
+
+#[test]
+fn two_approvals_pass_and_the_record_has_the_design_fields() {
+    let w = world();
+    let meta = w.data.parent().unwrap().join("meta.yaml");
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b",
+            "render-b",
+            "--format",
+            "json",
+            "--write-meta",
+            meta.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["quorum_passed"], true);
+    let r = &v["record"];
+    assert_eq!(r["version"], 1);
+    assert_eq!(r["repo"], "demo");
+    for key in ["base", "head"] {
+        assert_eq!(r["change"][key].as_str().unwrap().len(), 40, "{key}");
+    }
+    assert_eq!(r["renders"]["b"]["source"], "render-b");
+    assert!(r["renders"]["a"]["explanation_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(r["renders"]["a"]["explanation_source"], "commit_message");
+    assert_eq!(r["ast_diff"]["agreed"], true);
+    assert!(r["ast_diff"]["variance_percent"].as_f64().unwrap() < 3.0);
+    assert_eq!(r["explanations"]["agreed"], true);
+    assert_eq!(r["audit"]["required"], 2);
+    let votes = r["audit"]["votes"].as_array().unwrap();
+    assert_eq!(votes.len(), 3);
+    assert!(votes.iter().all(|v| v["verdict"] == "approve"));
+    assert!(r["prev_record_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:0000"));
+    assert!(r["record_hash"].as_str().unwrap().starts_with("sha256:"));
+    // The file written is the same record, and it verifies; so does the ledger.
+    let yaml = std::fs::read_to_string(&meta).unwrap();
+    assert!(yaml.contains("quorum_passed: true"), "{yaml}");
+    assert_eq!(
+        pg(&w, &["meta", "verify", meta.to_str().unwrap()], &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    // A second check chains onto the first.
+    let o2 = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-b",
+        ],
+        &[],
+    );
+    assert_eq!(o2.status.code(), Some(0), "{}", out(&o2));
+    assert!(out(&o2).contains("ledger #2"), "{}", out(&o2));
+    let l = pg(&w, &["ledger", "verify"], &[]);
+    assert_eq!(l.status.code(), Some(0), "{}", out(&l));
+    assert!(out(&l).contains("2 record(s), chain intact"), "{}", out(&l));
+}
+
+#[test]
+fn diverging_renders_block_even_with_every_auditor_approving() {
+    let w = world();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b",
+            "render-c",
+        ],
+        &[],
+    );
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("renders       escalate"), "{text}");
+    assert!(text.contains("explanations  differ"), "{text}");
+    assert!(text.contains("audit         passed"), "{text}");
+    assert!(text.contains("the renders disagree"), "{text}");
+}
+
+#[test]
+fn render_b_as_a_patch_gives_the_same_variance_as_the_branch() {
+    let w = world();
+    let json = |o: &Output| -> serde_json::Value {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", out(o)))
+    };
+    let by_rev = pg(
+        &w,
+        &[
+            "check",
+            "--no-note",
+            "--format",
+            "json",
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b",
+            "render-b",
+        ],
+        &[],
+    );
+    let patch = root().join("fixtures/demo/render-b.patch");
+    let by_patch = pg(
+        &w,
+        &[
+            "check",
+            "--no-note",
+            "--format",
+            "json",
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b-patch",
+            patch.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (a, b) = (json(&by_rev), json(&by_patch));
+    assert_eq!(
+        a["record"]["ast_diff"]["variance_percent"],
+        b["record"]["ast_diff"]["variance_percent"]
+    );
+    assert!(b["record"]["renders"]["b"]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("patch:"));
+}
+
+#[test]
+fn a_tampered_note_and_a_tampered_ledger_row_are_caught() {
+    let w = world();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    // Forge the note: claim the gate passed.
+    let r = git2::Repository::open(&w.repo).unwrap();
+    let head = r
+        .revparse_single("render-a")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id();
+    let note = r.find_note(Some("refs/notes/patchgate"), head).unwrap();
+    let forged = note
+        .message()
+        .unwrap()
+        .replace("quorum_passed: false", "quorum_passed: true");
+    let sig = git2::Signature::now("mallory", "m@example.com").unwrap();
+    r.note(
+        &sig,
+        &sig,
+        Some("refs/notes/patchgate"),
+        head,
+        &forged,
+        true,
+    )
+    .unwrap();
+    let v = pg(&w, &["meta", "verify", "render-a", "--repo", repo(&w)], &[]);
+    assert_eq!(v.status.code(), Some(1), "{}", out(&v));
+    assert!(out(&v).contains("record_hash mismatch"), "{}", out(&v));
+    // Edit the ledger row behind patchgate's back.
+    let db = w.data.join("patchgate.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("UPDATE ledger SET record_yaml = replace(record_yaml, 'quorum_passed: false', 'quorum_passed: true')")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let l = pg(&w, &["ledger", "verify"], &[]);
+    assert_eq!(l.status.code(), Some(1), "{}", out(&l));
+    assert!(
+        out(&l).contains("row 1") && out(&l).contains("edited"),
+        "{}",
+        out(&l)
+    );
+}
+
+#[test]
+fn a_planted_secret_is_rejected_and_never_printed() {
+    let w = world();
+    let key = "AKIAIOSFODNN7EXAMPLQ";
+    std::fs::write(
+        w.repo.join("tools/settings.py"),
+        format!("AWS_KEY = \"{key}\"\n"),
+    )
+    .unwrap();
+    let r = git2::Repository::open(&w.repo).unwrap();
+    let mut index = r.index().unwrap();
+    index.add_path(Path::new("tools/settings.py")).unwrap();
+    index.write().unwrap();
+    let tree = r.find_tree(index.write_tree().unwrap()).unwrap();
+    let parent = r.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    r.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "configure the key",
+        &tree,
+        &[&parent],
+    )
+    .unwrap();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "HEAD~1",
+            "--head",
+            "HEAD",
+        ],
+        &[],
+    );
+    let text = out(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "two command auditors approve: {text}"
+    );
+    assert!(text.contains("rule-guard     reject"), "{text}");
+    assert!(!text.contains(key), "the key was printed: {text}");
+    let note = r
+        .find_note(
+            Some("refs/notes/patchgate"),
+            r.head().unwrap().target().unwrap(),
+        )
+        .unwrap();
+    assert!(!note.message().unwrap().contains(key));
+    let a = pg(
+        &w,
+        &[
+            "audit",
+            "--repo",
+            repo(&w),
+            "--base",
+            "HEAD~1",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(a.status.code(), Some(1), "{}", out(&a));
+    assert!(!out(&a).contains(key));
+}
+
+#[test]
+fn a_bad_server_config_is_a_clear_error() {
+    let w = world();
+    std::fs::write(
+        &w.config,
+        "auditors: [{name: x, kind: openai}]\nquorum: {required: 3}\n",
+    )
+    .unwrap();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let text = out(&o);
+    assert!(
+        text.contains("auditors[0].base_url") && text.contains("quorum.required"),
+        "{text}"
+    );
+    let o = pg(
+        &w,
+        &["check", "--repo", repo(&w), "--base", "no-such-branch"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("no-such-branch"), "{}", out(&o));
+}
+
+#[test]
+fn the_ledger_runs_on_postgresql_too() {
+    let url = std::env::var("PATCHGATE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!(
+        "pgcheck_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {url} is needed for this test (CI provides it): {e}")
+        });
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let w = world();
+    let run = |args: &[&str]| pg(&w, args, &[("DATABASE_URL", &scoped)]);
+    let o = run(&[
+        "check",
+        "--config",
+        w.config.to_str().unwrap(),
+        "--repo",
+        repo(&w),
+        "--base",
+        "main",
+        "--head",
+        "render-a",
+    ]);
+    let o2 = run(&[
+        "check",
+        "--config",
+        w.config.to_str().unwrap(),
+        "--repo",
+        repo(&w),
+        "--base",
+        "main",
+        "--head",
+        "render-b",
+    ]);
+    let l = run(&["ledger", "verify"]);
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(o2.status.code(), Some(0), "{}", out(&o2));
+    assert!(out(&l).contains("OK  ledger (postgres"), "{}", out(&l));
+    assert!(out(&l).contains("2 record(s)"), "{}", out(&l));
+    assert!(
+        !w.data.join("patchgate.db").exists(),
+        "PostgreSQL, not SQLite, held the ledger"
+    );
+}
