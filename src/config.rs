@@ -133,6 +133,18 @@ pub struct ServerConfig {
     pub budget: BudgetSection,
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// What a Rule-Guard finding of each severity does to its vote (default: an `error`
+    /// rejects; warnings and infos approve). Secret findings always reject.
+    #[serde(default)]
+    pub rule_guard: RuleGuardSection,
+}
+
+/// `rule_guard:` — how findings become a vote.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleGuardSection {
+    #[serde(default)]
+    pub severity: crate::audit::rule_guard::SeverityPolicy,
 }
 
 /// A configuration problem, with where it is.
@@ -475,6 +487,20 @@ mod tests {
         ] {
             assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
         }
+    }
+
+    #[test]
+    fn the_severity_policy_is_configurable() {
+        use crate::audit::rule_guard::Verdict;
+        let c = ServerConfig::from_yaml(
+            "auditors: [{name: r, kind: rules}]\nquorum: {required: 1}\nrule_guard: {severity: {warning: reject}}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.rule_guard.severity.warning, Verdict::Reject);
+        assert_eq!(c.rule_guard.severity.error, Verdict::Reject);
+        assert_eq!(c.rule_guard.severity.info, Verdict::Approve);
+        assert!(ServerConfig::from_yaml("auditors: [{name: r, kind: rules}]\nquorum: {required: 1}\nrule_guard: {severity: {fatal: reject}}\n", "t").is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::audit::budget::Budget;
 use crate::audit::command::CommandAuditor;
 use crate::audit::llm::{self, EndpointKind, ModelAuditor, ModelAuditorConfig};
 use crate::audit::quorum::Auditor;
-use crate::audit::rule_guard::{self, RuleSet, SeverityPolicy};
+use crate::audit::rule_guard::{self, RuleSet};
 use crate::audit::rules_auditor::RuleGuardAuditor;
 use crate::audit::spend::SpendStore;
 use crate::config::{AuditMode, AuditorKind, ConfigSource, Settings};
@@ -74,7 +74,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                     ctx.rules.clone(),
                     ctx.registry.clone(),
                     ctx.files.clone(),
-                    SeverityPolicy::default(),
+                    settings.server.rule_guard.severity.clone(),
                 );
                 rule_findings.extend(guard.findings().iter().cloned());
                 auditors.push(Arc::new(guard));
