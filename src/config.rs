@@ -341,6 +341,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub threshold_percent: f64,
+    /// Whether a flag or the environment set the threshold (else a repository may).
+    pub threshold_explicit: bool,
     pub daily_budget_usd: f64,
     pub audit_mode: AuditMode,
     pub source: ConfigSource,
@@ -410,9 +412,12 @@ pub fn resolve(
                 }),
         }
     };
-    let threshold_percent = match flags.threshold_percent {
-        Some(t) => t,
-        None => parse_f64("PATCHGATE_THRESHOLD_PERCENT")?.unwrap_or(3.0),
+    let (threshold_percent, threshold_explicit) = match flags.threshold_percent {
+        Some(t) => (t, true),
+        None => match parse_f64("PATCHGATE_THRESHOLD_PERCENT")? {
+            Some(t) => (t, true),
+            None => (3.0, false),
+        },
     };
     let daily_budget_usd =
         parse_f64("PATCHGATE_COST_DAILY_LIMIT_USD")?.unwrap_or(server.budget.daily_usd);
@@ -430,6 +435,7 @@ pub fn resolve(
         data_dir,
         database_url,
         threshold_percent,
+        threshold_explicit,
         daily_budget_usd,
         audit_mode,
         source,

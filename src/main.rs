@@ -24,6 +24,7 @@ use patchgate::gate::audit::{render_audit_text, run_audit};
 use patchgate::gate::auditors::{build_auditors, AuditContext};
 use patchgate::gate::check::{run_check, CheckRequest, RenderBSource};
 use patchgate::gate::input::{prepare, ChangeId};
+use patchgate::gate::repo_config;
 use patchgate::gate::summary::render_check_text;
 use patchgate::meta::chain::verify_chain;
 use patchgate::meta::ledger::LedgerStore;
@@ -312,7 +313,7 @@ async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
     let settings = settings(global, args.threshold)?;
     let store = Arc::new(open_store(&settings).await?);
     let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
-    let rules = Arc::new(RuleSet::embedded().context("loading the rule pack")?);
+    let rules = RuleSet::embedded().context("loading the rule pack")?;
     let req = CheckRequest {
         repo: args.repo,
         base: args.base,
@@ -352,9 +353,20 @@ async fn cmd_audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
     let store: Arc<dyn patchgate::audit::spend::SpendStore> =
         Arc::new(open_store(&settings).await?);
     let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
-    let rules = Arc::new(RuleSet::embedded().context("loading the rule pack")?);
     let repo = git2::Repository::discover(&args.repo)
         .with_context(|| format!("{} is not inside a git repository", args.repo.display()))?;
+    let base_id = repo
+        .revparse_single(&args.base)
+        .and_then(|o| o.peel_to_commit())
+        .with_context(|| format!("base: unknown revision `{}`", args.base))?
+        .id();
+    // The repository's rules come from the base, never from the change.
+    let repo_cfg = repo_config::load_at(&repo, base_id)?.unwrap_or_default();
+    let rules = Arc::new(repo_config::apply_rules(
+        RuleSet::embedded().context("loading the rule pack")?,
+        &repo_cfg,
+        &base_id.to_string(),
+    )?);
     let dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let change = from_revs(&dir, Some(&args.base), &args.head, None)?;
     let report = diff_change(&change, &registry, &DiffOptions::default());

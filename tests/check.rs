@@ -522,3 +522,88 @@ fn the_ledger_runs_on_postgresql_too() {
         "PostgreSQL, not SQLite, held the ledger"
     );
 }
+
+fn commit_file(w: &World, path: &str, text: &str, msg: &str) {
+    let full = w.repo.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(&full, text).unwrap();
+    let r = git2::Repository::open(&w.repo).unwrap();
+    let mut index = r.index().unwrap();
+    index.add_path(Path::new(path)).unwrap();
+    index.write().unwrap();
+    let tree = r.find_tree(index.write_tree().unwrap()).unwrap();
+    let parent = r.head().unwrap().peel_to_commit().unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    r.commit(Some("HEAD"), &sig, &sig, msg, &tree, &[&parent])
+        .unwrap();
+}
+
+#[test]
+fn the_repository_config_comes_from_the_base_and_a_change_cannot_relax_its_own_gate() {
+    let w = world();
+    // The base adds a rule of the repository's own.
+    commit_file(
+        &w,
+        ".github/patchgate.yml",
+        "rules:\n  add:\n    - id: no-fixme\n      message: FIXME left in\n      severity: error\n      added_line: 'FIXME'\n      examples:\n        match: ['# FIXME later']\n        no_match: ['# fixed']\n",
+        "gate config",
+    );
+    // The change adds a FIXME and, in the same change, disables the rule.
+    commit_file(
+        &w,
+        ".github/patchgate.yml",
+        "rules:\n  disable: [no-fixme]\n",
+        "relax the gate",
+    );
+    commit_file(
+        &w,
+        "tools/settings.py",
+        "X = 1  # FIXME later\n",
+        "add a fixme",
+    );
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "HEAD~2",
+            "--head",
+            "HEAD",
+        ],
+        &[],
+    );
+    let text = out(&o);
+    assert!(
+        text.contains("rule-guard     reject"),
+        "the base's rule applies: {text}"
+    );
+    assert!(text.contains("no-fixme"), "{text}");
+    assert!(text.contains("applies after merge"), "{text}");
+    // A repository may not disable a secret rule.
+    commit_file(
+        &w,
+        ".github/patchgate.yml",
+        "rules:\n  disable: [secret-private-key]\n",
+        "weaken",
+    );
+    commit_file(&w, "tools/settings.py", "X = 2\n", "noop");
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--repo",
+            repo(&w),
+            "--base",
+            "HEAD~1",
+            "--head",
+            "HEAD",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).contains("secret-private-key"), "{}", out(&o));
+}

@@ -27,6 +27,7 @@ use crate::config::Settings;
 use crate::gate::audit::{run_audit, AuditReport};
 use crate::gate::auditors::{build_auditors, AuditContext};
 use crate::gate::input::{prepare, ChangeId};
+use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
 use crate::meta::ledger::{LedgerStore, GENESIS};
 use crate::meta::record::{
@@ -75,6 +76,8 @@ pub struct CheckOutcome {
     pub ledger_seq: i64,
     pub note: Option<Oid>,
     pub meta_path: Option<PathBuf>,
+    /// Set when the change edits the repository config (which applies only after merge).
+    pub config_note: Option<String>,
 }
 
 /// A revision's commit id and message.
@@ -198,7 +201,7 @@ pub async fn run_check<S>(
     settings: &Settings,
     store: Arc<S>,
     registry: Arc<Registry>,
-    rules: Arc<RuleSet>,
+    rules: RuleSet,
     req: &CheckRequest,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CheckOutcome>
@@ -213,9 +216,25 @@ where
     let base_s = base_id.to_string();
     let head_s = head_id.to_string();
 
+    // The repository's own settings, from the base: a change cannot relax its own gate.
+    let repo_cfg = repo_config::load_at(&repo, base_id)?.unwrap_or_default();
+    let rules = Arc::new(repo_config::apply_rules(rules, &repo_cfg, &base_s)?);
+    let mut diff_opts = req.diff;
+    if !settings.threshold_explicit {
+        if let Some(t) = repo_cfg.threshold_percent {
+            diff_opts.threshold_percent = t;
+        }
+    }
+    let diff_opts = &diff_opts;
+
     // Render A against the base: what the auditors review.
     let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
-    let single_report = diff_change(&single, &registry, &req.diff);
+    let single_report = diff_change(&single, &registry, diff_opts);
+    let config_note = single
+        .files
+        .iter()
+        .any(|f| f.path == REPO_CONFIG_PATH)
+        .then(|| format!("this change edits {REPO_CONFIG_PATH}: it was judged by the base's version; the edit applies after merge"));
 
     // Render B, when there is one: the dual-render diff and its explanation.
     let mut b_commit = None;
@@ -228,13 +247,13 @@ where
             b_explanation =
                 render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
             b_commit = Some((b_id.to_string(), rev.clone()));
-            Some(diff_change(&dual, &registry, &req.diff))
+            Some(diff_change(&dual, &registry, diff_opts))
         }
         Some(RenderBSource::Patch(p)) => {
             let dual = dual_with_patch(&repo, &single, base_id, p)?;
             let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
             b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
-            Some(diff_change(&dual, &registry, &req.diff))
+            Some(diff_change(&dual, &registry, diff_opts))
         }
     };
     let a_explanation = render_explanation(
@@ -297,7 +316,7 @@ where
             extra.insert("renders".into(), serde_json::json!(1));
             AstDiffSummary {
                 variance_percent: 0.0,
-                threshold_percent: req.diff.threshold_percent,
+                threshold_percent: diff_opts.threshold_percent,
                 agreed: true,
                 extra,
             }
@@ -414,5 +433,6 @@ where
         ledger_seq: seq,
         note,
         meta_path: req.write_meta.clone(),
+        config_note,
     })
 }

@@ -5,4 +5,5 @@ pub mod audit;
 pub mod auditors;
 pub mod check;
 pub mod input;
+pub mod repo_config;
 pub mod summary;

@@ -161,6 +161,9 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
     if let Some(p) = &o.meta_path {
         let _ = writeln!(out, "                written to {}", p.display());
     }
+    if let Some(note) = &o.config_note {
+        let _ = writeln!(out, "  note          {note}");
+    }
     // What next.
     if !r.quorum_passed {
         let _ = writeln!(out);
