@@ -335,6 +335,26 @@ pub enum ConfigSource {
     EmbeddedDefault,
 }
 
+/// Where one effective value came from (`patchgate config explain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Flag(&'static str),
+    Env(&'static str),
+    File(PathBuf),
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(name) => write!(f, "flag {name}"),
+            Origin::Env(name) => write!(f, "env {name}"),
+            Origin::File(p) => write!(f, "file {}", p.display()),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
 /// The effective settings of one run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -347,6 +367,27 @@ pub struct Settings {
     pub audit_mode: AuditMode,
     pub source: ConfigSource,
     pub server: ServerConfig,
+    /// Where each setting came from, by name (`data_dir`, `threshold_percent`, …).
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// The OS data directory + `patchgate` (`$XDG_DATA_HOME`, else `~/.local/share`).
@@ -365,31 +406,46 @@ pub fn resolve(
     flags: &Flags,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
-    let data_dir = flags
-        .data_dir
-        .clone()
-        .or_else(|| {
-            env("PATCHGATE_DATA_DIR")
-                .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| default_data_dir(env));
-    let database_url = flags
-        .database_url
-        .clone()
-        .or_else(|| env("DATABASE_URL").filter(|s| !s.is_empty()));
-    let config_path = flags.config.clone().or_else(|| {
-        env("PATCHGATE_CONFIG")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-    });
+    let mut origins: BTreeMap<&'static str, Origin> = BTreeMap::new();
+    let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let data_dir = if let Some(d) = flags.data_dir.clone() {
+        origins.insert("data_dir", Origin::Flag("--data-dir"));
+        d
+    } else if let Some(d) = set(env("PATCHGATE_DATA_DIR")) {
+        origins.insert("data_dir", Origin::Env("PATCHGATE_DATA_DIR"));
+        PathBuf::from(d)
+    } else {
+        origins.insert("data_dir", Origin::Default);
+        default_data_dir(env)
+    };
+    let database_url = if let Some(u) = flags.database_url.clone() {
+        origins.insert("database_url", Origin::Flag("--database-url"));
+        Some(u)
+    } else if let Some(u) = set(env("DATABASE_URL")) {
+        origins.insert("database_url", Origin::Env("DATABASE_URL"));
+        Some(u)
+    } else {
+        origins.insert("database_url", Origin::Default);
+        None
+    };
+    let config_path = if let Some(p) = flags.config.clone() {
+        origins.insert("config", Origin::Flag("--config"));
+        Some(p)
+    } else if let Some(p) = set(env("PATCHGATE_CONFIG")) {
+        origins.insert("config", Origin::Env("PATCHGATE_CONFIG"));
+        Some(PathBuf::from(p))
+    } else {
+        None
+    };
     let (server, source) = match config_path {
         Some(p) => (load_file(&p)?, ConfigSource::File(p)),
         None => {
             let p = data_dir.join("patchgate.yml");
             if p.is_file() {
+                origins.insert("config", Origin::File(p.clone()));
                 (load_file(&p)?, ConfigSource::File(p))
             } else {
+                origins.insert("config", Origin::Default);
                 (
                     ServerConfig::embedded_default(),
                     ConfigSource::EmbeddedDefault,
@@ -397,8 +453,20 @@ pub fn resolve(
             }
         }
     };
+    let file_origin = match &source {
+        ConfigSource::File(p) => Origin::File(p.clone()),
+        ConfigSource::EmbeddedDefault => Origin::Default,
+    };
+    for key in [
+        "auditors",
+        "quorum.required",
+        "prices",
+        "rule_guard.severity",
+    ] {
+        origins.insert(key, file_origin.clone());
+    }
     let parse_f64 = |name: &str| -> Result<Option<f64>, ConfigError> {
-        match env(name).filter(|s| !s.is_empty()) {
+        match set(env(name)) {
             None => Ok(None),
             Some(v) => v
                 .trim()
@@ -413,22 +481,54 @@ pub fn resolve(
         }
     };
     let (threshold_percent, threshold_explicit) = match flags.threshold_percent {
-        Some(t) => (t, true),
+        Some(t) => {
+            origins.insert("threshold_percent", Origin::Flag("--threshold"));
+            (t, true)
+        }
         None => match parse_f64("PATCHGATE_THRESHOLD_PERCENT")? {
-            Some(t) => (t, true),
-            None => (3.0, false),
+            Some(t) => {
+                origins.insert(
+                    "threshold_percent",
+                    Origin::Env("PATCHGATE_THRESHOLD_PERCENT"),
+                );
+                (t, true)
+            }
+            None => {
+                origins.insert("threshold_percent", Origin::Default);
+                (3.0, false)
+            }
         },
     };
-    let daily_budget_usd =
-        parse_f64("PATCHGATE_COST_DAILY_LIMIT_USD")?.unwrap_or(server.budget.daily_usd);
+    let daily_budget_usd = match parse_f64("PATCHGATE_COST_DAILY_LIMIT_USD")? {
+        Some(b) => {
+            origins.insert(
+                "budget.daily_usd",
+                Origin::Env("PATCHGATE_COST_DAILY_LIMIT_USD"),
+            );
+            b
+        }
+        None => {
+            origins.insert("budget.daily_usd", file_origin);
+            server.budget.daily_usd
+        }
+    };
     let audit_mode = match flags.audit_mode {
-        Some(m) => m,
-        None => match env("PATCHGATE_AUDIT_MODE").filter(|s| !s.is_empty()) {
-            None => AuditMode::Normal,
-            Some(v) => v.parse().map_err(|detail| ConfigError::Env {
-                name: "PATCHGATE_AUDIT_MODE".into(),
-                detail,
-            })?,
+        Some(m) => {
+            origins.insert("audit_mode", Origin::Flag("--audit-mode"));
+            m
+        }
+        None => match set(env("PATCHGATE_AUDIT_MODE")) {
+            None => {
+                origins.insert("audit_mode", Origin::Default);
+                AuditMode::Normal
+            }
+            Some(v) => {
+                origins.insert("audit_mode", Origin::Env("PATCHGATE_AUDIT_MODE"));
+                v.parse().map_err(|detail| ConfigError::Env {
+                    name: "PATCHGATE_AUDIT_MODE".into(),
+                    detail,
+                })?
+            }
         },
     };
     Ok(Settings {
@@ -440,7 +540,77 @@ pub fn resolve(
         audit_mode,
         source,
         server,
+        origins,
     })
+}
+
+/// The effective configuration, one line per setting with where it came from.
+pub fn explain(s: &Settings) -> String {
+    let origin = |k: &str| {
+        s.origins
+            .get(k)
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "default".into())
+    };
+    let kind = |k: AuditorKind| {
+        serde_json::to_value(k)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let auditors: Vec<String> = s
+        .server
+        .auditors
+        .iter()
+        .map(|a| format!("{} ({})", a.name, kind(a.kind)))
+        .collect();
+    let sev = &s.server.rule_guard.severity;
+    let rows: Vec<(&str, String)> = vec![
+        ("data_dir", s.data_dir.display().to_string()),
+        (
+            "database_url",
+            s.database_url
+                .as_deref()
+                .map(redact_url)
+                .unwrap_or_else(|| {
+                    format!(
+                        "(unset: SQLite {})",
+                        s.data_dir.join("patchgate.db").display()
+                    )
+                }),
+        ),
+        (
+            "config",
+            match &s.source {
+                ConfigSource::File(p) => p.display().to_string(),
+                ConfigSource::EmbeddedDefault => "(embedded default)".into(),
+            },
+        ),
+        ("threshold_percent", s.threshold_percent.to_string()),
+        ("budget.daily_usd", s.daily_budget_usd.to_string()),
+        ("audit_mode", format!("{:?}", s.audit_mode).to_lowercase()),
+        ("quorum.required", s.server.quorum.required.to_string()),
+        ("auditors", auditors.join(", ")),
+        (
+            "prices",
+            s.server
+                .prices
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "rule_guard.severity",
+            format!(
+                "error: {}, warning: {}, info: {}",
+                sev.error, sev.warning, sev.info
+            ),
+        ),
+    ];
+    rows.iter()
+        .map(|(k, v)| format!("{k:<20} {v:<52} ({})\n", origin(k)))
+        .collect()
 }
 
 fn load_file(path: &Path) -> Result<ServerConfig, ConfigError> {
@@ -545,6 +715,48 @@ mod tests {
         assert_eq!(s.threshold_percent, 1.5);
         assert_eq!(s.daily_budget_usd, 0.1);
         assert_eq!(s.audit_mode, AuditMode::Degraded);
+    }
+
+    #[test]
+    fn explain_names_where_each_value_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap().to_string();
+        let env = env_of(&[
+            ("PATCHGATE_DATA_DIR", &data),
+            ("DATABASE_URL", "postgres://app:hunter2@db:5432/pg"),
+            ("PATCHGATE_COST_DAILY_LIMIT_USD", "1.5"),
+        ]);
+        let flags = Flags {
+            threshold_percent: Some(2.0),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &env).unwrap();
+        let text = explain(&s);
+        let row = |key: &str| {
+            text.lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            row("data_dir").ends_with("(env PATCHGATE_DATA_DIR)"),
+            "{text}"
+        );
+        assert!(
+            row("database_url").contains("postgres://app:***@db:5432/pg"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            row("threshold_percent").ends_with("(flag --threshold)"),
+            "{text}"
+        );
+        assert!(row("budget.daily_usd").contains("1.5"), "{text}");
+        assert!(
+            row("budget.daily_usd").ends_with("(env PATCHGATE_COST_DAILY_LIMIT_USD)"),
+            "{text}"
+        );
+        assert!(row("quorum.required").ends_with("(default)"), "{text}");
     }
 
     #[test]

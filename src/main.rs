@@ -47,20 +47,22 @@ struct Cli {
     global: GlobalArgs,
 }
 
-/// Where state lives and which server config applies (flags > env > file > defaults).
+/// Where state lives and which server config applies (flags > env > file > defaults; see
+/// `patchgate config explain`).
 #[derive(Args)]
 struct GlobalArgs {
-    /// Data directory: the embedded store (SQLite) and repository mirrors.
-    #[arg(long, global = true, env = "PATCHGATE_DATA_DIR")]
+    /// Data directory: the embedded store (SQLite) [env: PATCHGATE_DATA_DIR].
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// PostgreSQL URL, for several replicas sharing one store (default: SQLite in the data dir).
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    /// PostgreSQL URL, for several processes sharing one store [env: DATABASE_URL].
+    #[arg(long, global = true)]
     database_url: Option<String>,
-    /// Server config file (YAML); default: patchgate.yml in the data dir, else the embedded one.
-    #[arg(long, global = true, env = "PATCHGATE_CONFIG")]
+    /// Server config file (YAML) [env: PATCHGATE_CONFIG]; default: patchgate.yml in the data
+    /// dir, else the embedded one.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// `normal`, or `degraded` (model auditors off).
-    #[arg(long, global = true, env = "PATCHGATE_AUDIT_MODE")]
+    /// `normal`, or `degraded`: model auditors off [env: PATCHGATE_AUDIT_MODE].
+    #[arg(long, global = true)]
     audit_mode: Option<String>,
 }
 
@@ -88,6 +90,19 @@ enum Command {
     /// Rule-Guard rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The server config and a repository's config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a server config or a repository config (.github/patchgate.yml) and print every
+    /// problem with its path. Without FILE: the server config in effect and, inside a git
+    /// repository, its .github/patchgate.yml.
+    Check { file: Option<PathBuf> },
+    /// Print the effective configuration and where each value came from.
+    Explain,
 }
 
 #[derive(Args)]
@@ -113,8 +128,8 @@ struct CheckArgs {
     /// Do not attach the record to the head commit as a git note.
     #[arg(long)]
     no_note: bool,
-    /// Variance (percent) at or below which the renders agree.
-    #[arg(long, env = "PATCHGATE_THRESHOLD_PERCENT")]
+    /// Variance (percent) at or below which the renders agree [env: PATCHGATE_THRESHOLD_PERCENT].
+    #[arg(long)]
     threshold: Option<f64>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -261,6 +276,11 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Meta(MetaCommand::Verify { target, repo }) => cmd_meta_verify(&target, &repo),
         Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
         Command::Rules(RulesCommand::Test { dir }) => cmd_rules_test(dir),
+        Command::Config(ConfigCommand::Explain) => {
+            print!("{}", config::explain(&settings(&global, None)?));
+            Ok(0)
+        }
+        Command::Config(ConfigCommand::Check { file }) => cmd_config_check(&global, file),
     }
 }
 
@@ -457,6 +477,105 @@ async fn cmd_ledger_verify(global: &GlobalArgs) -> Result<u8> {
             Ok(1)
         }
     }
+}
+
+/// Check one config file; the problems found, or what it is.
+fn check_config_file(path: &std::path::Path) -> Result<std::result::Result<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let name = path.display().to_string();
+    let value: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(format!("{name}: not valid YAML: {e}"))),
+    };
+    if value.get("auditors").is_some() {
+        return Ok(match config::ServerConfig::from_yaml(&text, &name) {
+            Ok(c) => Ok(format!(
+                "{name}: server config, {} auditor(s), {} approval(s) required, USD {} a day",
+                c.auditors.len(),
+                c.quorum.required,
+                c.budget.daily_usd
+            )),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    let cfg = match repo_config::parse(&text, "the working tree") {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("{name}: {e}"))),
+    };
+    let registry = Registry::embedded()?;
+    match repo_config::apply_rules(RuleSet::embedded()?, &cfg, "the working tree") {
+        Err(e) => Ok(Err(format!("{name}: {e}"))),
+        Ok(rules) => {
+            // The repository's own rules must pass their own examples, or every scan rejects.
+            let own: Vec<String> = cfg
+                .rules
+                .add
+                .iter()
+                .filter_map(|r| r.get("id").and_then(|i| i.as_str()).map(str::to_string))
+                .collect();
+            let report = rules.self_test(&registry);
+            let failing: Vec<String> = report
+                .to_string()
+                .lines()
+                .filter(|l| own.iter().any(|id| l.contains(id.as_str())))
+                .map(str::to_string)
+                .collect();
+            if failing.is_empty() {
+                Ok(Ok(format!(
+                    "{name}: repository config, {} rule(s) added, {} disabled",
+                    cfg.rules.add.len(),
+                    cfg.rules.disable.len()
+                )))
+            } else {
+                Ok(Err(format!(
+                    "{name}: rules.add:\n  {}",
+                    failing.join("\n  ")
+                )))
+            }
+        }
+    }
+}
+
+fn cmd_config_check(global: &GlobalArgs, file: Option<PathBuf>) -> Result<u8> {
+    let mut files = Vec::new();
+    match file {
+        Some(f) => files.push(f),
+        None => {
+            let s = settings(global, None);
+            match s {
+                Ok(s) => match &s.source {
+                    config::ConfigSource::File(p) => files.push(p.clone()),
+                    config::ConfigSource::EmbeddedDefault => {
+                        println!("OK  server config: the embedded default");
+                    }
+                },
+                Err(e) => {
+                    println!("PROBLEM  {e}");
+                    return Ok(1);
+                }
+            }
+            if let Ok(repo) = git2::Repository::discover(".") {
+                if let Some(dir) = repo.workdir() {
+                    let p = dir.join(repo_config::REPO_CONFIG_PATH);
+                    if p.is_file() {
+                        files.push(p);
+                    }
+                }
+            }
+        }
+    }
+    let mut bad = false;
+    for f in files {
+        match check_config_file(&f)? {
+            Ok(what) => println!("OK  {what}"),
+            Err(problems) => {
+                bad = true;
+                println!("PROBLEM  {problems}");
+            }
+        }
+    }
+    Ok(u8::from(bad))
 }
 
 fn cmd_rules_test(dir: Option<PathBuf>) -> Result<u8> {

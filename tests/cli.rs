@@ -218,10 +218,12 @@ fn a_single_render_on_a_git_repository_is_classified() {
 fn help_lists_only_working_commands() {
     let o = patchgate(&["--help"], root());
     let help = stdout(&o);
-    for cmd in ["diff", "check", "audit", "meta", "ledger", "rules"] {
+    for cmd in [
+        "diff", "check", "audit", "meta", "ledger", "rules", "config",
+    ] {
         assert!(help.contains(&format!("  {cmd}")), "{help}");
     }
-    for absent in ["serve", "rollback", "event", "jobs", "config"] {
+    for absent in ["serve", "rollback", "event", "jobs"] {
         assert!(
             !help.contains(&format!("  {absent}")),
             "{absent} is not built yet: {help}"
@@ -261,4 +263,63 @@ fn the_bench_mode_runs_on_a_small_corpus() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["pairs"], 1);
     assert!(v["diff"]["median_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn config_explain_says_where_each_value_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(["config", "explain", "--threshold-unused-guard"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "unknown flags are refused");
+    let o = Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(["config", "explain"])
+        .env("PATCHGATE_DATA_DIR", dir.path())
+        .env("DATABASE_URL", "postgres://app:hunter2@db/pg")
+        .env_remove("PATCHGATE_CONFIG")
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    assert!(text.contains("(env PATCHGATE_DATA_DIR)"), "{text}");
+    assert!(
+        text.contains("postgres://app:***@db/pg") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert!(text.contains("(embedded default)"), "{text}");
+}
+
+#[test]
+fn config_check_reports_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("server.yml");
+    std::fs::write(
+        &bad,
+        "auditors: [{name: x, kind: openai}]\nquorum: {required: 3}\n",
+    )
+    .unwrap();
+    let o = patchgate(&["config", "check", bad.to_str().unwrap()], root());
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    for needle in [
+        "auditors[0].base_url",
+        "auditors[0].model",
+        "auditors[0].api_key_env",
+        "quorum.required",
+    ] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    let repo_cfg = dir.path().join("patchgate.yml");
+    std::fs::write(&repo_cfg, "rules:\n  disable: [secret-aws-access-key-id]\n").unwrap();
+    let o = patchgate(&["config", "check", repo_cfg.to_str().unwrap()], root());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("secret rule"), "{}", stdout(&o));
+    std::fs::write(
+        &repo_cfg,
+        "threshold_percent: 2.5\nrules:\n  disable: [rust-dbg-macro]\n",
+    )
+    .unwrap();
+    let o = patchgate(&["config", "check", repo_cfg.to_str().unwrap()], root());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
