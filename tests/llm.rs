@@ -323,6 +323,16 @@ async fn planted_secrets_never_reach_the_model() {
     input.files[0].entities.push(format!("KEY = {aws}"));
     input.structural_summary = format!("adds constant KEY = {aws}");
     input.explanations = vec![format!("stores {aws} for the uploader")];
+    // A key id glued to an identifier, inside an entity name: `\b` used to miss it.
+    let glued = format!("AKIA{}", "IOSFODNN7EXAMPLQ");
+    input.files[0]
+        .hunks
+        .push_str(&format!("+fn load_{glued}() {{}}\n+let key_{glued} = 1;\n"));
+    input.files[0].entities.push(format!("load_{glued}"));
+    input.files[0].entities.push(format!("fn load{glued}()"));
+    input
+        .explanations
+        .push(format!("adds load_{glued} and key_{glued}"));
 
     for kind in [EndpointKind::Openai, EndpointKind::Anthropic] {
         let server = serve(move |_, _| match kind {
@@ -347,6 +357,8 @@ async fn planted_secrets_never_reach_the_model() {
             for needle in [
                 aws.as_str(),
                 &aws[4..],
+                glued.as_str(),
+                &glued[4..],
                 pem_body,
                 "AnotherLineOfKeyMaterialQQQ",
                 "BEGIN RSA PRIVATE KEY",
@@ -363,6 +375,11 @@ async fn planted_secrets_never_reach_the_model() {
                 r.raw
             );
             assert!(r.raw.contains("[REDACTED:secret-private-key]"), "{}", r.raw);
+            assert!(
+                r.raw.contains("load_[REDACTED:secret-aws-access-key-id]"),
+                "the identifier around a masked key stays: {}",
+                r.raw
+            );
             assert!(
                 r.raw.contains("fn a()"),
                 "the rest of the diff is still there"

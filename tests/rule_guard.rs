@@ -285,3 +285,31 @@ fn severity_policy_maps_findings_to_a_vote() {
     assert_eq!(vote_for(&warn_only, &strict).0, Verdict::Reject);
     assert_eq!(vote_for(&[], &strict).0, Verdict::Approve);
 }
+
+/// Regression: an AWS key id glued to an identifier (`key_AKIA…`) used to escape the mask,
+/// because the rule began with a word boundary; it reached a model's prompt inside an
+/// entity name. The characters around the key stay in the text.
+#[test]
+fn aws_key_glued_to_an_identifier_is_masked() -> Result<(), RuleError> {
+    let set = RuleSet::embedded()?;
+    let masked = mask_secrets("let key_AKIAIOSFODNN7EXAMPLQ = 1;", &set);
+    assert!(!masked.contains("AKIAIOSFODNN7EXAMPLQ"));
+    assert_eq!(masked, "let key_[REDACTED:secret-aws-access-key-id] = 1;");
+    for text in [
+        "fn loadAKIAIOSFODNN7EXAMPLQ() {}",
+        "AKIAIOSFODNN7EXAMPLQ",
+        "a=AKIAIOSFODNN7EXAMPLE,AKIAIOSFODNN7EXAMPLQ",
+        "a=AKIAIOSFODNN7EXAMPLE_AKIAIOSFODNN7EXAMPLQ",
+        "a=AKIAIOSFODNN7EXAMPLE__AKIAIOSFODNN7EXAMPLQ;",
+        "x_ASIAY34FZKBOKMUTVV7A_y",
+    ] {
+        let masked = mask_secrets(text, &set);
+        assert!(!masked.contains("EXAMPLQ"), "not masked: {masked}");
+        assert!(!masked.contains("EXAMPLE"), "not masked: {masked}");
+        assert!(!masked.contains("OKMUTVV7A"), "not masked: {masked}");
+    }
+    // a longer run of uppercase letters and digits is not a key id
+    let long = "ID XAKIAIOSFODNN7EXAMPLQ AKIAIOSFODNN7EXAMPLQ9";
+    assert_eq!(mask_secrets(long, &set), long);
+    Ok(())
+}

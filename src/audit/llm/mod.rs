@@ -4,7 +4,9 @@
 //!
 //! One vote: build the prompt within its token budget (secrets masked, see [`prompt`]);
 //! reserve its estimated cost in the daily [`Budget`] — the main model, else each configured
-//! fallback in order, else abstain `budget` without calling anything; call the endpoint,
+//! fallback in order, else abstain `budget` without calling anything (near the cap the
+//! reservation waits, within the vote's deadline, until no other call sharing the budget is
+//! in flight, so overruns of concurrent auditors never stack); call the endpoint,
 //! retrying 429 and 5xx with backoff, jitter and `Retry-After` ([`retry`]), all within one
 //! deadline per vote; settle the reservation at the actual cost (answer's token usage ×
 //! [`price::PriceTable`]); parse the answer strictly. Anything else is an abstention with its
@@ -430,13 +432,21 @@ impl ModelAuditor {
         let mut chosen = None;
         for (model, price) in &r.models {
             let estimate = price.cost(input_tokens, max_out);
-            match r.budget.reserve(&self.name, model, estimate).await {
-                Ok(Some(id)) => {
-                    chosen = Some((model.as_str(), *price, estimate, id));
+            // Near the cap the reservation waits for other calls to settle (see
+            // [`Budget`]); that wait is part of the vote's deadline.
+            let reserved =
+                tokio::time::timeout_at(deadline, r.budget.reserve(&self.name, model, estimate))
+                    .await;
+            match reserved {
+                Err(_) => {
+                    return Vote::abstain(&self.name, AbstainReason::Timeout(r.endpoint.timeout));
+                }
+                Ok(Ok(Some(ticket))) => {
+                    chosen = Some((model.as_str(), *price, estimate, ticket));
                     break;
                 }
-                Ok(None) => continue,
-                Err(e) => {
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => {
                     return Vote::abstain(
                         &self.name,
                         AbstainReason::Unavailable(format!("spend store: {e}")),
@@ -444,7 +454,7 @@ impl ModelAuditor {
                 }
             }
         }
-        let Some((model, price, estimate, id)) = chosen else {
+        let Some((model, price, estimate, ticket)) = chosen else {
             return Vote::abstain(&self.name, AbstainReason::Budget);
         };
 
@@ -490,7 +500,8 @@ impl ModelAuditor {
             }
         };
         vote.cost_usd = cost.usd;
-        if let Err(e) = r.budget.settle(id, cost).await {
+        let id = ticket.id();
+        if let Err(e) = r.budget.settle(ticket, cost).await {
             // The reservation stays at its estimate: the budget errs on the side of spend.
             eprintln!(
                 "patchgate: auditor {}: could not settle spend reservation {}: {e}",
