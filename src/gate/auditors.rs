@@ -65,6 +65,10 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     let mut auditors: Vec<Arc<dyn Auditor>> = Vec::new();
     let mut hints = Vec::new();
     let mut rule_findings = Vec::new();
+    // One budget for every model auditor: its gate is what keeps concurrent calls from
+    // stacking their overruns past the daily cap.
+    let budget = Budget::new(settings.daily_budget_usd, ctx.spend.clone())
+        .map_err(|e| anyhow::anyhow!("budget: {e}"))?;
     for a in &settings.server.auditors {
         let timeout = Duration::from_secs(a.timeout_s());
         match a.kind {
@@ -103,14 +107,12 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                     max_output_tokens: a.max_output_tokens,
                     prompt_tokens: None,
                 };
-                let budget = Budget::new(settings.daily_budget_usd, ctx.spend.clone())
-                    .map_err(|e| anyhow::anyhow!("budget: {e}"))?;
                 let mode = match settings.audit_mode {
                     AuditMode::Normal => llm::AuditMode::Normal,
                     AuditMode::Degraded => llm::AuditMode::Degraded,
                 };
                 let auditor =
-                    ModelAuditor::from_config(&cfg, ctx.env, &table, budget, ctx.rules.clone())
+                    ModelAuditor::from_config(&cfg, ctx.env, &table, budget.clone(), ctx.rules.clone())
                         .with_context(|| format!("auditor `{}`", a.name))?
                         .with_mode(mode);
                 let key_env = a.api_key_env.as_deref().unwrap_or("the API key variable");

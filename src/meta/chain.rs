@@ -19,9 +19,8 @@ use super::canonical::hash_record;
 use super::hash::Sha256Hash;
 use super::ledger::LedgerRow;
 
-/// The `prev_record_hash` of the first record: `sha256:` and 64 zeros.
-pub const GENESIS_HASH: &str =
-    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+/// The `prev_record_hash` of the first record: the ledger's genesis value.
+pub use super::ledger::GENESIS as GENESIS_HASH;
 
 /// A verified ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
