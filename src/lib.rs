@@ -8,4 +8,5 @@ pub mod audit;
 pub mod config;
 pub mod gate;
 pub mod meta;
+pub mod rollback;
 pub mod store;
