@@ -1,6 +1,7 @@
 //! The gate: one pipeline from a change to a decision, shared by the CLI, the Action and the
 //! server. Only the edges differ — where the change comes from and where the record goes.
 
+pub mod actions;
 pub mod audit;
 pub mod auditors;
 pub mod check;
