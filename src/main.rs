@@ -87,6 +87,9 @@ enum Command {
     /// The ledger of decision records.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Revert a merged change on a local repository (offline, pure git): a merge commit
+    /// against its first parent, a squash commit, or a rebase-merged range FIRST..LAST.
+    Rollback(RollbackArgs),
     /// Rule-Guard rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -149,6 +152,35 @@ struct AuditArgs {
     format: Format,
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    /// The commit to revert (a merge, or a squash commit), or a range FIRST..LAST.
+    #[arg(required_unless_present = "pr", conflicts_with = "pr")]
+    target: Option<String>,
+    /// Find the merge of pull request N on the branch (`Merge pull request #N` or `… (#N)`).
+    #[arg(long)]
+    pr: Option<u64>,
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// The branch to revert on; default: the checked-out branch.
+    #[arg(long)]
+    branch: Option<String>,
+    /// Why (goes into the revert commit's message).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Print the revert that would be made, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Push the branch to the remote afterwards (fast-forward only).
+    #[arg(long, conflicts_with = "dry_run")]
+    push: bool,
+    #[arg(long, default_value = "origin")]
+    remote: String,
+    /// Allow reverting a revert (a person's decision).
+    #[arg(long)]
+    allow_revert_of_revert: bool,
 }
 
 #[derive(Subcommand)]
@@ -275,6 +307,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Audit(args) => runtime()?.block_on(cmd_audit(&global, args)),
         Command::Meta(MetaCommand::Verify { target, repo }) => cmd_meta_verify(&target, &repo),
         Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
+        Command::Rollback(args) => cmd_rollback(args),
         Command::Rules(RulesCommand::Test { dir }) => cmd_rules_test(dir),
         Command::Config(ConfigCommand::Explain) => {
             print!("{}", config::explain(&settings(&global, None)?));
@@ -576,6 +609,86 @@ fn cmd_config_check(global: &GlobalArgs, file: Option<PathBuf>) -> Result<u8> {
         }
     }
     Ok(u8::from(bad))
+}
+
+fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
+    use patchgate::rollback::{
+        apply_revert, find_pr_merge, plan_revert_with, push, RevertMessage, RevertOptions,
+        RevertReason, RevertTarget,
+    };
+    let repo = git2::Repository::discover(&args.repo)
+        .with_context(|| format!("{} is not inside a git repository", args.repo.display()))?;
+    let branch = match args.branch {
+        Some(b) => b,
+        None => {
+            let head = repo.head().context("the repository has no HEAD")?;
+            if !head.is_branch() {
+                bail!("HEAD is detached: name the branch to revert on with --branch");
+            }
+            head.shorthand()
+                .map_err(|e| anyhow::anyhow!("branch name: {e}"))?
+                .to_string()
+        }
+    };
+    let commit = |rev: &str| -> Result<git2::Commit<'_>> {
+        repo.revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .with_context(|| format!("unknown commit `{rev}`"))
+    };
+    let target = match (&args.target, args.pr) {
+        (_, Some(n)) => find_pr_merge(&repo, &branch, n)?,
+        (Some(t), None) => match t.split_once("..") {
+            Some((first, last)) => RevertTarget::Range {
+                first: commit(first)?.id(),
+                last: commit(last)?.id(),
+            },
+            None => {
+                let c = commit(t)?;
+                if c.parent_count() > 1 {
+                    RevertTarget::Merge(c.id())
+                } else {
+                    RevertTarget::Commit(c.id())
+                }
+            }
+        },
+        (None, None) => bail!("name a commit, a range FIRST..LAST, or --pr N"),
+    };
+    // The audit record of the change, when patchgate gated it: the note on the merged head
+    // (a merge's second parent), or on the commit itself.
+    let head = target.head();
+    let mut candidates = vec![head];
+    if let RevertTarget::Merge(m) = target {
+        if let Ok(p) = repo.find_commit(m).and_then(|c| c.parent_id(1)) {
+            candidates.insert(0, p);
+        }
+    }
+    let record_hash = candidates
+        .iter()
+        .find_map(|c| notes::read(&repo, *c).ok().flatten())
+        .and_then(|r| r.record_hash);
+    let msg = RevertMessage {
+        title: None,
+        reason: RevertReason::Manual(args.reason),
+        record_hash,
+    };
+    let opts = RevertOptions {
+        allow_revert_of_revert: args.allow_revert_of_revert,
+    };
+    let plan = plan_revert_with(&repo, &branch, target, &msg, &opts)?;
+    if args.dry_run {
+        println!("Would commit on {branch} (on top of {}):\n", plan.parent);
+        println!("{}", plan.message);
+        return Ok(0);
+    }
+    let id = apply_revert(&repo, &branch, &plan)?;
+    println!("Reverted on {branch}: {id}\n");
+    println!("{}", plan.message);
+    if args.push {
+        push(&repo, &args.remote, &branch)
+            .with_context(|| format!("pushing {branch} to {}", args.remote))?;
+        println!("Pushed {branch} to {}.", args.remote);
+    }
+    Ok(0)
 }
 
 fn cmd_rules_test(dir: Option<PathBuf>) -> Result<u8> {

@@ -607,3 +607,101 @@ fn the_repository_config_comes_from_the_base_and_a_change_cannot_relax_its_own_g
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("secret-private-key"), "{}", out(&o));
 }
+
+#[test]
+fn a_gated_merge_is_rolled_back_once_with_its_audit_hash() {
+    let w = world();
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let record: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let hash = record["record"]["record_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let git = |args: &[&str]| {
+        let s = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&w.repo)
+            .output()
+            .unwrap();
+        assert!(
+            s.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&s.stderr)
+        );
+        String::from_utf8_lossy(&s.stdout).into_owned()
+    };
+    git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "render-a",
+        "-m",
+        "Merge pull request #7 from demo/render-a",
+    ]);
+    let before = git(&["rev-parse", "HEAD"]);
+    let dry = pg(
+        &w,
+        &[
+            "rollback",
+            "--repo",
+            repo(&w),
+            "--pr",
+            "7",
+            "--dry-run",
+            "--reason",
+            "p95 latency 212 ms",
+        ],
+        &[],
+    );
+    assert_eq!(dry.status.code(), Some(0), "{}", out(&dry));
+    assert_eq!(
+        git(&["rev-parse", "HEAD"]),
+        before,
+        "a dry run changes nothing"
+    );
+    let done = pg(
+        &w,
+        &[
+            "rollback",
+            "--repo",
+            repo(&w),
+            "--pr",
+            "7",
+            "--reason",
+            "p95 latency 212 ms",
+        ],
+        &[],
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", out(&done));
+    let msg = git(&["log", "-1", "--format=%B"]);
+    assert!(msg.starts_with("Revert \"Merge pull request #7"), "{msg}");
+    assert!(msg.contains("p95 latency 212 ms"), "{msg}");
+    assert!(msg.contains(&format!("Patchgate-Audit: {hash}")), "{msg}");
+    assert!(msg.contains("Patchgate-Reverts: "), "{msg}");
+    assert_eq!(
+        git(&["diff", "HEAD~2", "HEAD"]),
+        "",
+        "the revert restores main's tree"
+    );
+    let again = pg(&w, &["rollback", "--repo", repo(&w), "--pr", "7"], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(out(&again).contains("already reverted"), "{}", out(&again));
+}
