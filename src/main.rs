@@ -20,6 +20,7 @@ use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
 use patchgate::audit::rule_guard::RuleSet;
 use patchgate::audit::rules_auditor::to_vote_finding;
 use patchgate::config::{self, AuditMode, Flags, Settings};
+use patchgate::gate::actions;
 use patchgate::gate::audit::{render_audit_text, run_audit};
 use patchgate::gate::auditors::{build_auditors, AuditContext};
 use patchgate::gate::check::{run_check, CheckRequest, RenderBSource};
@@ -114,8 +115,12 @@ struct CheckArgs {
     #[arg(long, default_value = ".")]
     repo: PathBuf,
     /// The base the change is against.
+    #[arg(long, required_unless_present = "github_actions")]
+    base: Option<String>,
+    /// Run as a GitHub Actions step: read the change from GITHUB_EVENT_PATH and friends, write
+    /// the step summary, annotations and outputs (see docs/action.md).
     #[arg(long)]
-    base: String,
+    github_actions: bool,
     /// Render A: the change's head.
     #[arg(long, default_value = "HEAD")]
     head: String,
@@ -362,14 +367,51 @@ fn use_color(c: Color) -> bool {
     }
 }
 
+/// `check --github-actions`: the change, render B and the outputs come from the Actions
+/// environment; secrets are masked before anything else is printed.
+async fn cmd_check_actions(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
+    let settings = settings(global, args.threshold)?;
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    // The keys the action passes in (its documented inputs) are masked whatever the server
+    // config names, along with every key variable the config does name.
+    let mut key_envs = actions::api_key_envs(&settings.server);
+    key_envs.extend([
+        "OPENAI_API_KEY".to_string(),
+        "ANTHROPIC_API_KEY".to_string(),
+    ]);
+    key_envs.sort();
+    key_envs.dedup();
+    let secrets = actions::secrets_to_mask(&env_var, &names, &key_envs);
+    print!("{}", actions::mask_commands(&secrets));
+    let ctx = actions::ActionsContext::from_env(&env_var)?;
+    let store = Arc::new(open_store(&settings).await?);
+    let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
+    let rules = RuleSet::embedded().context("loading the rule pack")?;
+    let req = ctx.check_request(DiffOptions {
+        threshold_percent: settings.threshold_percent,
+        ..DiffOptions::default()
+    });
+    let outcome = run_check(&settings, store, registry, rules, &req, &env_var).await?;
+    Ok(actions::finish(&outcome, &ctx, &mut std::io::stdout())?)
+}
+
 async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
+    if args.github_actions {
+        return cmd_check_actions(global, args).await;
+    }
+    let base = args
+        .base
+        .clone()
+        .context("--base is required (except with --github-actions)")?;
     let settings = settings(global, args.threshold)?;
     let store = Arc::new(open_store(&settings).await?);
     let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
     let rules = RuleSet::embedded().context("loading the rule pack")?;
     let req = CheckRequest {
         repo: args.repo,
-        base: args.base,
+        base,
         head: args.head,
         render_b: match (args.render_b, args.render_b_patch) {
             (Some(r), _) => Some(RenderBSource::Rev(r)),
@@ -382,6 +424,8 @@ async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
             threshold_percent: settings.threshold_percent,
             ..DiffOptions::default()
         },
+        pr_number: None,
+        pr_body: None,
     };
     let outcome = run_check(&settings, store, registry, rules, &req, &env_var).await?;
     match args.format {

@@ -74,7 +74,9 @@ fn world(extra: &[(&str, &str)]) -> World {
     pr["base"]["ref"] = "main".into();
     pr["head"]["sha"] = head.clone().into();
     pr["head"]["ref"] = "render-a".into();
-    pr["body"] = "Retry HTTP fetches with exponential backoff.\n\nRender-Of: #1".into();
+    // The PR body is the builder's explanation of render A (it comes first, before the head
+    // commit's message, as render A's explanation).
+    pr["body"] = git(&repo, &["log", "-1", "--format=%B", "render-a"]).into();
     let event = dir.path().join("event.json");
     std::fs::write(&event, serde_json::to_vec_pretty(&payload).unwrap()).unwrap();
 
@@ -696,4 +698,62 @@ fn the_example_workflow_uses_pull_request_with_minimal_permissions() {
     ] {
         assert!(matrix.contains(t), "{t}");
     }
+}
+
+/// The binary itself, as the action's step runs it: `patchgate check --github-actions`.
+#[test]
+fn the_binary_runs_as_an_actions_step() {
+    let w = world(&[
+        ("PATCHGATE_RENDER_B", "render-b"),
+        ("OPENAI_API_KEY", "sk-test-secret-value-123"),
+    ]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchgate"));
+    cmd.args(["check", "--github-actions", "--config"])
+        .arg(w.path("server.yml"))
+        .arg("--data-dir")
+        .arg(w.path("data"))
+        .env_clear();
+    for (k, v) in &w.env {
+        cmd.env(k, v);
+    }
+    for k in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    let o = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.starts_with("::add-mask::"),
+        "masks come first: {stdout}"
+    );
+    assert!(
+        stdout.contains("::add-mask::sk-test-secret-value-123"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("sk-test-secret-value-123").count(),
+        1,
+        "only the mask names it"
+    );
+    let outputs = std::fs::read_to_string(&w.env["GITHUB_OUTPUT"]).unwrap();
+    for name in [
+        "quorum-passed",
+        "variance-percent",
+        "record-hash",
+        "record-path",
+    ] {
+        assert!(
+            outputs.contains(&format!("{name}<<")),
+            "{name} missing: {outputs}"
+        );
+    }
+    let summary = std::fs::read_to_string(&w.env["GITHUB_STEP_SUMMARY"]).unwrap();
+    assert!(summary.starts_with("## ✅ patchgate: passed"), "{summary}");
 }

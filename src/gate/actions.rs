@@ -319,6 +319,8 @@ impl ActionsContext {
             write_meta: Some(self.record_path.clone()),
             attach_note: true,
             diff,
+            pr_number: self.pr_number(),
+            pr_body: self.pr_body().map(str::to_string),
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct CheckRequest {
     /// Attach the record to the head commit as a git note.
     pub attach_note: bool,
     pub diff: DiffOptions,
+    /// The pull request, when the change is one (GitHub Actions, the App).
+    pub pr_number: Option<u64>,
+    /// Its description: render A's explanation comes from it first.
+    pub pr_body: Option<String>,
 }
 
 /// Everything the gate found and decided.
@@ -257,7 +261,7 @@ where
         }
     };
     let a_explanation = render_explanation(
-        None,
+        req.pr_body.as_deref(),
         Some(&head_msg),
         builder_meta(&repo, head_id)?.as_deref(),
     );
@@ -351,7 +355,7 @@ where
         version: 1,
         repo: id.repo.clone(),
         change: ChangeRef {
-            pr: None,
+            pr: req.pr_number,
             base: base_s.clone(),
             head: head_s.clone(),
             extra: Default::default(),
