@@ -111,10 +111,15 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                     AuditMode::Normal => llm::AuditMode::Normal,
                     AuditMode::Degraded => llm::AuditMode::Degraded,
                 };
-                let auditor =
-                    ModelAuditor::from_config(&cfg, ctx.env, &table, budget.clone(), ctx.rules.clone())
-                        .with_context(|| format!("auditor `{}`", a.name))?
-                        .with_mode(mode);
+                let auditor = ModelAuditor::from_config(
+                    &cfg,
+                    ctx.env,
+                    &table,
+                    budget.clone(),
+                    ctx.rules.clone(),
+                )
+                .with_context(|| format!("auditor `{}`", a.name))?
+                .with_mode(mode);
                 let key_env = a.api_key_env.as_deref().unwrap_or("the API key variable");
                 if settings.audit_mode == AuditMode::Degraded {
                     hints.push((
