@@ -307,13 +307,12 @@ pub enum AuditMode {
 
 impl std::str::FromStr for AuditMode {
     type Err = String;
+    /// `normal` or `degraded`, case-insensitive, surrounding space ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
+        match s.trim().to_ascii_lowercase().as_str() {
             "normal" => Ok(AuditMode::Normal),
             "degraded" => Ok(AuditMode::Degraded),
-            other => Err(format!(
-                "`{other}` is not an audit mode (normal or degraded)"
-            )),
+            _ => Err(format!("`{s}` is not an audit mode (normal or degraded)")),
         }
     }
 }
@@ -715,6 +714,13 @@ mod tests {
         assert_eq!(s.threshold_percent, 1.5);
         assert_eq!(s.daily_budget_usd, 0.1);
         assert_eq!(s.audit_mode, AuditMode::Degraded);
+    }
+
+    #[test]
+    fn audit_mode_parses_leniently_and_refuses_anything_else() {
+        assert_eq!(" Degraded ".parse::<AuditMode>(), Ok(AuditMode::Degraded));
+        assert_eq!("normal".parse::<AuditMode>(), Ok(AuditMode::Normal));
+        assert!("off".parse::<AuditMode>().is_err());
     }
 
     #[test]

@@ -107,10 +107,6 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                     max_output_tokens: a.max_output_tokens,
                     prompt_tokens: None,
                 };
-                let mode = match settings.audit_mode {
-                    AuditMode::Normal => llm::AuditMode::Normal,
-                    AuditMode::Degraded => llm::AuditMode::Degraded,
-                };
                 let auditor = ModelAuditor::from_config(
                     &cfg,
                     ctx.env,
@@ -119,7 +115,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                     ctx.rules.clone(),
                 )
                 .with_context(|| format!("auditor `{}`", a.name))?
-                .with_mode(mode);
+                .with_mode(settings.audit_mode);
                 let key_env = a.api_key_env.as_deref().unwrap_or("the API key variable");
                 if settings.audit_mode == AuditMode::Degraded {
                     hints.push((

@@ -96,33 +96,8 @@ pub enum EndpointKind {
     Anthropic,
 }
 
-/// `PATCHGATE_AUDIT_MODE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditMode {
-    #[default]
-    Normal,
-    /// Model auditors off: they abstain, saying so.
-    Degraded,
-}
-
-impl AuditMode {
-    /// `normal` or `degraded` (case-insensitive, surrounding space ignored); unset is normal.
-    pub fn parse(value: Option<&str>) -> Result<Self, String> {
-        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("") | Some("normal") => Ok(AuditMode::Normal),
-            Some("degraded") => Ok(AuditMode::Degraded),
-            Some(other) => Err(format!(
-                "PATCHGATE_AUDIT_MODE must be `normal` or `degraded`, not {other:?}"
-            )),
-        }
-    }
-
-    /// From the `PATCHGATE_AUDIT_MODE` environment variable.
-    pub fn from_env() -> Result<Self, String> {
-        Self::parse(std::env::var("PATCHGATE_AUDIT_MODE").ok().as_deref())
-    }
-}
+/// `PATCHGATE_AUDIT_MODE`: one type for the whole program (see `config`).
+pub use crate::config::AuditMode;
 
 /// One model auditor in the server config (`auditors:` entries of kind `openai` or
 /// `anthropic`).
@@ -738,16 +713,6 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         let e = ModelEndpoint::new(EndpointKind::Openai, "http://x", "m", Some(s));
         assert!(!format!("{e:?}").contains("sk-live"));
-    }
-
-    #[test]
-    fn audit_mode_parses() {
-        assert_eq!(AuditMode::parse(None), Ok(AuditMode::Normal));
-        assert_eq!(
-            AuditMode::parse(Some(" Degraded ")),
-            Ok(AuditMode::Degraded)
-        );
-        assert!(AuditMode::parse(Some("off")).is_err());
     }
 
     #[test]
