@@ -492,14 +492,32 @@ impl<'s> SyntaxTree<'s> {
             }
         }
 
-        let kind = self.lang.canon(kind);
+        let id = self.push_inner(node, kids);
+        pending.truncate(frame.start);
+        if f & flag::ENTITY != 0 {
+            self.record_entity(node, id);
+        }
+        Ok(id)
+    }
+
+    /// Make sure the last node is a root over everything: used when the root itself unwrapped
+    /// or only had comments.
+    fn ensure_root(&mut self, root: tree_sitter::Node<'_>, only: u32) {
+        let kids: Vec<u32> = if only == NONE { vec![] } else { vec![only] };
+        self.push_inner(root, &kids);
+    }
+
+    /// Push the inner node for `node` over `kids` (already in their final order) and make it
+    /// their parent; its hashes cover its (canonical) kind, its children and their number.
+    fn push_inner(&mut self, node: tree_sitter::Node<'_>, kids: &[u32]) -> u32 {
+        let kind = self.lang.canon(node.kind_id());
         let id = self.nodes.len() as u32;
         let child_start = self.children.len() as u32;
         let mut hash = mix(0x9e37_79b9, kind as u64);
         let mut shape = mix(0x7f4a_7c15, kind as u64);
         let mut size = 1u32;
         let mut height = 0u32;
-        for &c in kids.iter() {
+        for &c in kids {
             let cn = &mut self.nodes[c as usize];
             cn.parent = id;
             hash = mix(hash, cn.hash);
@@ -510,8 +528,6 @@ impl<'s> SyntaxTree<'s> {
         hash = mix(hash, kids.len() as u64);
         shape = mix(shape, kids.len() as u64);
         self.children.extend_from_slice(kids);
-        let child_len = kids.len() as u32;
-        pending.truncate(frame.start);
         let (start, end) = (node.start_position(), node.end_position());
         self.nodes.push(Node {
             kind,
@@ -522,56 +538,14 @@ impl<'s> SyntaxTree<'s> {
             size,
             height: height + 1,
             child_start,
-            child_len,
+            child_len: kids.len() as u32,
             start_byte: node.start_byte() as u32,
             end_byte: node.end_byte() as u32,
             start_line: start.row as u32 + 1,
             end_line: end_line(start.row, end.row, end.column),
             entity: NONE,
         });
-        if f & flag::ENTITY != 0 {
-            self.record_entity(node, id);
-        }
-        Ok(id)
-    }
-
-    /// Make sure the last node is a root over everything: used when the root itself unwrapped
-    /// or only had comments.
-    fn ensure_root(&mut self, root: tree_sitter::Node<'_>, only: u32) {
-        let id = self.nodes.len() as u32;
-        let kids: Vec<u32> = if only == NONE { vec![] } else { vec![only] };
-        let kind = root.kind_id();
-        let mut hash = mix(0x9e37_79b9, kind as u64);
-        let mut shape = mix(0x7f4a_7c15, kind as u64);
-        let mut size = 1;
-        let mut height = 0;
-        for &c in &kids {
-            let cn = &mut self.nodes[c as usize];
-            cn.parent = id;
-            hash = mix(hash, cn.hash);
-            shape = mix(shape, cn.shape);
-            size += cn.size;
-            height = cn.height;
-        }
-        let child_start = self.children.len() as u32;
-        self.children.extend_from_slice(&kids);
-        let (start, end) = (root.start_position(), root.end_position());
-        self.nodes.push(Node {
-            kind,
-            label: 0,
-            hash,
-            shape,
-            parent: NONE,
-            size,
-            height: height + 1,
-            child_start,
-            child_len: kids.len() as u32,
-            start_byte: root.start_byte() as u32,
-            end_byte: root.end_byte() as u32,
-            start_line: start.row as u32 + 1,
-            end_line: end_line(start.row, end.row, end.column),
-            entity: NONE,
-        });
+        id
     }
 
     fn record_entity(&mut self, node: tree_sitter::Node<'_>, id: u32) {

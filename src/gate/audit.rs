@@ -49,11 +49,58 @@ pub async fn run_audit(
     })
 }
 
-fn paint(on: bool, code: &str, s: &str) -> String {
+/// `s` in an ANSI colour when `on`.
+pub(crate) fn paint(on: bool, code: &str, s: &str) -> String {
     if on {
         format!("\x1b[{code}m{s}\x1b[0m")
     } else {
         s.to_string()
+    }
+}
+
+/// Every vote with its reason and cost, and under it its findings (at most `max_findings`).
+pub(crate) fn write_votes(
+    out: &mut String,
+    votes: &[Vote],
+    color: bool,
+    indent: &str,
+    max_findings: usize,
+) {
+    for v in votes {
+        let verdict = match v.verdict {
+            Verdict::Approve => paint(color, "32", "approve"),
+            Verdict::Reject => paint(color, "31", "reject "),
+            Verdict::Abstain => paint(color, "33", "abstain"),
+        };
+        let cost = if v.cost_usd > 0.0 {
+            format!("  (${:.4})", v.cost_usd)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{indent}{:<14} {verdict}  {}{cost}",
+            v.auditor,
+            v.reason.as_deref().unwrap_or("")
+        );
+        for f in v.findings.iter().take(max_findings) {
+            let _ = writeln!(
+                out,
+                "{indent}    {:<7} {:<32} {}{}  {}",
+                f.severity.to_string(),
+                f.rule,
+                f.file.as_deref().unwrap_or("(change)"),
+                f.line.map(|l| format!(":{l}")).unwrap_or_default(),
+                f.message
+            );
+        }
+        if v.findings.len() > max_findings {
+            let _ = writeln!(
+                out,
+                "{indent}    … {} more findings (--format json)",
+                v.findings.len() - max_findings
+            );
+        }
     }
 }
 
@@ -73,35 +120,7 @@ pub fn render_audit_text(r: &AuditReport, color: bool) -> String {
     );
     let _ = writeln!(out, "{}", d.reason);
     let _ = writeln!(out);
-    for v in &r.votes {
-        let verdict = match v.verdict {
-            Verdict::Approve => paint(color, "32", "approve"),
-            Verdict::Reject => paint(color, "31", "reject "),
-            Verdict::Abstain => paint(color, "33", "abstain"),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<14} {verdict}  {}{}",
-            v.auditor,
-            v.reason.as_deref().unwrap_or(""),
-            if v.cost_usd > 0.0 {
-                format!("  (${:.4})", v.cost_usd)
-            } else {
-                String::new()
-            }
-        );
-        for f in &v.findings {
-            let _ = writeln!(
-                out,
-                "      {:<7} {:<34} {}{}  {}",
-                f.severity.to_string(),
-                f.rule,
-                f.file.as_deref().unwrap_or("(change)"),
-                f.line.map(|l| format!(":{l}")).unwrap_or_default(),
-                f.message
-            );
-        }
-    }
+    write_votes(&mut out, &r.votes, color, "  ", usize::MAX);
     if !r.hints.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(

@@ -3,16 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::audit::vote::Verdict;
+use crate::gate::audit::{paint, write_votes};
 use crate::gate::check::CheckOutcome;
-
-fn paint(on: bool, code: &str, s: &str) -> String {
-    if on {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
-}
 
 fn short(hash: &str) -> String {
     hash.get(..19)
@@ -105,42 +97,7 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
         d.required,
         d.reason
     );
-    for v in &o.audit.votes {
-        let verdict = match v.verdict {
-            Verdict::Approve => paint(color, "32", "approve"),
-            Verdict::Reject => paint(color, "31", "reject "),
-            Verdict::Abstain => paint(color, "33", "abstain"),
-        };
-        let _ = writeln!(
-            out,
-            "    {:<14} {verdict}  {}{}",
-            v.auditor,
-            v.reason.as_deref().unwrap_or(""),
-            if v.cost_usd > 0.0 {
-                format!("  (${:.4})", v.cost_usd)
-            } else {
-                String::new()
-            }
-        );
-        for f in v.findings.iter().take(20) {
-            let _ = writeln!(
-                out,
-                "        {:<7} {:<32} {}{}  {}",
-                f.severity.to_string(),
-                f.rule,
-                f.file.as_deref().unwrap_or("(change)"),
-                f.line.map(|l| format!(":{l}")).unwrap_or_default(),
-                f.message
-            );
-        }
-        if v.findings.len() > 20 {
-            let _ = writeln!(
-                out,
-                "        … {} more findings (--format json)",
-                v.findings.len() - 20
-            );
-        }
-    }
+    write_votes(&mut out, &o.audit.votes, color, "    ", 20);
     // The record.
     let _ = writeln!(out);
     let _ = writeln!(
