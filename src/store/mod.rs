@@ -17,6 +17,7 @@
 //! touch this file so the next build embeds it.
 
 pub mod error;
+pub mod jobs;
 mod ledger;
 mod spend;
 
@@ -31,6 +32,7 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
+pub use jobs::{Enqueued, FailOutcome, Job, JobSummary, NewJob, RetryPolicy};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "patchgate.db";

@@ -1,0 +1,491 @@
+//! The durable job queue: one row in `jobs` per GitHub delivery, taken by workers under leases.
+//!
+//! What it is for ("nothing lost, nothing twice"): intake calls [`Store::enqueue`] and answers
+//! `202` only after it returned (the row is committed); a redelivery with the same
+//! `X-GitHub-Delivery` is a [`Enqueued::Duplicate`] that adds nothing, and rows are kept after
+//! completion so the dedupe is durable. Workers [`claim`](Store::claim) the oldest ready job
+//! (queued with `run_after <= now`, or running with an expired lease) under a lease, extend it
+//! with [`heartbeat`](Store::heartbeat), and end it with [`complete`](Store::complete),
+//! [`fail`](Store::fail) (exponential backoff, parked after `max_attempts`) or
+//! [`release`](Store::release) (graceful shutdown). A worker killed mid-job leaves a running
+//! row whose lease runs out; the next claim after that takes it. Every write that ends a job
+//! checks ownership (`state = 'running' AND worker = ?`), so a worker whose lease was taken over
+//! changes nothing. Claims are atomic across processes: PostgreSQL `FOR UPDATE SKIP LOCKED`,
+//! SQLite `BEGIN IMMEDIATE`.
+//!
+//! Time is injected: every `now` comes from the caller, and times are stored as integer
+//! milliseconds since the Unix epoch (`run_after`, `lease_until`, `updated_at`); `run_after = 0`
+//! means "ready now". Only the informational `enqueued_at` column uses the database clock.
+//!
+//! What it must never do: lose a job that `enqueue` acknowledged, hand one job to two live
+//! leases, let a non-owner complete/fail/extend a job, or store a secret. Payloads are stored
+//! as received (GitHub webhook bodies carry no credentials; the signature header is not
+//! stored); error texts are the caller's and must already be redacted (they are truncated to
+//! [`MAX_ERROR_CHARS`]). This module logs nothing and counts nothing itself: the worker logs a
+//! [`FailOutcome::Parked`] and metrics read [`Store::counts`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{map_err, Pool, Store, StoreError};
+
+/// Longest error text kept in `last_error` (characters).
+pub const MAX_ERROR_CHARS: usize = 4000;
+
+/// Job states, as stored in `jobs.state`.
+pub const STATES: [&str; 4] = ["queued", "running", "done", "parked"];
+
+/// A delivery to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// `X-GitHub-Delivery`: unique per delivery; the dedupe key.
+    pub delivery_id: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The body exactly as received.
+    pub payload: Vec<u8>,
+    /// `owner/name`.
+    pub repo: String,
+}
+
+/// What [`Store::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new job with this id.
+    New(i64),
+    /// The delivery was already queued (in any state) as this job; nothing was added.
+    Duplicate(i64),
+}
+
+impl Enqueued {
+    /// The job's id either way.
+    pub fn id(self) -> i64 {
+        match self {
+            Enqueued::New(id) | Enqueued::Duplicate(id) => id,
+        }
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub repo: String,
+    pub payload: Vec<u8>,
+    /// Attempts so far, this one included (1 on the first claim).
+    pub attempts: i64,
+    /// When this claim's lease runs out unless extended.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// A job for listings (`patchgate jobs`): no payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSummary {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub repo: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// Last state change (the caller's clock).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How failed jobs are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// A job that has failed this many attempts is parked (at least 1).
+    pub max_attempts: u32,
+    /// Delay after the first failure; doubled after each further one.
+    pub base_backoff: Duration,
+    /// Upper bound of the delay.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before the next attempt after `attempts` failed ones (`attempts >= 1`):
+    /// `base * 2^(attempts-1)`, capped at `max_backoff`.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = attempts.saturating_sub(1).clamp(0, 62) as u32;
+        let factor = 1u64.checked_shl(exp).unwrap_or(u64::MAX);
+        let base = u64::try_from(self.base_backoff.as_millis()).unwrap_or(u64::MAX);
+        let max = u64::try_from(self.max_backoff.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(base.saturating_mul(factor).min(max))
+    }
+}
+
+/// What [`Store::fail`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Back to queued; not claimable before `run_after`.
+    Retry {
+        attempts: i64,
+        run_after: DateTime<Utc>,
+    },
+    /// Failed `attempts >= max_attempts` times: parked until `patchgate jobs` requeues it.
+    Parked { attempts: i64 },
+    /// The worker no longer owned the job (lease taken over, or not running): nothing changed.
+    NotOwner,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn dur_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// One SQL text for both backends: written for PostgreSQL (`$n`, `FOR UPDATE …`); SQLite gets
+/// `?n` and no row locks (its `BEGIN IMMEDIATE` already serialises writers).
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace(" FOR UPDATE SKIP LOCKED", "")
+        .replace(" FOR UPDATE", "")
+        .replace('$', "?")
+}
+
+/// Run `$body` with `$sql` bound to the backend's SQL text and `$p` to its pool.
+macro_rules! on_pool {
+    ($store:expr, $text:expr, |$p:ident, $sql:ident| $body:expr) => {
+        match $store.pool() {
+            Pool::Sqlite($p) => {
+                let owned = sqlite_sql($text);
+                let $sql: &str = &owned;
+                $body
+            }
+            Pool::Postgres($p) => {
+                let $sql: &str = $text;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` in a transaction (`BEGIN IMMEDIATE` on SQLite), committing after it; `$sql`
+/// maps a PostgreSQL SQL text to the backend's. An `Err` returned by `?` in `$body` rolls back.
+macro_rules! in_tx {
+    ($store:expr, $what:expr, |$tx:ident, $sql:ident| $body:expr) => {
+        match $store.pool() {
+            Pool::Sqlite(p) => {
+                let mut $tx = p
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": begin"), e))?;
+                let $sql = |s: &str| sqlite_sql(s);
+                let out = $body;
+                $tx.commit()
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": commit"), e))?;
+                out
+            }
+            Pool::Postgres(p) => {
+                let mut $tx = p
+                    .begin()
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": begin"), e))?;
+                let $sql = |s: &str| s.to_string();
+                let out = $body;
+                $tx.commit()
+                    .await
+                    .map_err(|e| map_err(concat!($what, ": commit"), e))?;
+                out
+            }
+        }
+    };
+}
+
+type JobRow = (i64, String, String, String, Vec<u8>, i64, i64);
+type SummaryRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    i64,
+);
+
+const CLAIM: &str = "UPDATE jobs SET state = 'running', lease_until = $1, worker = $2, \
+     attempts = attempts + 1, updated_at = $3 \
+     WHERE id = (SELECT id FROM jobs \
+        WHERE (state = 'queued' AND run_after <= $3) \
+           OR (state = 'running' AND lease_until <= $3) \
+        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, delivery_id, event, repo, payload, attempts, lease_until";
+
+impl Store {
+    /// Queue a delivery. Returns once the row is committed (answer `202` only after this).
+    /// A delivery id seen before — whatever its job's state — is a `Duplicate` that changes
+    /// nothing.
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued, StoreError> {
+        if job.delivery_id.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "enqueue: empty delivery id".to_string(),
+            ));
+        }
+        const INSERT: &str = "INSERT INTO jobs (delivery_id, event, repo, payload) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING id";
+        const EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
+        let new: Option<i64> = on_pool!(self, INSERT, |p, sql| sqlx::query_scalar(sql)
+            .bind(&job.delivery_id)
+            .bind(&job.event)
+            .bind(&job.repo)
+            .bind(&job.payload)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| map_err("enqueue", e))?;
+        if let Some(id) = new {
+            return Ok(Enqueued::New(id));
+        }
+        // The conflicting row is committed (PostgreSQL waits for a concurrent insert of the
+        // same key to commit before skipping), so this read sees it.
+        let id: i64 = on_pool!(self, EXISTING, |p, sql| sqlx::query_scalar(sql)
+            .bind(&job.delivery_id)
+            .fetch_one(p)
+            .await)
+        .map_err(|e| map_err("enqueue: existing", e))?;
+        Ok(Enqueued::Duplicate(id))
+    }
+
+    /// Take the oldest ready job — queued with `run_after <= now`, or running with a lease
+    /// that ran out by `now` — for `worker` until `now + lease`; counts an attempt. `None`
+    /// when nothing is ready. Atomic across processes: no two claims get the same job while
+    /// its lease holds.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError> {
+        let until = ms(now).saturating_add(dur_ms(lease));
+        let row: Option<JobRow> = in_tx!(self, "claim", |tx, sql| {
+            sqlx::query_as(&sql(CLAIM))
+                .bind(until)
+                .bind(worker)
+                .bind(ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| map_err("claim", e))?
+        });
+        Ok(row.map(
+            |(id, delivery_id, event, repo, payload, attempts, lease_until)| Job {
+                id,
+                delivery_id,
+                event,
+                repo,
+                payload,
+                attempts,
+                lease_until: from_ms(lease_until),
+            },
+        ))
+    }
+
+    /// Extend `worker`'s lease on job `id` to `now + lease`. `false` (and nothing changed)
+    /// when the worker no longer owns the job.
+    pub async fn heartbeat(
+        &self,
+        id: i64,
+        worker: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET lease_until = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'running' AND worker = $4";
+        let until = ms(now).saturating_add(dur_ms(lease));
+        let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(until)
+            .bind(ms(now))
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("heartbeat", e))?;
+        Ok(n == 1)
+    }
+
+    /// Mark job `id` done. `true` when `worker` owned it; `false` (and nothing changed) when
+    /// not — e.g. its lease ran out and another worker took the job.
+    pub async fn complete(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET state = 'done', lease_until = NULL, worker = NULL, \
+             last_error = NULL WHERE id = $1 AND state = 'running' AND worker = $2";
+        let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("complete", e))?;
+        Ok(n == 1)
+    }
+
+    /// Record a failed attempt of job `id` by `worker`: back to queued, claimable from
+    /// `now + policy.backoff(attempts)`, or parked once `attempts >= policy.max_attempts`.
+    /// `error` must already be redacted; it is truncated to [`MAX_ERROR_CHARS`].
+    pub async fn fail(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        policy: &RetryPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<FailOutcome, StoreError> {
+        const OWNED: &str = "SELECT attempts FROM jobs \
+             WHERE id = $1 AND state = 'running' AND worker = $2 FOR UPDATE";
+        const UPDATE: &str = "UPDATE jobs SET state = $1, run_after = $2, lease_until = NULL, \
+             worker = NULL, last_error = $3, updated_at = $4 WHERE id = $5";
+        let error = truncate(error);
+        let outcome = in_tx!(self, "fail", |tx, sql| {
+            let attempts: Option<i64> = sqlx::query_scalar(&sql(OWNED))
+                .bind(id)
+                .bind(worker)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| map_err("fail: owner", e))?;
+            match attempts {
+                None => FailOutcome::NotOwner,
+                Some(attempts) => {
+                    let park = attempts >= i64::from(policy.max_attempts.max(1));
+                    let (state, run_after, outcome) = if park {
+                        ("parked", ms(now), FailOutcome::Parked { attempts })
+                    } else {
+                        let at = ms(now).saturating_add(dur_ms(policy.backoff(attempts)));
+                        (
+                            "queued",
+                            at,
+                            FailOutcome::Retry {
+                                attempts,
+                                run_after: from_ms(at),
+                            },
+                        )
+                    };
+                    sqlx::query(&sql(UPDATE))
+                        .bind(state)
+                        .bind(run_after)
+                        .bind(error)
+                        .bind(ms(now))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| map_err("fail: update", e))?;
+                    outcome
+                }
+            }
+        });
+        Ok(outcome)
+    }
+
+    /// Give job `id` back (graceful shutdown): queued and ready at once, this attempt not
+    /// counted. `false` (and nothing changed) when `worker` did not own it.
+    pub async fn release(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET state = 'queued', run_after = 0, lease_until = NULL, \
+             worker = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
+             WHERE id = $1 AND state = 'running' AND worker = $2";
+        let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("release", e))?;
+        Ok(n == 1)
+    }
+
+    /// Parked jobs, oldest first (for `patchgate jobs`).
+    pub async fn parked(&self) -> Result<Vec<JobSummary>, StoreError> {
+        const SQL: &str = "SELECT id, delivery_id, event, repo, state, attempts, last_error, \
+             updated_at FROM jobs WHERE state = 'parked' ORDER BY id";
+        let rows: Vec<SummaryRow> =
+            on_pool!(self, SQL, |p, sql| sqlx::query_as(sql).fetch_all(p).await)
+                .map_err(|e| map_err("parked", e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, delivery_id, event, repo, state, attempts, last_error, updated_at)| {
+                    JobSummary {
+                        id,
+                        delivery_id,
+                        event,
+                        repo,
+                        state,
+                        attempts,
+                        last_error,
+                        updated_at: from_ms(updated_at),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Put parked job `id` back in the queue, ready at once, with its attempts reset. `false`
+    /// (and nothing changed) when it was not parked.
+    pub async fn requeue(&self, id: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET state = 'queued', run_after = 0, attempts = 0 \
+             WHERE id = $1 AND state = 'parked'";
+        let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("requeue", e))?;
+        Ok(n == 1)
+    }
+
+    /// Jobs per state (every state in [`STATES`] present, zero included), for metrics.
+    pub async fn counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        const SQL: &str = "SELECT state, COUNT(*) FROM jobs GROUP BY state";
+        let rows: Vec<(String, i64)> =
+            on_pool!(self, SQL, |p, sql| sqlx::query_as(sql).fetch_all(p).await)
+                .map_err(|e| map_err("counts", e))?;
+        let mut out: BTreeMap<String, i64> = STATES.iter().map(|s| (s.to_string(), 0)).collect();
+        out.extend(rows);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(10),
+        };
+        assert_eq!(p.backoff(1), Duration::from_secs(2));
+        assert_eq!(p.backoff(2), Duration::from_secs(4));
+        assert_eq!(p.backoff(3), Duration::from_secs(8));
+        assert_eq!(p.backoff(4), Duration::from_secs(10));
+        assert_eq!(p.backoff(400), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn sqlite_dialect() {
+        assert_eq!(
+            sqlite_sql("SELECT a FROM t WHERE x = $1 FOR UPDATE SKIP LOCKED"),
+            "SELECT a FROM t WHERE x = ?1"
+        );
+        assert_eq!(truncate(&"é".repeat(5000)).chars().count(), MAX_ERROR_CHARS);
+    }
+}
