@@ -8,5 +8,6 @@ pub mod audit;
 pub mod config;
 pub mod gate;
 pub mod meta;
+pub mod policy;
 pub mod rollback;
 pub mod store;
