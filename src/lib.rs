@@ -11,3 +11,4 @@ pub mod meta;
 pub mod policy;
 pub mod rollback;
 pub mod store;
+pub mod term;

@@ -18,12 +18,11 @@ use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
 use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
 use patchgate::audit::rule_guard::RuleSet;
-use patchgate::audit::rules_auditor::to_vote_finding;
 use patchgate::config::{self, AuditMode, Flags, Settings};
 use patchgate::gate::actions;
-use patchgate::gate::audit::{render_audit_text, run_audit};
-use patchgate::gate::auditors::{build_auditors, AuditContext};
-use patchgate::gate::check::{run_check, CheckRequest, RenderBSource};
+use patchgate::gate::audit::render_audit_text;
+use patchgate::gate::auditors::audit_prepared;
+use patchgate::gate::check::{repo_name, run_check, CheckRequest, RenderBSource};
 use patchgate::gate::input::{prepare, ChangeId};
 use patchgate::gate::repo_config;
 use patchgate::gate::summary::render_check_text;
@@ -458,35 +457,22 @@ async fn cmd_audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
         .with_context(|| format!("base: unknown revision `{}`", args.base))?
         .id();
     // The repository's rules come from the base, never from the change.
-    let repo_cfg = repo_config::load_at(&repo, base_id)?.unwrap_or_default();
-    let rules = Arc::new(repo_config::apply_rules(
+    let (_, rules) = repo_config::rules_at(
+        &repo,
+        base_id,
         RuleSet::embedded().context("loading the rule pack")?,
-        &repo_cfg,
-        &base_id.to_string(),
-    )?);
+    )?;
+    let rules = Arc::new(rules);
     let dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let change = from_revs(&dir, Some(&args.base), &args.head, None)?;
     let report = diff_change(&change, &registry, &DiffOptions::default());
     let id = ChangeId {
-        repo: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        repo: repo_name(&repo),
         base: args.base.clone(),
         head: args.head.clone(),
     };
     let prepared = prepare(&id, &change, &report, &rules, &[]);
-    let set = build_auditors(&AuditContext {
-        settings: &settings,
-        env: &env_var,
-        rules: rules.clone(),
-        registry,
-        files: Arc::new(prepared.files),
-        spend: store,
-    })?;
-    let mut input = prepared.input;
-    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
-    let audit = run_audit(&input, &set.auditors, set.required, &set.hints).await?;
+    let audit = audit_prepared(&settings, &env_var, registry, rules, store, prepared).await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&audit)?),
         Format::Text => print!("{}", render_audit_text(&audit, use_color(args.color))),

@@ -136,6 +136,16 @@ pub struct DiffReport {
     pub files: Vec<FileReport>,
 }
 
+impl DiffReport {
+    /// Files with changes beyond formatting and comments (single mode: the others are cosmetic).
+    pub fn semantic_files(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.class == Some(ChangeClass::Semantic))
+            .count()
+    }
+}
+
 /// Round to 3 decimals so reports are stable across platforms.
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0

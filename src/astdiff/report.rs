@@ -14,11 +14,7 @@ struct Paint {
 
 impl Paint {
     fn wrap(&self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        crate::term::paint(self.on, code, s)
     }
     fn red(&self, s: &str) -> String {
         self.wrap("1;31", s)
@@ -149,11 +145,7 @@ pub fn render_text(r: &DiffReport, color: bool) -> String {
             }
         }
         _ => {
-            let semantic = r
-                .files
-                .iter()
-                .filter(|f| f.class == Some(ChangeClass::Semantic))
-                .count();
+            let semantic = r.semantic_files();
             let _ = writeln!(
                 out,
                 "{}  {} file(s) changed, {} with semantic changes",

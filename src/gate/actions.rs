@@ -609,12 +609,7 @@ pub fn step_summary(o: &CheckOutcome) -> String {
             );
         }
         _ => {
-            let semantic = o
-                .single
-                .files
-                .iter()
-                .filter(|f| f.class == Some(crate::astdiff::measure::ChangeClass::Semantic))
-                .count();
+            let semantic = o.single.semantic_files();
             let _ = writeln!(
                 head,
                 "| renders | one render | no render B to compare: {} file(s) changed, {semantic} with semantic changes |",

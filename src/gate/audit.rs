@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::audit::quorum::{run_quorum, Auditor, Decision, QuorumError};
 use crate::audit::vote::{AuditInput, Verdict, Vote};
+use crate::term::paint;
 
 /// The outcome of the audit step.
 #[derive(Debug, Clone, Serialize)]
@@ -47,15 +48,6 @@ pub async fn run_audit(
         decision,
         hints,
     })
-}
-
-/// `s` in an ANSI colour when `on`.
-pub(crate) fn paint(on: bool, code: &str, s: &str) -> String {
-    if on {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
 }
 
 /// Every vote with its reason and cost, and under it its findings (at most `max_findings`).

@@ -15,9 +15,12 @@ use crate::audit::command::CommandAuditor;
 use crate::audit::llm::{self, EndpointKind, ModelAuditor, ModelAuditorConfig};
 use crate::audit::quorum::Auditor;
 use crate::audit::rule_guard::{self, RuleSet};
+use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::rules_auditor::RuleGuardAuditor;
 use crate::audit::spend::SpendStore;
 use crate::config::{AuditMode, AuditorKind, ConfigSource, Settings};
+use crate::gate::audit::{run_audit, AuditReport};
+use crate::gate::input::Prepared;
 
 /// The auditors, the quorum size, and hints for abstainers.
 pub struct AuditorSet {
@@ -151,4 +154,27 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
         hints,
         rule_findings,
     })
+}
+
+/// The audit step of the gate over a prepared change: the configured auditors (Rule-Guard's
+/// findings shown to the model auditors too), run as a quorum.
+pub async fn audit_prepared(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+    registry: Arc<Registry>,
+    rules: Arc<RuleSet>,
+    spend: Arc<dyn SpendStore>,
+    prepared: Prepared,
+) -> Result<AuditReport> {
+    let set = build_auditors(&AuditContext {
+        settings,
+        env,
+        rules,
+        registry,
+        files: Arc::new(prepared.files),
+        spend,
+    })?;
+    let mut input = prepared.input;
+    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
+    Ok(run_audit(&input, &set.auditors, set.required, &set.hints).await?)
 }

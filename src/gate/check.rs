@@ -20,12 +20,11 @@ use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
 use crate::astdiff::{diff_change, DiffOptions};
 use crate::audit::rule_guard::RuleSet;
-use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::spend::SpendStore;
 use crate::audit::vote::{Verdict, Vote};
 use crate::config::Settings;
-use crate::gate::audit::{run_audit, AuditReport};
-use crate::gate::auditors::{build_auditors, AuditContext};
+use crate::gate::audit::AuditReport;
+use crate::gate::auditors::audit_prepared;
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
@@ -184,7 +183,7 @@ fn explanation_of(text: &str) -> Explanation {
 
 /// The repository's name: `owner/name` from an `origin` on GitHub-like hosts, else the
 /// directory's name.
-fn repo_name(repo: &Repository) -> String {
+pub fn repo_name(repo: &Repository) -> String {
     if let Ok(origin) = repo.find_remote("origin") {
         if let Ok(url) = origin.url() {
             let trimmed = url.trim_end_matches(".git").trim_end_matches('/');
@@ -221,8 +220,8 @@ where
     let head_s = head_id.to_string();
 
     // The repository's own settings, from the base: a change cannot relax its own gate.
-    let repo_cfg = repo_config::load_at(&repo, base_id)?.unwrap_or_default();
-    let rules = Arc::new(repo_config::apply_rules(rules, &repo_cfg, &base_s)?);
+    let (repo_cfg, rules) = repo_config::rules_at(&repo, base_id, rules)?;
+    let rules = Arc::new(rules);
     let mut diff_opts = req.diff;
     if !settings.threshold_explicit {
         if let Some(t) = repo_cfg.threshold_percent {
@@ -290,19 +289,16 @@ where
         texts.push(t.clone());
     }
     let prepared = prepare(&id, &single, &single_report, &rules, &texts);
-    let files = Arc::new(prepared.files);
     let spend: Arc<dyn SpendStore> = store.clone();
-    let set = build_auditors(&AuditContext {
+    let audit = audit_prepared(
         settings,
         env,
-        rules: rules.clone(),
-        registry: registry.clone(),
-        files,
+        registry.clone(),
+        rules.clone(),
         spend,
-    })?;
-    let mut input = prepared.input;
-    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
-    let audit = run_audit(&input, &set.auditors, set.required, &set.hints).await?;
+        prepared,
+    )
+    .await?;
 
     // The record.
     let renders_agreed = dual_report
@@ -382,7 +378,7 @@ where
         ast_diff,
         explanations: explanations.as_ref().map(ExplanationsSummary::from),
         audit: AuditSummary {
-            required: set.required as u32,
+            required: audit.decision.required as u32,
             votes,
             extra: Default::default(),
         },

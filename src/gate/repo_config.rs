@@ -72,6 +72,17 @@ pub fn load_at(repo: &Repository, commit: Oid) -> Result<Option<RepoConfig>, Rep
     .map(Some)
 }
 
+/// The repository config at `commit` (default when absent) and the rule pack it makes of `pack`.
+pub fn rules_at(
+    repo: &Repository,
+    commit: Oid,
+    pack: RuleSet,
+) -> Result<(RepoConfig, RuleSet), RepoConfigError> {
+    let cfg = load_at(repo, commit)?.unwrap_or_default();
+    let rules = apply_rules(pack, &cfg, &commit.to_string())?;
+    Ok((cfg, rules))
+}
+
 /// Parse and check a repository config.
 pub fn parse(text: &str, commit: &str) -> Result<RepoConfig, RepoConfigError> {
     let invalid = |detail: String| RepoConfigError::Invalid {

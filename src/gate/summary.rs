@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::gate::audit::{paint, write_votes};
+use crate::gate::audit::write_votes;
 use crate::gate::check::CheckOutcome;
+use crate::term::paint;
 
 fn short(hash: &str) -> String {
     hash.get(..19)
@@ -47,12 +48,7 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
             );
         }
         _ => {
-            let semantic = o
-                .single
-                .files
-                .iter()
-                .filter(|f| f.class == Some(crate::astdiff::measure::ChangeClass::Semantic))
-                .count();
+            let semantic = o.single.semantic_files();
             let _ = writeln!(
                 out,
                 "  renders       one render: {} file(s) changed, {semantic} with semantic changes",
