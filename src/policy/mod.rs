@@ -16,6 +16,7 @@
 
 pub mod eval;
 pub mod event;
+pub mod signing;
 pub mod spec;
 
 pub use eval::{evaluate, Decision, Guard, InconclusiveCause, MergeFacts, RepoState};

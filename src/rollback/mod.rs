@@ -18,6 +18,7 @@
 //! the index or the working tree. Policy evaluation, policy events and the server-side flow
 //! (revert PRs, GitHub comments) live elsewhere and call into this module.
 
+pub mod auto;
 mod find;
 mod message;
 mod push;

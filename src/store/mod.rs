@@ -17,7 +17,10 @@
 //! touch this file so the next build embeds it.
 
 pub mod error;
+pub mod events;
 pub mod jobs;
+pub mod links;
+pub mod rollbacks;
 mod ledger;
 mod spend;
 
