@@ -14,8 +14,10 @@
 //! metric, an event not attributable to a merge) is [`Decision::Inconclusive`] — it pauses and
 //! reports, it never reverts. A revert needs every fact it depends on, and passes every guard.
 
+pub mod ci;
 pub mod eval;
 pub mod event;
+pub mod send;
 pub mod signing;
 pub mod spec;
 
