@@ -1,0 +1,73 @@
+# syntax=docker/dockerfile:1
+#
+# patchgate — container image for `patchgate serve` (the GitHub App's webhook service).
+#
+#   docker build -t patchgate .
+#   docker run -p 8080:8080 -v patchgate-data:/var/lib/patchgate \
+#     -e PATCHGATE_WEBHOOK_SECRET=… -e PATCHGATE_GITHUB_APP_ID=… \
+#     -e PATCHGATE_GITHUB_PRIVATE_KEY=/run/secrets/app.pem … patchgate
+#
+# docs/deployment.md lists every variable. The image is also a plain `patchgate` CLI:
+# `docker run --rm patchgate config explain`.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+# ---- builder ---------------------------------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
+# The C parts are compiled from source and linked statically: libgit2 (libgit2-sys; git2 is
+# built with default features off, so no OpenSSL/libssh2, and no system libgit2 is found
+# because pkg-config is absent), SQLite (sqlx's bundled libsqlite3-sys), zlib, aws-lc (the
+# TLS crypto of rustls) and the tree-sitter grammars (all C, no C++ scanner). gcc comes
+# with the image; cmake is aws-lc-sys's fallback when its own cc build does not fit.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+
+# Dependency layer: manifests, lock file and the build script's input only, with stub
+# sources, so the dependencies compile once and stay cached until Cargo.toml/Cargo.lock change.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY grammars ./grammars
+RUN mkdir -p src \
+ && echo 'fn main() {}' > src/main.rs \
+ && echo '' > src/lib.rs \
+ && cargo build --release --locked --bin patchgate \
+ && rm -rf src target/release/.fingerprint/patchgate-* target/release/deps/patchgate-* \
+           target/release/deps/libpatchgate-* target/release/patchgate*
+
+# The crate itself: sources and what they embed at compile time (rules, migrations).
+COPY src ./src
+COPY rules ./rules
+COPY migrations ./migrations
+RUN cargo build --release --locked --bin patchgate \
+ && install -D -m 0755 target/release/patchgate /out/patchgate \
+ && /out/patchgate --version
+
+# ---- runtime ---------------------------------------------------------------------------
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+# ca-certificates: TLS to api.github.com, the model endpoints and PostgreSQL. No git: the
+# mirrors are handled by libgit2, linked into the binary. No curl either, hence no
+# HEALTHCHECK: probe GET /healthz and /readyz from the orchestrator (deploy/kubernetes/).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 patchgate \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/patchgate \
+            --no-create-home --shell /usr/sbin/nologin patchgate \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/patchgate
+COPY --from=builder /out/patchgate /usr/local/bin/patchgate
+
+# The data directory: patchgate.db (SQLite, when DATABASE_URL is unset), mirrors/ (one bare
+# git mirror per repository). Mount a volume here; it must be writable by uid 10001.
+ENV PATCHGATE_DATA_DIR=/var/lib/patchgate \
+    PATCHGATE_LISTEN=0.0.0.0:8080
+VOLUME ["/var/lib/patchgate"]
+WORKDIR /var/lib/patchgate
+USER 10001:10001
+EXPOSE 8080
+# patchgate runs as PID 1 and handles SIGTERM itself: it stops taking requests and jobs and
+# finishes or releases what it holds (docs/operations.md, "Graceful shutdown").
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["patchgate"]
+CMD ["serve"]
