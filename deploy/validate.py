@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Check the shipping artefacts: deploy/ manifests, the dashboard, the alerts and app.yml.
+
+    python3 deploy/validate.py        (from anywhere; exit 0 when everything holds)
+
+What it checks:
+  - every YAML document under deploy/ and app.yml parses, every JSON file parses;
+  - each Kubernetes file holds the kinds it should; kustomization.yaml lists files that exist
+    and never the example Secret;
+  - the Deployment: liveness on /healthz, readiness on /readyz, on the container's named port;
+    non-root, read-only root filesystem, no privilege escalation; the data directory mounted
+    from a volume; terminationGracePeriodSeconds set; DATABASE_URL from the Secret; every
+    secretKeyRef and secret volume item names a key secret.example.yaml has; the Service
+    targets the container's port;
+  - the Grafana dashboard: schemaVersion >= 36, a Prometheus datasource variable that every
+    panel and query uses, unique panel ids;
+  - every patchgate_* metric the dashboard or the alerts name is in deploy/metrics.txt (the one
+    list), and the dashboard shows every metric of that list;
+  - every alert has expr, a severity label and a summary;
+  - app.yml asks for exactly the permissions and events patchgate needs.
+
+Needs PyYAML (`pip install pyyaml`, or `pip install --target DIR pyyaml` and PYTHONPATH=DIR).
+"""
+
+import json
+import pathlib
+import re
+import sys
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    sys.exit("deploy/validate.py: PyYAML is needed (pip install pyyaml)")
+
+DEPLOY = pathlib.Path(__file__).resolve().parent
+ROOT = DEPLOY.parent
+K8S = DEPLOY / "kubernetes"
+
+EXPECTED_KINDS = {
+    "deployment.yaml": ["Deployment"],
+    "service.yaml": ["Service"],
+    "secret.example.yaml": ["Secret"],
+    "configmap.yaml": ["ConfigMap"],
+    "kustomization.yaml": ["Kustomization"],
+}
+APP_PERMISSIONS = {
+    "checks": "write",
+    "pull_requests": "write",
+    "contents": "write",
+    "issues": "write",
+    "metadata": "read",
+    "statuses": "read",
+}
+APP_EVENTS = {"pull_request", "issue_comment", "check_run", "check_suite", "status"}
+
+problems = []
+
+
+def problem(where, message):
+    problems.append(f"{where}: {message}")
+
+
+def rel(path):
+    return str(path.relative_to(ROOT))
+
+
+def load_yaml_docs(path):
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as e:
+        problem(rel(path), f"does not parse as YAML: {e}")
+        return []
+
+
+def metric_list():
+    names = []
+    for line in (DEPLOY / "metrics.txt").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            if not re.fullmatch(r"patchgate_[a-z0-9_]+", line):
+                problem("deploy/metrics.txt", f"`{line}` is not a patchgate metric name")
+            names.append(line)
+    if len(names) != len(set(names)):
+        problem("deploy/metrics.txt", "a name is listed twice")
+    return set(names)
+
+
+METRIC_RE = re.compile(r"\bpatchgate_[a-z0-9_]+")
+
+
+def base_metric(name, known):
+    """A name as written in PromQL -> the name in metrics.txt (histogram series suffixes off)."""
+    if name in known:
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and name[: -len(suffix)] in known:
+            return name[: -len(suffix)]
+    return None
+
+
+def check_metrics(where, exprs, known):
+    used = set()
+    for expr in exprs:
+        for name in METRIC_RE.findall(expr):
+            base = base_metric(name, known)
+            if base is None:
+                problem(where, f"metric `{name}` is not in deploy/metrics.txt")
+            else:
+                used.add(base)
+    return used
+
+
+def check_kubernetes():
+    docs = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        ds = load_yaml_docs(path)
+        docs[path.name] = ds
+        kinds = [d.get("kind") for d in ds]
+        want = EXPECTED_KINDS.get(path.name)
+        if want is None:
+            problem(rel(path), "unexpected file (add it to EXPECTED_KINDS in deploy/validate.py)")
+        elif kinds != want:
+            problem(rel(path), f"holds kinds {kinds}, expected {want}")
+    for name in EXPECTED_KINDS:
+        if name not in docs:
+            problem(f"deploy/kubernetes/{name}", "missing")
+
+    kust = (docs.get("kustomization.yaml") or [{}])[0]
+    for res in kust.get("resources", []):
+        if not (K8S / res).is_file():
+            problem("deploy/kubernetes/kustomization.yaml", f"resource {res} does not exist")
+        if "example" in res:
+            problem("deploy/kubernetes/kustomization.yaml", f"lists {res}: placeholders must never be applied")
+
+    secret = (docs.get("secret.example.yaml") or [{}])[0]
+    secret_keys = set((secret.get("stringData") or {}).keys()) | set((secret.get("data") or {}).keys())
+    secret_name = (secret.get("metadata") or {}).get("name")
+
+    dep = (docs.get("deployment.yaml") or [None])[0]
+    if not dep:
+        return
+    where = "deploy/kubernetes/deployment.yaml"
+    pod = dep["spec"]["template"]["spec"]
+    if dep["spec"].get("replicas", 1) > 1:
+        pass  # several replicas need DATABASE_URL: checked below
+    if not isinstance(pod.get("terminationGracePeriodSeconds"), int):
+        problem(where, "terminationGracePeriodSeconds is not set")
+    psc = pod.get("securityContext", {})
+    if psc.get("runAsNonRoot") is not True:
+        problem(where, "pod securityContext.runAsNonRoot is not true")
+    if psc.get("runAsUser") != 10001:
+        problem(where, "pod runs as a uid other than the image's 10001")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    containers = pod.get("containers", [])
+    if len(containers) != 1:
+        problem(where, f"{len(containers)} containers, expected 1")
+    for c in containers:
+        csc = c.get("securityContext", {})
+        if csc.get("readOnlyRootFilesystem") is not True:
+            problem(where, "readOnlyRootFilesystem is not true")
+        if csc.get("allowPrivilegeEscalation") is not False:
+            problem(where, "allowPrivilegeEscalation is not false")
+        ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = (c.get(probe) or {}).get("httpGet") or {}
+            if get.get("path") != path:
+                problem(where, f"{probe} path is {get.get('path')!r}, expected {path}")
+            if get.get("port") not in ports and get.get("port") not in ports.values():
+                problem(where, f"{probe} port {get.get('port')!r} is not a container port")
+        env = {e["name"]: e for e in c.get("env", [])}
+        listen = (env.get("PATCHGATE_LISTEN") or {}).get("value", "")
+        if not listen.endswith(f":{ports.get('http')}"):
+            problem(where, f"PATCHGATE_LISTEN {listen!r} does not match the http port {ports.get('http')}")
+        db = (env.get("DATABASE_URL") or {}).get("valueFrom", {}).get("secretKeyRef")
+        if dep["spec"].get("replicas", 1) > 1 and not db:
+            problem(where, "several replicas but DATABASE_URL does not come from the Secret")
+        for name, e in env.items():
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                if ref.get("name") != secret_name:
+                    problem(where, f"{name} reads Secret {ref.get('name')!r}, not {secret_name!r}")
+                if ref.get("key") not in secret_keys:
+                    problem(where, f"{name} reads key {ref.get('key')!r} that secret.example.yaml lacks")
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        data_dir = (env.get("PATCHGATE_DATA_DIR") or {}).get("value")
+        if data_dir not in mounts:
+            problem(where, f"the data directory {data_dir!r} is not a mounted volume")
+        for path, vol in mounts.items():
+            if vol not in volumes:
+                problem(where, f"volume mount {path} names no volume {vol!r}")
+        key_path = (env.get("PATCHGATE_GITHUB_PRIVATE_KEY") or {}).get("value", "")
+        if not any(key_path.startswith(p.rstrip("/") + "/") for p in mounts):
+            problem(where, f"PATCHGATE_GITHUB_PRIVATE_KEY {key_path!r} is not in a mounted volume")
+        cfg_path = (env.get("PATCHGATE_CONFIG") or {}).get("value", "")
+        if cfg_path and not any(cfg_path.startswith(p.rstrip("/") + "/") for p in mounts):
+            problem(where, f"PATCHGATE_CONFIG {cfg_path!r} is not in a mounted volume")
+    for v in volumes.values():
+        sec = v.get("secret")
+        if sec:
+            for item in sec.get("items", []):
+                if item["key"] not in secret_keys:
+                    problem(where, f"secret volume item {item['key']!r} is not in secret.example.yaml")
+
+    svc = (docs.get("service.yaml") or [None])[0]
+    if svc:
+        sel = svc["spec"].get("selector", {})
+        labels = dep["spec"]["template"]["metadata"].get("labels", {})
+        if any(labels.get(k) != v for k, v in sel.items()):
+            problem("deploy/kubernetes/service.yaml", "selector does not match the Deployment's pods")
+        names = {p.get("name") for c in containers for p in c.get("ports", [])}
+        for p in svc["spec"].get("ports", []):
+            if p.get("targetPort") not in names:
+                problem("deploy/kubernetes/service.yaml", f"targetPort {p.get('targetPort')!r} is not a container port name")
+
+    cm = (docs.get("configmap.yaml") or [None])[0]
+    if cm:
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                cfg = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                problem("deploy/kubernetes/configmap.yaml", f"{key} does not parse: {e}")
+                continue
+            if not isinstance(cfg, dict) or "auditors" not in cfg:
+                problem("deploy/kubernetes/configmap.yaml", f"{key} is not a server config (no auditors)")
+
+
+def walk_panels(panels):
+    for p in panels:
+        yield p
+        yield from walk_panels(p.get("panels", []))
+
+
+def check_dashboard(known):
+    path = DEPLOY / "grafana" / "patchgate-dashboard.json"
+    where = rel(path)
+    try:
+        dash = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        problem(where, f"does not parse as JSON: {e}")
+        return
+    if not isinstance(dash.get("schemaVersion"), int) or dash["schemaVersion"] < 36:
+        problem(where, f"schemaVersion {dash.get('schemaVersion')!r} < 36")
+    variables = dash.get("templating", {}).get("list", [])
+    ds_vars = [v["name"] for v in variables if v.get("type") == "datasource" and v.get("query") == "prometheus"]
+    if not ds_vars:
+        problem(where, "no Prometheus datasource variable")
+    ds_uid = "${%s}" % (ds_vars[0] if ds_vars else "datasource")
+    ids, exprs = set(), []
+    for p in walk_panels(dash.get("panels", [])):
+        if p.get("id") in ids:
+            problem(where, f"panel id {p.get('id')} used twice")
+        ids.add(p.get("id"))
+        if p.get("type") == "row":
+            continue
+        if (p.get("datasource") or {}).get("uid") != ds_uid:
+            problem(where, f"panel {p.get('title')!r} does not use the datasource variable")
+        if not p.get("targets"):
+            problem(where, f"panel {p.get('title')!r} has no query")
+        for t in p.get("targets", []):
+            if (t.get("datasource") or {}).get("uid") != ds_uid:
+                problem(where, f"a query of {p.get('title')!r} does not use the datasource variable")
+            exprs.append(t.get("expr", ""))
+    for v in variables:
+        q = v.get("query")
+        exprs.append(q.get("query", "") if isinstance(q, dict) else (q or "") if v.get("type") == "query" else "")
+    used = check_metrics(where, exprs, known)
+    for name in sorted(known - used):
+        problem(where, f"no panel shows `{name}` (listed in deploy/metrics.txt)")
+
+
+def check_alerts(known):
+    path = DEPLOY / "prometheus" / "alerts.yaml"
+    where = rel(path)
+    docs = load_yaml_docs(path)
+    if len(docs) != 1 or "groups" not in docs[0]:
+        problem(where, "expected one document with `groups:`")
+        return
+    exprs, names = [], set()
+    for g in docs[0]["groups"]:
+        for r in g.get("rules", []):
+            name = r.get("alert") or r.get("record")
+            if not name:
+                problem(where, "a rule has neither alert nor record")
+                continue
+            if name in names:
+                problem(where, f"{name} defined twice")
+            names.add(name)
+            if not r.get("expr"):
+                problem(where, f"{name} has no expr")
+            exprs.append(str(r.get("expr", "")))
+            if r.get("alert"):
+                if (r.get("labels") or {}).get("severity") not in {"info", "warning", "critical"}:
+                    problem(where, f"{name} has no severity label (info, warning, critical)")
+                if not (r.get("annotations") or {}).get("summary"):
+                    problem(where, f"{name} has no summary annotation")
+    check_metrics(where, exprs, known)
+
+
+def check_app_manifest():
+    path = ROOT / "app.yml"
+    docs = load_yaml_docs(path)
+    if len(docs) != 1:
+        problem("app.yml", "expected one YAML document")
+        return
+    app = docs[0]
+    for key in ("name", "url", "hook_attributes", "redirect_url", "public", "default_permissions", "default_events"):
+        if key not in app:
+            problem("app.yml", f"missing `{key}`")
+    hook = (app.get("hook_attributes") or {}).get("url", "")
+    if not hook.endswith("/webhook/github"):
+        problem("app.yml", f"hook_attributes.url {hook!r} does not end in /webhook/github")
+    if app.get("default_permissions") != APP_PERMISSIONS:
+        problem("app.yml", f"permissions {app.get('default_permissions')} are not exactly {APP_PERMISSIONS}")
+    events = app.get("default_events") or []
+    if set(events) != APP_EVENTS or len(events) != len(APP_EVENTS):
+        problem("app.yml", f"events {events} are not exactly {sorted(APP_EVENTS)}")
+
+
+def main():
+    known = metric_list()
+    check_kubernetes()
+    check_dashboard(known)
+    check_alerts(known)
+    check_app_manifest()
+    if problems:
+        print(f"deploy/validate.py: {len(problems)} problem(s):")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"deploy/validate.py: OK ({len(known)} metrics; kubernetes, dashboard, alerts, app.yml)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
