@@ -15,7 +15,8 @@ What it checks:
   - the Grafana dashboard: schemaVersion >= 36, a Prometheus datasource variable that every
     panel and query uses, unique panel ids;
   - every patchgate_* metric the dashboard or the alerts name is in deploy/metrics.txt (the one
-    list), and the dashboard shows every metric of that list;
+    list), and the dashboard shows every metric of that list; the list is what
+    src/server/metrics.rs registers (once it registers anything);
   - every alert has expr, a severity label and a summary;
   - app.yml asks for exactly the permissions and events patchgate needs.
 
@@ -108,6 +109,23 @@ def check_metrics(where, exprs, known):
             else:
                 used.add(base)
     return used
+
+
+def check_against_server(known):
+    """The names src/server/metrics.rs registers are the names of metrics.txt (counters get
+    `_total` on the wire). Skipped while that file registers nothing."""
+    path = ROOT / "src" / "server" / "metrics.rs"
+    if not path.is_file():
+        return
+    registered = set(re.findall(r'register\(\s*"(patchgate_[a-z0-9_]+)"', path.read_text()))
+    if not registered:
+        return
+    for name in sorted(registered):
+        if name not in known and name + "_total" not in known:
+            problem("deploy/metrics.txt", f"lacks `{name}`, which src/server/metrics.rs registers")
+    for name in sorted(known):
+        if name not in registered and name.removesuffix("_total") not in registered:
+            problem("deploy/metrics.txt", f"lists `{name}`, which src/server/metrics.rs does not register")
 
 
 def check_kubernetes():
@@ -318,6 +336,7 @@ def check_app_manifest():
 
 def main():
     known = metric_list()
+    check_against_server(known)
     check_kubernetes()
     check_dashboard(known)
     check_alerts(known)
