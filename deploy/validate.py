@@ -18,6 +18,7 @@ What it checks:
     list), and the dashboard shows every metric of that list; the list is what
     src/server/metrics.rs registers (once it registers anything);
   - every alert has expr, a severity label and a summary;
+  - docs/operations.md describes every metric of the list, and no other;
   - app.yml asks for exactly the permissions and events patchgate needs.
 
 Needs PyYAML (`pip install pyyaml`, or `pip install --target DIR pyyaml` and PYTHONPATH=DIR).
@@ -314,6 +315,19 @@ def check_alerts(known):
     check_metrics(where, exprs, known)
 
 
+def check_operations_doc(known):
+    """docs/operations.md's metrics table: every listed metric, nothing else."""
+    path = ROOT / "docs" / "operations.md"
+    if not path.is_file():
+        problem("docs/operations.md", "missing")
+        return
+    where = rel(path)
+    text = path.read_text()
+    used = check_metrics(where, [text], known)
+    for name in sorted(known - used):
+        problem(where, f"does not describe `{name}` (listed in deploy/metrics.txt)")
+
+
 def check_app_manifest():
     path = ROOT / "app.yml"
     docs = load_yaml_docs(path)
@@ -340,13 +354,14 @@ def main():
     check_kubernetes()
     check_dashboard(known)
     check_alerts(known)
+    check_operations_doc(known)
     check_app_manifest()
     if problems:
         print(f"deploy/validate.py: {len(problems)} problem(s):")
         for p in problems:
             print(f"  - {p}")
         return 1
-    print(f"deploy/validate.py: OK ({len(known)} metrics; kubernetes, dashboard, alerts, app.yml)")
+    print(f"deploy/validate.py: OK ({len(known)} metrics; kubernetes, dashboard, alerts, docs/operations.md, app.yml)")
     return 0
 
 
