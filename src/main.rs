@@ -425,6 +425,8 @@ async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
         },
         pr_number: None,
         pr_body: None,
+        repo_name: None,
+        repo_config: None,
     };
     let outcome = run_check(&settings, store, registry, rules, &req, &env_var).await?;
     match args.format {
@@ -802,3 +804,4 @@ fn cmd_diff(args: DiffArgs) -> Result<u8> {
         Verdict::Escalate => 1,
     })
 }
+

@@ -321,6 +321,8 @@ impl ActionsContext {
             diff,
             pr_number: self.pr_number(),
             pr_body: self.pr_body().map(str::to_string),
+            repo_name: Some(self.repository.clone()),
+            repo_config: None,
         }
     }
 }
@@ -437,14 +439,15 @@ fn cap(s: &str, max_chars: usize) -> String {
 }
 
 /// One finding, with the auditor that reported it.
-struct Found<'a> {
-    auditor: &'a str,
-    f: &'a crate::audit::vote::Finding,
+/// One finding and the auditor that reported it.
+pub struct Found<'a> {
+    pub auditor: &'a str,
+    pub f: &'a crate::audit::vote::Finding,
 }
 
 /// Every finding of every vote, most severe first (stable within a severity: vote order), exact
 /// duplicates (two auditors reporting the same thing) once.
-fn all_findings(o: &CheckOutcome) -> Vec<Found<'_>> {
+pub fn all_findings(o: &CheckOutcome) -> Vec<Found<'_>> {
     let mut out: Vec<Found<'_>> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for v in &o.audit.votes {

@@ -65,6 +65,12 @@ pub struct CheckRequest {
     pub pr_number: Option<u64>,
     /// Its description: render A's explanation comes from it first.
     pub pr_body: Option<String>,
+    /// `owner/name` of the repository (the server's mirrors have no `origin` to read it from);
+    /// `None`: from the repository's `origin`, else its directory.
+    pub repo_name: Option<String>,
+    /// The repository config, already resolved by the caller (the server follows `_extends`
+    /// and the organisation's defaults); `None`: read `.github/patchgate.yml` at the base.
+    pub repo_config: Option<repo_config::RepoConfig>,
 }
 
 /// Everything the gate found and decided.
@@ -220,7 +226,13 @@ where
     let head_s = head_id.to_string();
 
     // The repository's own settings, from the base: a change cannot relax its own gate.
-    let (repo_cfg, rules) = repo_config::rules_at(&repo, base_id, rules)?;
+    let (repo_cfg, rules) = match &req.repo_config {
+        Some(cfg) => {
+            let rules = repo_config::apply_rules(rules, cfg, &base_s)?;
+            (cfg.clone(), rules)
+        }
+        None => repo_config::rules_at(&repo, base_id, rules)?,
+    };
     let rules = Arc::new(rules);
     let mut diff_opts = req.diff;
     if !settings.threshold_explicit {
@@ -277,7 +289,7 @@ where
 
     // The audit quorum.
     let id = ChangeId {
-        repo: repo_name(&repo),
+        repo: req.repo_name.clone().unwrap_or_else(|| repo_name(&repo)),
         base: base_s.clone(),
         head: head_s.clone(),
     };

@@ -1,1 +1,109 @@
-//! (being written)
+//! Render-B links: which second rendering a pull request is compared with, as set by
+//! `/patchgate render-b <ref or #PR>` in a comment (by someone with write access — the server
+//! checks that before calling here). A `Render-Of: #N` line in a PR body needs no row: it is
+//! read from the PR itself.
+//!
+//! One row per `(repo, pr)`; the latest command wins. Stores text as given (a validated git ref
+//! or `#N`); it never decides anything.
+
+use chrono::Utc;
+
+use super::{map_err, Pool, Store, StoreError};
+
+impl Store {
+    /// Set (or replace) the render B of a pull request.
+    pub async fn set_render_b(
+        &self,
+        repo: &str,
+        pr: u64,
+        render_b: &str,
+        set_by: &str,
+    ) -> Result<(), StoreError> {
+        let pr = i64::try_from(pr)
+            .map_err(|_| StoreError::Invalid(format!("pull request number {pr} too large")))?;
+        if render_b.trim().is_empty() {
+            return Err(StoreError::Invalid("empty render B".into()));
+        }
+        let now = Utc::now().timestamp_millis();
+        const SQL: &str = "INSERT INTO pr_links (repo, pr, render_b, set_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, pr) DO UPDATE SET \
+             render_b = excluded.render_b, set_by = excluded.set_by, updated_at = excluded.updated_at";
+        let r = match self.pool() {
+            Pool::Sqlite(p) => {
+                sqlx::query(&SQL.replace('$', "?"))
+                    .bind(repo)
+                    .bind(pr)
+                    .bind(render_b)
+                    .bind(set_by)
+                    .bind(now)
+                    .execute(p)
+                    .await
+                    .map(drop)
+            }
+            Pool::Postgres(p) => {
+                sqlx::query(SQL)
+                    .bind(repo)
+                    .bind(pr)
+                    .bind(render_b)
+                    .bind(set_by)
+                    .bind(now)
+                    .execute(p)
+                    .await
+                    .map(drop)
+            }
+        };
+        r.map_err(|e| map_err("set render B", e))
+    }
+
+    /// The render B set for a pull request, if any.
+    pub async fn render_b(&self, repo: &str, pr: u64) -> Result<Option<String>, StoreError> {
+        let pr = i64::try_from(pr)
+            .map_err(|_| StoreError::Invalid(format!("pull request number {pr} too large")))?;
+        const SQL: &str = "SELECT render_b FROM pr_links WHERE repo = $1 AND pr = $2";
+        let r: Result<Option<(String,)>, _> = match self.pool() {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(&SQL.replace('$', "?"))
+                    .bind(repo)
+                    .bind(pr)
+                    .fetch_optional(p)
+                    .await
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(SQL)
+                    .bind(repo)
+                    .bind(pr)
+                    .fetch_optional(p)
+                    .await
+            }
+        };
+        Ok(r.map_err(|e| map_err("read render B", e))?.map(|(s,)| s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn latest_link_wins_and_is_per_pr() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).await.unwrap();
+        assert_eq!(store.render_b("o/r", 1).await.unwrap(), None);
+        store.set_render_b("o/r", 1, "#2", "alice").await.unwrap();
+        store
+            .set_render_b("o/r", 1, "feature/b", "bob")
+            .await
+            .unwrap();
+        store.set_render_b("o/r", 3, "#4", "alice").await.unwrap();
+        assert_eq!(
+            store.render_b("o/r", 1).await.unwrap().as_deref(),
+            Some("feature/b")
+        );
+        assert_eq!(
+            store.render_b("o/r", 3).await.unwrap().as_deref(),
+            Some("#4")
+        );
+        assert_eq!(store.render_b("o/x", 1).await.unwrap(), None);
+        assert!(store.set_render_b("o/r", 5, " ", "eve").await.is_err());
+    }
+}
