@@ -1,0 +1,669 @@
+//! The configuration reference, `docs/configuration.md`, generated from the config types.
+//!
+//! What it is for: one page that lists every setting (its environment variable, flag, default
+//! and where it may be set) and every key of the two config files, built from the code so it
+//! cannot drift. `tests/config_doc.rs` keeps the file byte for byte equal to
+//! [`reference_markdown`], fails on any config key without a description here
+//! ([`undocumented`]), and on any `PATCHGATE_*` variable of `src/` missing from the page.
+//!
+//! How the keys are found: the file types refuse unknown keys (`deny_unknown_fields`), and
+//! serde's refusal names every field the type has. [`fields_of`] feeds each type a probe key
+//! and reads the field list from the error, so a key added to [`ServerConfig`] or
+//! [`RepoConfig`] appears here (and fails the test until it is described) without anyone
+//! remembering to. Enum values are found the same way. Defaults come from the embedded server
+//! config ([`DEFAULT_SERVER_CONFIG`]), [`config::resolve`] with nothing set, and the compiled-in
+//! policy ([`EMBEDDED_POLICY`]).
+//!
+//! What it must never do: invent a key that the types do not have. A described key the types
+//! lack is left out of the page (so descriptions may be written ahead of the code).
+
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+
+use crate::config::{self, AuditorConfig, Flags, ServerConfig, DEFAULT_SERVER_CONFIG};
+use crate::gate::repo_config::{RepoConfig, REPO_CONFIG_PATH};
+use crate::policy::EMBEDDED_POLICY;
+
+/// The probe key: no config type has a field of this name.
+const PROBE: &str = "__probe__";
+
+/// Where a setting may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A command-line flag.
+    Flag,
+    /// An environment variable.
+    Env,
+    /// The server config file (`--config`, `PATCHGATE_CONFIG`, `patchgate.yml` in the data dir).
+    ServerFile,
+    /// A repository's `.github/patchgate.yml`, read from the base branch.
+    RepoFile,
+    /// Set by `action.yml` from the action's inputs (for `check --github-actions`).
+    Action,
+}
+
+impl Place {
+    fn label(self) -> &'static str {
+        match self {
+            Place::Flag => "flag",
+            Place::Env => "env",
+            Place::ServerFile => "server file",
+            Place::RepoFile => "repo file",
+            Place::Action => "action input",
+        }
+    }
+}
+
+/// One setting of the process (not a file key).
+#[derive(Debug, Clone)]
+pub struct Setting {
+    /// The name `patchgate config explain` shows, or a short name.
+    pub key: &'static str,
+    /// Environment variable, or empty.
+    pub env: &'static str,
+    /// Flag (with the command when it belongs to one), or empty.
+    pub flag: &'static str,
+    pub default: String,
+    pub places: &'static [Place],
+    pub meaning: &'static str,
+}
+
+/// Every setting, in the order of the reference.
+pub fn settings() -> Vec<Setting> {
+    use Place::*;
+    // What `config::resolve` gives with nothing set (a data dir that has no patchgate.yml).
+    let none = config::resolve(&Flags::default(), &|k: &str| {
+        (k == "PATCHGATE_DATA_DIR").then(|| "/nonexistent/patchgate-config-doc".to_string())
+    })
+    .expect("the defaults resolve");
+    let audit_mode = format!("`{:?}`", none.audit_mode).to_lowercase();
+    vec![
+        Setting {
+            key: "data_dir",
+            env: "PATCHGATE_DATA_DIR",
+            flag: "--data-dir",
+            default: "`$XDG_DATA_HOME/patchgate`, else `~/.local/share/patchgate`".into(),
+            places: &[Flag, Env],
+            meaning: "The data directory: the embedded store `patchgate.db` (SQLite) and the repository mirrors `mirrors/` of `serve`.",
+        },
+        Setting {
+            key: "database_url",
+            env: "DATABASE_URL",
+            flag: "--database-url",
+            default: "unset: SQLite in the data directory".into(),
+            places: &[Flag, Env],
+            meaning: "PostgreSQL (`postgres://…`) shared by several processes or `serve` replicas. Its password never appears in output (`config explain` shows `***`).",
+        },
+        Setting {
+            key: "config",
+            env: "PATCHGATE_CONFIG",
+            flag: "--config",
+            default: "`patchgate.yml` in the data directory if present, else the embedded default".into(),
+            places: &[Flag, Env],
+            meaning: "The server config file (YAML, keys below). Never read from a repository.",
+        },
+        Setting {
+            key: "threshold_percent",
+            env: "PATCHGATE_THRESHOLD_PERCENT",
+            flag: "--threshold",
+            default: format!("`{:.1}`", none.threshold_percent),
+            places: &[Flag, Env, RepoFile, Action],
+            meaning: "Dual-render variance (percent) at or under which two renders agree. A flag or the environment wins over the repository's `threshold_percent`.",
+        },
+        Setting {
+            key: "budget.daily_usd",
+            env: "PATCHGATE_COST_DAILY_LIMIT_USD",
+            flag: "",
+            default: format!("`{:.2}`", none.daily_budget_usd),
+            places: &[Env, ServerFile],
+            meaning: "Daily budget of the model auditors, USD (midnight to midnight UTC). Past it, they abstain.",
+        },
+        Setting {
+            key: "audit_mode",
+            env: "PATCHGATE_AUDIT_MODE",
+            flag: "--audit-mode",
+            default: audit_mode,
+            places: &[Flag, Env],
+            meaning: "`normal`, or `degraded`: model auditors off (they abstain), Rule-Guard only.",
+        },
+        Setting {
+            key: "listen",
+            env: "PATCHGATE_LISTEN",
+            flag: "serve --listen",
+            default: "`127.0.0.1:8080`".into(),
+            places: &[Flag, Env],
+            meaning: "Address `serve` binds (`0.0.0.0:8080` in the container image).",
+        },
+        Setting {
+            key: "workers",
+            env: "",
+            flag: "serve --workers",
+            default: "see `patchgate serve --help`".into(),
+            places: &[Flag],
+            meaning: "Job workers of one `serve` process (each takes one job at a time under a lease).",
+        },
+        Setting {
+            key: "log_format",
+            env: "",
+            flag: "serve --log-format",
+            default: "`text`".into(),
+            places: &[Flag],
+            meaning: "`text` or `json` (one object per line; one span per delivery, with its id). Verbosity: `RUST_LOG`.",
+        },
+        Setting {
+            key: "reconcile_interval",
+            env: "",
+            flag: "serve --reconcile-interval",
+            default: "see `patchgate serve --help`".into(),
+            places: &[Flag],
+            meaning: "How often `serve` looks for open PRs whose head has no patchgate check run (a missed webhook) and gates them.",
+        },
+        Setting {
+            key: "webhook_secret",
+            env: "PATCHGATE_WEBHOOK_SECRET",
+            flag: "",
+            default: "— (required by `serve`)".into(),
+            places: &[Env],
+            meaning: "The GitHub App's webhook secret: `X-Hub-Signature-256` of `POST /webhook/github` is checked with it.",
+        },
+        Setting {
+            key: "events_secret",
+            env: "PATCHGATE_EVENTS_SECRET",
+            flag: "",
+            default: "— (unset: `/webhook/meta` refuses every request)".into(),
+            places: &[Env],
+            meaning: "Secret of `POST /webhook/meta` and `patchgate event` (Standard Webhooks signatures).",
+        },
+        Setting {
+            key: "github_app_id",
+            env: "PATCHGATE_GITHUB_APP_ID",
+            flag: "",
+            default: "— (required by `serve`)".into(),
+            places: &[Env],
+            meaning: "The GitHub App's numeric ID.",
+        },
+        Setting {
+            key: "github_private_key",
+            env: "PATCHGATE_GITHUB_PRIVATE_KEY",
+            flag: "",
+            default: "— (required by `serve`)".into(),
+            places: &[Env],
+            meaning: "The App's private key: a path to the PEM file, or the PEM text itself.",
+        },
+        Setting {
+            key: "github_api_url",
+            env: "PATCHGATE_GITHUB_API_URL",
+            flag: "",
+            default: "`https://api.github.com`".into(),
+            places: &[Env],
+            meaning: "GitHub's REST API base (GitHub Enterprise Server: `https://HOST/api/v3`).",
+        },
+        Setting {
+            key: "model API keys",
+            env: "OPENAI_API_KEY, ANTHROPIC_API_KEY",
+            flag: "",
+            default: "unset: that auditor abstains (not configured)".into(),
+            places: &[Env, Action],
+            meaning: "The keys of the embedded default's model auditors. A server config names its own variables with `api_key_env`; the key itself is never in a file.",
+        },
+        Setting {
+            key: "fail_on",
+            env: "PATCHGATE_FAIL_ON",
+            flag: "",
+            default: "`quorum`".into(),
+            places: &[Action],
+            meaning: "`check --github-actions`: `quorum` fails the step when `quorum_passed` is false, `never` only reports (input `fail-on`).",
+        },
+        Setting {
+            key: "render_b",
+            env: "PATCHGATE_RENDER_B",
+            flag: "",
+            default: "unset: one render".into(),
+            places: &[Action],
+            meaning: "`check --github-actions`: render B, a revision or a `.patch`/`.diff` file in the workspace (input `render-b`).",
+        },
+        Setting {
+            key: "record_path",
+            env: "PATCHGATE_RECORD_PATH",
+            flag: "",
+            default: "`meta.yaml` in the runner's temporary directory".into(),
+            places: &[Action],
+            meaning: "`check --github-actions`: where the decision record is written (output `record-path`).",
+        },
+        Setting {
+            key: "test database",
+            env: "PATCHGATE_TEST_DATABASE_URL",
+            flag: "",
+            default: "`postgres://postgres@127.0.0.1:5432/test`".into(),
+            places: &[Env],
+            meaning: "Development only: the PostgreSQL the test suite uses.",
+        },
+        Setting {
+            key: "bless",
+            env: "PATCHGATE_BLESS",
+            flag: "",
+            default: "unset".into(),
+            places: &[Env],
+            meaning: "Development only: `PATCHGATE_BLESS=1 cargo test --test config_doc` rewrites this page.",
+        },
+    ]
+}
+
+/// Descriptions of the server config file's keys. A path is dotted; `[]` marks a list's
+/// entries and `<name>` a map's keys. Keys the types lack are left out of the page.
+const SERVER_KEYS: &[(&str, &str)] = &[
+    ("auditors", "The auditors that vote, in order. At least one; names unique."),
+    ("auditors[].name", "The auditor's name, as votes and records show it."),
+    ("auditors[].kind", "`rules` (Rule-Guard), `openai` (any OpenAI-compatible chat-completions endpoint), `anthropic` (the Messages API), or `command` (a program: the change as JSON on stdin, a vote as JSON on stdout)."),
+    ("auditors[].base_url", "Model auditors: the endpoint, `http(s)://…` (required)."),
+    ("auditors[].model", "Model auditors: the model (required; it needs a price under `prices`)."),
+    ("auditors[].fallback_models", "Model auditors: cheaper models tried, in order, before a call would pass the daily budget (each needs a price)."),
+    ("auditors[].api_key_env", "Model auditors: the environment variable holding the API key (required). The key itself is never in the file."),
+    ("auditors[].timeout_s", "Seconds before the auditor's vote becomes an abstention (at least 1)."),
+    ("auditors[].command", "`kind: command`: the program and its arguments, `[program, args…]` (required)."),
+    ("auditors[].max_output_bytes", "`kind: command`: the most bytes read from the program's output."),
+    ("auditors[].max_output_tokens", "Model auditors: the most tokens asked for in an answer."),
+    ("quorum", "The quorum."),
+    ("quorum.required", "Approvals needed (at least 1, at most the number of auditors). Abstentions never count."),
+    ("budget", "The model auditors' budget."),
+    ("budget.daily_usd", "Daily cap across all model auditors, USD (`PATCHGATE_COST_DAILY_LIMIT_USD` wins)."),
+    ("prices", "USD per million tokens, per model. Every model and fallback model needs one: a model is never free."),
+    ("prices.<model>.input", "USD per million input tokens."),
+    ("prices.<model>.output", "USD per million output tokens."),
+    ("rule_guard", "How Rule-Guard findings become its vote."),
+    ("rule_guard.severity", "The vote a finding of each severity gives. Secret findings always reject."),
+    ("rule_guard.severity.error", "Vote on a finding of severity `error`."),
+    ("rule_guard.severity.warning", "Vote on a finding of severity `warning`."),
+    ("rule_guard.severity.info", "Vote on a finding of severity `info`."),
+];
+
+/// Descriptions of `.github/patchgate.yml`'s keys (same notation as [`SERVER_KEYS`]).
+const REPO_KEYS: &[(&str, &str)] = &[
+    ("_extends", "Inherit another repository's config first (the Probot convention): `.github` takes the organisation's `.github` repository, `repo` or `owner/repo` another one. This file's keys win."),
+    ("threshold_percent", "Dual-render variance threshold, percent (0–100). A flag or `PATCHGATE_THRESHOLD_PERCENT` on the server wins."),
+    ("advisory", "`true`: the check run concludes `neutral` instead of `failure` when the quorum does not pass (it informs, it does not block)."),
+    ("rules", "Changes to the Rule-Guard rule pack."),
+    ("rules.disable", "Rule ids to switch off. A secret rule can never be disabled."),
+    ("rules.add", "Rules of the repository's own, in the format of `rules/*.yaml` (each with examples, checked by `patchgate config check`). A secret rule can never be replaced."),
+    ("rollback", "What happens when a merge is rolled back."),
+    ("rollback.action", "`push` (revert straight onto the default branch), `pull-request` (open a revert PR) or `comment` (only report)."),
+    ("rollback.auto_merge", "`rollback.action: pull-request`: enable auto-merge on the revert PR."),
+    ("rollback.labels", "Labels put on a revert PR."),
+    ("policy", "Post-merge policy: overrides of `rules/policy.yaml` (below), every key optional."),
+    ("policy.failure_limit", "Violating events it takes (per merge and metric) before acting; at least 1."),
+    ("policy.window_hours", "Merges are reverted automatically only this many hours after the merge; at least 1."),
+    ("policy.max_reverts_per_day", "Automatic reverts per repository per day; past it patchgate only reports (0: always only report)."),
+    ("policy.freeze_label", "A PR carrying this label is never reverted automatically."),
+    ("policy.dry_run", "Shadow mode: record what would have been done, do nothing."),
+    ("policy.inconclusive", "Without the data to decide: `pause` (pause and report). There is no other value: no data never reverts."),
+    ("policy.required_checks", "Metric `ci`: these checks must stay green on the default branch."),
+    ("policy.metrics", "Per metric name: its bounds. `null` drops a metric's rule."),
+    ("policy.metrics.<metric>.max", "The value must not exceed this."),
+    ("policy.metrics.<metric>.min", "The value must not fall below this."),
+    ("policy.metrics.<metric>.max_increase", "The most the value may rise above the merge's parent: a number in the metric's unit, or a percentage such as `\"10%\"`."),
+    ("policy.metrics.<metric>.max_drop", "The most the value may fall below the merge's parent: absolute or `\"N%\"`."),
+];
+
+/// One key of a config file, as found in the types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileKey {
+    pub path: String,
+    /// The description, or `None` when [`SERVER_KEYS`]/[`REPO_KEYS`] has none.
+    pub meaning: Option<&'static str>,
+    /// The values an enum key takes.
+    pub values: Vec<String>,
+    pub default: Option<String>,
+}
+
+/// Build a YAML document that puts `leaf` at `path` (`a.b[].<k>.c` notation).
+fn probe_doc(path: &str, leaf: Value) -> Value {
+    let mut v = leaf;
+    if path.is_empty() {
+        return v;
+    }
+    for seg in path.rsplit('.') {
+        let (name, list) = match seg.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (seg, false),
+        };
+        if list {
+            v = Value::Sequence(vec![v]);
+        }
+        let key = if name.starts_with('<') { "x" } else { name };
+        let mut m = Mapping::new();
+        m.insert(Value::String(key.to_string()), v);
+        v = Value::Mapping(m);
+    }
+    v
+}
+
+/// The names in backticks after `marker` in a serde error (`expected one of `a`, `b``).
+fn expected_names(error: &str, marker: &str) -> Option<Vec<String>> {
+    let rest = &error[error.find(marker)? + marker.len()..];
+    if rest.contains("there are no fields") || rest.contains("there are no variants") {
+        return Some(Vec::new());
+    }
+    let rest = rest.lines().next().unwrap_or("");
+    let rest = rest.split(" at line ").next().unwrap_or(rest);
+    Some(
+        rest.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The fields of the struct at `path` in a `T` document, from serde's refusal of a probe key;
+/// `None` when the type there does not refuse unknown keys (or is not a struct).
+pub fn fields_of<T: DeserializeOwned>(path: &str) -> Option<Vec<String>> {
+    let mut m = Mapping::new();
+    m.insert(Value::String(PROBE.into()), Value::Number(1.into()));
+    let err = serde_yaml::from_value::<T>(probe_doc(path, Value::Mapping(m))).err()?;
+    expected_names(&err.to_string(), &format!("unknown field `{PROBE}`"))
+}
+
+/// The variants of the enum at `path` in a `T` document, if it is one.
+pub fn variants_of<T: DeserializeOwned>(path: &str) -> Vec<String> {
+    serde_yaml::from_value::<T>(probe_doc(path, Value::String(PROBE.into())))
+        .err()
+        .and_then(|e| expected_names(&e.to_string(), &format!("unknown variant `{PROBE}`")))
+        .unwrap_or_default()
+}
+
+/// The child container of `path` that `described` implies: `path[]`, `path.<name>`, or `path`.
+fn container_of(path: &str, described: &[(&str, &str)]) -> Option<String> {
+    let mut found = None;
+    for (k, _) in described {
+        if let Some(rest) = k.strip_prefix(path) {
+            if rest.starts_with("[].") {
+                return Some(format!("{path}[]"));
+            }
+            if let Some(r) = rest.strip_prefix(".<") {
+                let name = r.split('>').next().unwrap_or("name");
+                return Some(format!("{path}.<{name}>"));
+            }
+            if rest.starts_with('.') {
+                found = Some(path.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Join a container path and a field.
+fn join(container: &str, field: &str) -> String {
+    if container.is_empty() {
+        field.to_string()
+    } else {
+        format!("{container}.{field}")
+    }
+}
+
+/// Walk the keys of a `T` document from `root`, depth first in declaration order.
+fn walk<T: DeserializeOwned>(
+    container: &str,
+    described: &[(&'static str, &'static str)],
+    fallback: &dyn Fn(&str) -> Option<Vec<String>>,
+    defaults: &dyn Fn(&str) -> Option<String>,
+    out: &mut Vec<FileKey>,
+) {
+    let fields = match fields_of::<T>(container).or_else(|| fallback(container)) {
+        Some(f) => f,
+        None => return,
+    };
+    for f in fields {
+        let path = join(container, &f);
+        let meaning = described.iter().find(|(k, _)| *k == path).map(|(_, m)| *m);
+        out.push(FileKey {
+            values: variants_of::<T>(&path),
+            default: defaults(&path),
+            path: path.clone(),
+            meaning,
+        });
+        if let Some(child) = container_of(&path, described) {
+            walk::<T>(&child, described, fallback, defaults, out);
+        }
+    }
+}
+
+/// The value at a plain dotted path of a YAML value.
+fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, seg| v.get(seg))
+}
+
+/// A scalar or a short list as inline YAML.
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Null => "`null`".into(),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::String(s) => format!("`{s}`"),
+        Value::Sequence(s) if s.is_empty() => "`[]`".into(),
+        Value::Mapping(m) if m.is_empty() => "`{}`".into(),
+        other => format!(
+            "`{}`",
+            serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .replace('\n', " ")
+        ),
+    }
+}
+
+/// The server config file's keys, as the types have them.
+pub fn server_keys() -> Vec<FileKey> {
+    let default = serde_yaml::to_value(ServerConfig::embedded_default()).unwrap_or(Value::Null);
+    let timeout = serde_yaml::from_str::<AuditorConfig>("{name: a, kind: rules}")
+        .map(|a| a.timeout_s())
+        .unwrap_or(60);
+    let defaults = move |path: &str| -> Option<String> {
+        match path {
+            "auditors" => Some("Rule-Guard, `reviewer-1` (OpenAI), `reviewer-2` (Anthropic): the embedded default below".into()),
+            "auditors[].timeout_s" => Some(format!("`{timeout}`")),
+            "prices" => Some("the embedded default's models".into()),
+            p if p.contains("[]") || p.contains('<') => None,
+            p => lookup(&default, p)
+                .filter(|v| !v.is_mapping())
+                .map(inline),
+        }
+    };
+    let mut out = Vec::new();
+    walk::<ServerConfig>("", SERVER_KEYS, &|_| None, &defaults, &mut out);
+    out
+}
+
+/// `.github/patchgate.yml`'s keys, as the types have them.
+pub fn repo_keys() -> Vec<FileKey> {
+    let policy: Value = serde_yaml::from_str(EMBEDDED_POLICY).unwrap_or(Value::Null);
+    let policy_keys: Vec<String> = policy
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    // `policy:` may be kept as YAML and overlaid on rules/policy.yaml later: then its keys are
+    // those of rules/policy.yaml.
+    let fallback = move |container: &str| -> Option<Vec<String>> {
+        (container == "policy").then(|| policy_keys.clone())
+    };
+    let defaults = move |path: &str| -> Option<String> {
+        if let Some(p) = path.strip_prefix("policy.") {
+            if p.contains('<') {
+                return None;
+            }
+            return lookup(&policy, p).map(inline);
+        }
+        match path {
+            "threshold_percent" => Some("the server's threshold".into()),
+            "advisory" => Some("`false`".into()),
+            "rules.disable" | "rules.add" => Some("`[]`".into()),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    walk::<RepoConfig>("", REPO_KEYS, &fallback, &defaults, &mut out);
+    out
+}
+
+/// Keys the types have that no description covers (`server: path` / `repo: path`).
+pub fn undocumented() -> Vec<String> {
+    let mut out = Vec::new();
+    for (file, keys) in [("server", server_keys()), ("repo", repo_keys())] {
+        for k in keys {
+            if k.meaning.is_none() {
+                out.push(format!("{file}: {}", k.path));
+            }
+        }
+    }
+    out
+}
+
+fn cell(s: &str) -> String {
+    if s.is_empty() {
+        "—".into()
+    } else {
+        s.replace('|', "\\|")
+    }
+}
+
+fn code(s: &str) -> String {
+    if s.is_empty() {
+        "—".into()
+    } else {
+        s.split(", ")
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn key_table(out: &mut String, keys: &[FileKey]) {
+    out.push_str("| key | default | meaning |\n| --- | --- | --- |\n");
+    for k in keys {
+        let mut meaning = k
+            .meaning
+            .unwrap_or("**undocumented**: describe it in `src/config_doc.rs`")
+            .to_string();
+        if !k.values.is_empty() {
+            let vals: Vec<String> = k.values.iter().map(|v| format!("`{v}`")).collect();
+            meaning.push_str(&format!(" One of: {}.", vals.join(", ")));
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            k.path,
+            cell(k.default.as_deref().unwrap_or("")),
+            cell(&meaning)
+        ));
+    }
+}
+
+/// The whole of `docs/configuration.md`.
+pub fn reference_markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "<!-- Generated by src/config_doc.rs: do not edit. Regenerate with\n     PATCHGATE_BLESS=1 cargo test --test config_doc -->\n\n",
+    );
+    out.push_str("# Configuration reference\n\n");
+    out.push_str(
+        "> **Lands with `patchgate serve`:** the settings `listen`, `workers`, `log_format`, \
+         `reconcile_interval`, `webhook_secret`, `events_secret` and `github_*` are read by `serve` \
+         and `patchgate event`, which are being built; the other settings and every file key below \
+         are read by the code today (the file keys are listed from the types themselves).\n\n",
+    );
+    out.push_str(
+        "patchgate has three sources of configuration, and one rule between them:\n\n\
+         1. **Settings of the process**: command-line flags, then environment variables.\n\
+         2. **The server config file** (YAML): the auditors, the quorum, the budget, model prices. \
+         `--config FILE`, `PATCHGATE_CONFIG`, or `patchgate.yml` in the data directory; else the \
+         embedded default (below). It is never read from a repository: endpoints, keys and commands \
+         live here only, so a pull request cannot make patchgate call an address of its choosing.\n\
+         3. **The repository config** `.github/patchgate.yml`, always read from the pull request's \
+         **base** commit, never from its head: a change cannot relax its own gate. A PR that edits it \
+         is told the edit applies after merge. It may not name endpoints, keys or commands.\n\n\
+         Precedence: **flags > environment > server file > defaults**; a repository's \
+         `threshold_percent` applies only when neither a flag nor the environment set one. \
+         Unknown keys are refused in both files, with their path. `patchgate config check [FILE]` \
+         validates either kind of file and prints every problem with its path; \
+         `patchgate config explain` prints the effective settings and where each came from \
+         (flag, env, file, default).\n\n\
+         Rows marked `serve` belong to `patchgate serve` (the GitHub App), rows marked \
+         *action input* are set by `action.yml` for `patchgate check --github-actions`.\n\n",
+    );
+
+    out.push_str("## Settings\n\n");
+    out.push_str("| setting | environment | flag | default | may be set in | meaning |\n");
+    out.push_str("| --- | --- | --- | --- | --- | --- |\n");
+    for s in settings() {
+        let places: Vec<&str> = s.places.iter().map(|p| p.label()).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            s.key,
+            code(s.env),
+            if s.flag.is_empty() {
+                "—".to_string()
+            } else {
+                format!("`{}`", s.flag)
+            },
+            cell(&s.default),
+            places.join(", "),
+            cell(s.meaning)
+        ));
+    }
+    out.push_str(
+        "\nThe global flags (`--data-dir`, `--database-url`, `--config`, `--audit-mode`) go before or \
+         after any command; `--threshold` belongs to `check` and `diff`.\n\n",
+    );
+
+    out.push_str("## Server config file\n\n");
+    out.push_str(
+        "A list entry is written `auditors[]`, a key of your choosing `<model>`. Keys of a model \
+         auditor (`openai`, `anthropic`) and of a `command` auditor are checked against its kind.\n\n",
+    );
+    key_table(&mut out, &server_keys());
+    out.push_str(
+        "\nThe embedded default (`DEFAULT_SERVER_CONFIG` in `src/config.rs`):\n\n```yaml\n",
+    );
+    out.push_str(DEFAULT_SERVER_CONFIG.trim_end());
+    out.push_str("\n```\n\n");
+
+    out.push_str(&format!("## Repository config `{REPO_CONFIG_PATH}`\n\n"));
+    out.push_str(
+        "Every key is optional; an empty or missing file means the defaults. Read from the base \
+         commit of the pull request (for the post-merge policy: from the default branch).\n\n",
+    );
+    key_table(&mut out, &repo_keys());
+    out.push_str(
+        "\nThe post-merge policy defaults (`rules/policy.yaml`, compiled in):\n\n```yaml\n",
+    );
+    out.push_str(EMBEDDED_POLICY.trim_end());
+    out.push_str("\n```\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_finds_the_fields_and_variants_of_the_types() {
+        let root = fields_of::<ServerConfig>("").unwrap();
+        assert!(root.contains(&"auditors".to_string()), "{root:?}");
+        let auditor = fields_of::<ServerConfig>("auditors[]").unwrap();
+        assert!(auditor.contains(&"api_key_env".to_string()), "{auditor:?}");
+        let price = fields_of::<ServerConfig>("prices.<model>").unwrap();
+        assert_eq!(price, ["input", "output"]);
+        assert_eq!(
+            variants_of::<ServerConfig>("auditors[].kind"),
+            ["rules", "openai", "anthropic", "command"]
+        );
+        assert!(fields_of::<ServerConfig>("quorum.required").is_none());
+    }
+
+    #[test]
+    fn every_key_the_types_have_is_described() {
+        assert_eq!(undocumented(), Vec::<String>::new());
+    }
+}
