@@ -239,6 +239,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "Development only: the PostgreSQL the test suite uses.",
         },
         Setting {
+            key: "failpoint",
+            env: "PATCHGATE_FAILPOINT",
+            flag: "",
+            default: "unset".into(),
+            places: &[Env],
+            meaning: "Testing only: `PATCHGATE_FAILPOINT=<step>` aborts the process at that step of an automatic rollback (`after-planned`, `after-commit`, …), to prove a restart ends with one revert. Never set it in production.",
+        },
+        Setting {
             key: "bless",
             env: "PATCHGATE_BLESS",
             flag: "",
