@@ -6,6 +6,7 @@
 pub mod astdiff;
 pub mod audit;
 pub mod config;
+pub mod config_doc;
 pub mod gate;
 pub mod github;
 pub mod meta;
