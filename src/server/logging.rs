@@ -1,1 +1,99 @@
-//! (being written)
+//! Log output of `patchgate serve`: `tracing` events to stderr, as human-readable text or as
+//! one JSON object per line (for log shippers).
+//!
+//! What it is for: one call at start-up, [`init`], with the format and an optional filter
+//! (`RUST_LOG` syntax; `RUST_LOG` itself when no filter is given; else
+//! [`DEFAULT_FILTER`]).
+//!
+//! What it must never do: log a header map, a request body, a signature or a secret
+//! wholesale. Call sites log chosen fields (delivery id, event, outcome, status); this module
+//! installs no layer that would dump requests.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+/// Filter used when neither a filter nor `RUST_LOG` is given.
+pub const DEFAULT_FILTER: &str = "patchgate=info,tower_http=warn";
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// An unknown log format name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log format {0:?}: expected \"text\" or \"json\"")]
+pub struct UnknownLogFormat(String);
+
+impl FromStr for LogFormat {
+    type Err = UnknownLogFormat;
+
+    fn from_str(s: &str) -> Result<LogFormat, UnknownLogFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(UnknownLogFormat(s.chars().take(32).collect())),
+        }
+    }
+}
+
+/// The filter `init` would use: `filter`, else `RUST_LOG`, else [`DEFAULT_FILTER`].
+fn env_filter(filter: Option<&str>) -> anyhow::Result<EnvFilter> {
+    let from_env = std::env::var("RUST_LOG").ok();
+    let spec = filter
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .or(from_env.filter(|f| !f.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_FILTER.to_string());
+    EnvFilter::try_new(&spec)
+        .with_context(|| format!("invalid log filter {spec:?} (expected e.g. {DEFAULT_FILTER:?})"))
+}
+
+/// Install the global subscriber: `format` to stderr, filtered by `filter` (see
+/// [`DEFAULT_FILTER`]). Fails when the filter is invalid or a subscriber is already set.
+pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
+    let filter = env_filter(filter)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+    installed
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot install the log subscriber (already installed?)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!("text".parse::<LogFormat>().unwrap(), LogFormat::Text);
+        assert_eq!("JSON".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        let e = "xml".parse::<LogFormat>().unwrap_err();
+        assert!(e.to_string().contains("\"text\" or \"json\""), "{e}");
+    }
+
+    #[test]
+    fn filters() {
+        assert!(env_filter(Some("patchgate=debug")).is_ok());
+        assert!(env_filter(Some("[=")).is_err());
+        assert_eq!(DEFAULT_FILTER, "patchgate=info,tower_http=warn");
+    }
+}
