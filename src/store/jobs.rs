@@ -1,7 +1,8 @@
 //! The durable job queue: one row in `jobs` per GitHub delivery, taken by workers under leases.
 //!
-//! What it is for ("nothing lost, nothing twice"): intake calls [`Store::enqueue`] and answers
-//! `202` only after it returned (the row is committed); a redelivery with the same
+//! What it is for ("nothing lost, nothing twice"): intake calls [`Store::enqueue`] (or
+//! [`Store::enqueue_many`], one transaction for a batch: group commit) and answers `202` only
+//! after it returned (the row is committed); a redelivery with the same
 //! `X-GitHub-Delivery` is a [`Enqueued::Duplicate`] that adds nothing, and rows are kept after
 //! completion so the dedupe is durable. Workers [`claim`](Store::claim) the oldest ready job
 //! (queued with `run_after <= now`, or running with an expired lease) under a lease, extend it
@@ -232,6 +233,10 @@ const CLAIM: &str = "UPDATE jobs SET state = 'running', lease_until = $1, worker
         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, delivery_id, event, repo, payload, attempts, lease_until";
 
+const ENQUEUE_INSERT: &str = "INSERT INTO jobs (delivery_id, event, repo, payload) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING id";
+const ENQUEUE_EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
+
 impl Store {
     /// Queue a delivery. Returns once the row is committed (answer `202` only after this).
     /// A delivery id seen before — whatever its job's state — is a `Duplicate` that changes
@@ -242,9 +247,8 @@ impl Store {
                 "enqueue: empty delivery id".to_string(),
             ));
         }
-        const INSERT: &str = "INSERT INTO jobs (delivery_id, event, repo, payload) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING id";
-        const EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
+        const INSERT: &str = ENQUEUE_INSERT;
+        const EXISTING: &str = ENQUEUE_EXISTING;
         let new: Option<i64> = on_pool!(self, INSERT, |p, sql| sqlx::query_scalar(sql)
             .bind(&job.delivery_id)
             .bind(&job.event)
@@ -264,6 +268,54 @@ impl Store {
             .await)
         .map_err(|e| map_err("enqueue: existing", e))?;
         Ok(Enqueued::Duplicate(id))
+    }
+
+    /// Queue several deliveries in ONE transaction (group commit: one `fsync` for the batch).
+    /// Returns once the transaction committed, one [`Enqueued`] per job in order, with the
+    /// semantics of [`enqueue`](Self::enqueue): a delivery id seen before — in an existing row
+    /// or earlier in the same batch — is a `Duplicate` of that job. All or nothing: on an error
+    /// no job of the batch was queued. An empty delivery id anywhere refuses the whole batch
+    /// (`Invalid`) before anything is written; an empty batch does nothing.
+    pub async fn enqueue_many(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(i) = jobs.iter().position(|j| j.delivery_id.trim().is_empty()) {
+            return Err(StoreError::Invalid(format!(
+                "enqueue_many: job {i} of the batch has an empty delivery id"
+            )));
+        }
+        let out = in_tx!(self, "enqueue_many", |tx, sql| {
+            let insert = sql(ENQUEUE_INSERT);
+            let existing = sql(ENQUEUE_EXISTING);
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let new: Option<i64> = sqlx::query_scalar(&insert)
+                    .bind(&job.delivery_id)
+                    .bind(&job.event)
+                    .bind(&job.repo)
+                    .bind(&job.payload)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| map_err("enqueue_many", e))?;
+                let outcome = match new {
+                    Some(id) => Enqueued::New(id),
+                    // Inside this transaction: sees rows committed before it (PostgreSQL waits
+                    // for a concurrent insert of the same key to commit before skipping, and
+                    // each READ COMMITTED statement takes a new snapshot) and this batch's own.
+                    None => Enqueued::Duplicate(
+                        sqlx::query_scalar(&existing)
+                            .bind(&job.delivery_id)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(|e| map_err("enqueue_many: existing", e))?,
+                    ),
+                };
+                out.push(outcome);
+            }
+            out
+        });
+        Ok(out)
     }
 
     /// Take the oldest ready job — queued with `run_after <= now`, or running with a lease
