@@ -324,7 +324,7 @@ async fn a_push_that_loses_a_race_refetches_and_reverts_once_on_top() {
     let below = top.parent(0).unwrap();
     assert_eq!(
         below.summary(),
-        Some("meanwhile"),
+        Ok(Some("meanwhile")),
         "the revert sits on the racer's commit"
     );
     assert_eq!(rollback_entries(&store).await, 1);
