@@ -481,3 +481,170 @@ async fn githubs_documented_test_vector() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().starts_with("malformed JSON"));
 }
+
+// ---- Store::enqueue_many on both backends ------------------------------------------------
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A store for one `enqueue_many` test: SQLite in a tempdir, or PostgreSQL in a schema of its
+/// own (`pgtest_intake_<pid>_<nanos>`), dropped afterwards. PostgreSQL must be reachable at
+/// `PATCHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); these
+/// tests never skip.
+struct Backend {
+    store: Store,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl Backend {
+    async fn open(postgres: bool) -> Backend {
+        use sqlx::{ConnectOptions, Connection};
+        let dir = tempfile::tempdir().unwrap();
+        if !postgres {
+            let store = Store::open(dir.path(), None).await.unwrap();
+            return Backend {
+                store,
+                _dir: dir,
+                pg: None,
+            };
+        }
+        let base = std::env::var("PATCHGATE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_PG_URL.to_string());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("pgtest_intake_{}_{nanos}", std::process::id());
+        let opts: sqlx::postgres::PgConnectOptions = base.parse().unwrap();
+        let mut conn = opts.connect().await.unwrap_or_else(|e| {
+            panic!("\n*** PostgreSQL is UNREACHABLE ({e}); these tests never skip.\n")
+        });
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let store = Store::open(dir.path(), Some(&url)).await.unwrap();
+        Backend {
+            store,
+            _dir: dir,
+            pg: Some((base, schema)),
+        }
+    }
+
+    async fn drop_schema(self) {
+        use sqlx::{ConnectOptions, Connection};
+        self.store.close().await;
+        if let Some((base, schema)) = self.pg {
+            let opts: sqlx::postgres::PgConnectOptions = base.parse().unwrap();
+            let mut conn = opts.connect().await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.ok();
+        }
+    }
+}
+
+fn new_job(delivery: &str) -> patchgate::store::NewJob {
+    patchgate::store::NewJob {
+        delivery_id: delivery.to_string(),
+        event: "pull_request".to_string(),
+        payload: br#"{"action":"opened"}"#.to_vec(),
+        repo: "o/r".to_string(),
+    }
+}
+
+async fn enqueue_many_semantics(postgres: bool) {
+    use patchgate::store::Enqueued;
+    let b = Backend::open(postgres).await;
+    let s = &b.store;
+    assert!(s.enqueue_many(&[]).await.unwrap().is_empty());
+    let first = s.enqueue(&new_job("a")).await.unwrap();
+    // Against an existing row, inside the batch, and new ones.
+    let out = s
+        .enqueue_many(&[new_job("b"), new_job("a"), new_job("c"), new_job("b")])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    let (Enqueued::New(b_id), Enqueued::New(c_id)) = (out[0], out[2]) else {
+        panic!("{out:?}")
+    };
+    assert_eq!(out[1], Enqueued::Duplicate(first.id()));
+    assert_eq!(out[3], Enqueued::Duplicate(b_id));
+    assert_ne!(b_id, c_id);
+    assert_eq!(s.counts().await.unwrap()["queued"], 3);
+    // Same answers as `enqueue` afterwards.
+    assert_eq!(
+        s.enqueue(&new_job("c")).await.unwrap(),
+        Enqueued::Duplicate(c_id)
+    );
+    // An empty delivery id refuses the whole batch; nothing of it is written.
+    let e = s
+        .enqueue_many(&[new_job("d"), new_job(" ")])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("empty delivery id"), "{e}");
+    assert_eq!(s.counts().await.unwrap()["queued"], 3);
+    b.drop_schema().await;
+}
+
+async fn enqueue_many_concurrent_batches(postgres: bool) {
+    use patchgate::store::Enqueued;
+    let b = Backend::open(postgres).await;
+    // Four writers with overlapping batches: every delivery is New exactly once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let s = b.store.clone();
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for round in 0..10 {
+                let jobs: Vec<_> = (0..20)
+                    .map(|i| new_job(&format!("d-{round}-{}", (i + w * 7) % 40)))
+                    .collect();
+                out.extend(s.enqueue_many(&jobs).await.unwrap());
+            }
+            out
+        });
+    }
+    let mut new = std::collections::BTreeSet::new();
+    let mut all = std::collections::BTreeSet::new();
+    while let Some(r) = tasks.join_next().await {
+        for e in r.unwrap() {
+            all.insert(e.id());
+            if let Enqueued::New(id) = e {
+                assert!(new.insert(id), "job {id} reported New twice");
+            }
+        }
+    }
+    // Writers cover (i + 7w) % 40 for i < 20, w < 4: all 40 ids of each of 10 rounds, most twice.
+    assert_eq!(new.len(), 400);
+    assert_eq!(all, new);
+    assert_eq!(b.store.counts().await.unwrap()["queued"], 400);
+    b.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_sqlite() {
+    enqueue_many_semantics(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_postgres() {
+    enqueue_many_semantics(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_concurrent_sqlite() {
+    enqueue_many_concurrent_batches(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_concurrent_postgres() {
+    enqueue_many_concurrent_batches(true).await;
+}
