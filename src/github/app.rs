@@ -579,6 +579,23 @@ impl Installation {
         Ok(())
     }
 
+    /// Replace a check run's action buttons (e.g. offer Rollback once the PR is merged); its
+    /// status, conclusion and output are left as they are.
+    pub async fn set_check_run_actions(
+        &self,
+        repo: &RepoRef,
+        id: u64,
+        actions: &[CheckAction],
+    ) -> anyhow::Result<()> {
+        let route = repo_route(repo, &format!("/check-runs/{id}"));
+        let action = format!("set the actions of check run {id} on {repo}");
+        let body = json!({ "actions": actions_json(actions) });
+        let _: Value = Caller::Inst(self)
+            .send_json(action, Verb::Patch, &route, Some(&body))
+            .await?;
+        Ok(())
+    }
+
     /// Comment on an issue or pull request; returns the comment's id.
     pub async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> anyhow::Result<u64> {
         let action = format!("comment on #{issue} of {repo}");
@@ -1174,24 +1191,27 @@ fn check_run_patches(result: &CheckRunResult, now: DateTime<Utc>) -> Vec<Value> 
             if i > 0 {
                 return json!({ "output": output });
             }
-            let actions: Vec<Value> = result
-                .actions
-                .iter()
-                .take(3)
-                .map(|a| {
-                    json!({
-                        "label": truncate_chars(&a.label, 20),
-                        "description": truncate_chars(&a.description, 40),
-                        "identifier": truncate_chars(&a.identifier, 20),
-                    })
-                })
-                .collect();
             json!({
                 "status": "completed",
                 "conclusion": result.conclusion.as_str(),
                 "completed_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "output": output,
-                "actions": actions,
+                "actions": actions_json(&result.actions),
+            })
+        })
+        .collect()
+}
+
+/// At most three buttons, each field cut to GitHub's limit.
+fn actions_json(actions: &[CheckAction]) -> Vec<Value> {
+    actions
+        .iter()
+        .take(3)
+        .map(|a| {
+            json!({
+                "label": truncate_chars(&a.label, 20),
+                "description": truncate_chars(&a.description, 40),
+                "identifier": truncate_chars(&a.identifier, 20),
             })
         })
         .collect()
