@@ -1,0 +1,393 @@
+//! Load benchmark of `POST /webhook/github`: how many signed deliveries a second the server
+//! durably queues, and how long each waits for its `202`.
+//!
+//! By default it spawns the real release binary (`cargo build --release` first):
+//! `target/release/patchgate serve --listen 127.0.0.1:0 --workers 0 --data-dir <tmp>` with
+//! `PATCHGATE_WEBHOOK_SECRET` set, reads the address from the line
+//! `patchgate serve: listening on http://ADDR`, and sends N distinct deliveries of the recorded
+//! `fixtures/github/webhooks/pull_request.opened.json` (one `X-GitHub-Delivery` each) over C
+//! keep-alive connections on loopback. It prints throughput, latency percentiles and the
+//! server's peak RSS (VmHWM), then checks that the store holds exactly N queued jobs.
+//! `--in-process` serves `github_routes` from this process instead (same store, same group
+//! commit) — for profiling, or when no binary is at hand.
+//!
+//! ```sh
+//! cargo build --release
+//! cargo bench --bench webhook_load -- [--n 20000] [--concurrency 64] [--in-process] [--binary PATH]
+//! ```
+//!
+//! It never talks to anything but 127.0.0.1, and never weakens durability (the store is opened
+//! exactly as `serve` opens it: WAL, `synchronous=FULL`).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hmac::{KeyInit, Mac};
+use patchgate::server::intake::{github_routes, Enqueuer, IntakeState, WebhookSecret};
+use patchgate::server::metrics::Metrics;
+use patchgate::store::Store;
+
+const SECRET: &str = "webhook-load-bench-secret";
+
+struct Opts {
+    n: usize,
+    concurrency: usize,
+    in_process: bool,
+    binary: PathBuf,
+    batch: usize,
+}
+
+fn parse_args() -> Result<Opts> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut o = Opts {
+        n: 20_000,
+        concurrency: 64,
+        in_process: false,
+        binary: root.join("target/release/patchgate"),
+        batch: 256,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--n" => o.n = value("--n")?.parse().context("--n")?,
+            "--concurrency" | "-c" => {
+                o.concurrency = value("--concurrency")?.parse().context("--concurrency")?
+            }
+            "--in-process" => o.in_process = true,
+            "--binary" => o.binary = PathBuf::from(value("--binary")?),
+            "--batch" => o.batch = value("--batch")?.parse().context("--batch")?,
+            // cargo bench passes --bench; libtest-style filters are ignored.
+            _ => {}
+        }
+    }
+    if o.n == 0 || o.concurrency == 0 {
+        bail!("--n and --concurrency must be at least 1");
+    }
+    Ok(o)
+}
+
+fn sign(body: &[u8]) -> Result<String> {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hmac key: {e}"))?;
+    mac.update(body);
+    Ok(format!(
+        "sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// Peak resident set of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The spawned server: killed (SIGTERM, then SIGKILL) when dropped.
+struct Spawned {
+    child: Child,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Spawned {
+    fn start(binary: &Path, data_dir: &Path) -> Result<(Spawned, SocketAddr)> {
+        if !binary.is_file() {
+            bail!(
+                "{} not found: run `cargo build --release` first (or pass --binary PATH, or --in-process)",
+                binary.display()
+            );
+        }
+        let log = std::fs::File::create(data_dir.join("serve.log")).context("serve.log")?;
+        let mut child = Command::new(binary)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("PATCHGATE_WEBHOOK_SECRET", SECRET)
+            .env_remove("DATABASE_URL")
+            .env_remove("PATCHGATE_GITHUB_APP_ID")
+            .env_remove("PATCHGATE_GITHUB_PRIVATE_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let spawned = Spawned { child };
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the server's first line")?;
+        let addr = line
+            .trim()
+            .strip_prefix("patchgate serve: listening on http://")
+            .with_context(|| {
+                let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default();
+                format!("unexpected first line {line:?}; server log:\n{log}")
+            })?
+            .parse()
+            .context("server address")?;
+        Ok((spawned, addr))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait for a clean exit (graceful shutdown is part of what is measured).
+    fn stop(mut self) -> Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id()).context("pid")?;
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("server exited with {status} after SIGTERM");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("server did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Serve `github_routes` on its own 2-thread runtime (the server's share of the machine).
+fn start_in_process(
+    data_dir: &Path,
+    batch: usize,
+) -> Result<(tokio::runtime::Runtime, SocketAddr)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let data_dir = data_dir.to_path_buf();
+    let addr = rt.block_on(async move {
+        let store = Store::open(&data_dir, None).await?;
+        let state = IntakeState {
+            metrics: Metrics::new(),
+            secret: WebhookSecret::try_from(SECRET.to_string())?,
+            queue: Enqueuer::start(store, batch),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, github_routes(state)).await });
+        anyhow::Ok(addr)
+    })?;
+    Ok((rt, addr))
+}
+
+struct Run {
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+    failures: usize,
+    first_failure: Option<String>,
+}
+
+/// Send `n` deliveries over `concurrency` keep-alive connections.
+async fn load(addr: SocketAddr, n: usize, concurrency: usize, body: Arc<Vec<u8>>) -> Result<Run> {
+    let signature = sign(&body)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()?;
+    let url = format!("http://{addr}/webhook/github");
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, url, body, sig, next) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            signature.clone(),
+            next.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::with_capacity(n / concurrency + 1);
+            let mut failures = 0usize;
+            let mut first_failure = None;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", format!("bench-{i:08}"))
+                    .header("x-hub-signature-256", &sig)
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                let ok = match r {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let text = resp.text().await.unwrap_or_default();
+                        if status == 202 && text.contains("\"duplicate\":false") {
+                            true
+                        } else {
+                            first_failure.get_or_insert(format!("{status} {}", text.trim()));
+                            false
+                        }
+                    }
+                    Err(e) => {
+                        first_failure.get_or_insert(e.to_string());
+                        false
+                    }
+                };
+                lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if !ok {
+                    failures += 1;
+                }
+            }
+            (lat, failures, first_failure)
+        });
+    }
+    let mut run = Run {
+        latencies_us: Vec::with_capacity(n),
+        elapsed: Duration::ZERO,
+        failures: 0,
+        first_failure: None,
+    };
+    while let Some(r) = tasks.join_next().await {
+        let (lat, failures, first) = r?;
+        run.latencies_us.extend(lat);
+        run.failures += failures;
+        if run.first_failure.is_none() {
+            run.first_failure = first;
+        }
+    }
+    run.elapsed = started.elapsed();
+    Ok(run)
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn main() -> Result<()> {
+    let o = parse_args()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("fixtures/github/webhooks/pull_request.opened.json");
+    let body = Arc::new(
+        std::fs::read(&fixture).with_context(|| format!("reading {}", fixture.display()))?,
+    );
+    let dir = tempfile::tempdir()?;
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir)?;
+
+    // The client gets its own single-threaded runtime: the server keeps the rest of the CPU.
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    let mode = if o.in_process { "in-process" } else { "binary" };
+    let (run, rss_kib, spawned, _server_rt) = if o.in_process {
+        let (rt, addr) = start_in_process(&data_dir, o.batch)?;
+        let run = client_rt.block_on(load(addr, o.n, o.concurrency, body.clone()))?;
+        (run, peak_rss_kib(std::process::id()), None, Some(rt))
+    } else {
+        let (server, addr) = Spawned::start(&o.binary, &data_dir)?;
+        let run = client_rt.block_on(load(addr, o.n, o.concurrency, body.clone()))?;
+        let rss = peak_rss_kib(server.pid());
+        (run, rss, Some(server), None)
+    };
+
+    let mut lat = run.latencies_us.clone();
+    lat.sort_unstable();
+    let secs = run.elapsed.as_secs_f64();
+    println!(
+        "webhook_load ({mode}): {} deliveries of {} bytes, {} connections, {:.2} s",
+        o.n,
+        body.len(),
+        o.concurrency,
+        secs
+    );
+    println!(
+        "  throughput   {:.0} deliveries/s acknowledged (202 after commit)",
+        o.n as f64 / secs
+    );
+    println!(
+        "  latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        pct(&lat, 50.0),
+        pct(&lat, 90.0),
+        pct(&lat, 99.0),
+        pct(&lat, 100.0)
+    );
+    match rss_kib {
+        Some(k) => println!(
+            "  peak RSS     {:.1} MiB ({})",
+            k as f64 / 1024.0,
+            if o.in_process {
+                "bench process, client included"
+            } else {
+                "server process"
+            }
+        ),
+        None => println!("  peak RSS     unknown (no /proc)"),
+    }
+    if let Some(server) = spawned {
+        server.stop()?;
+    }
+    if run.failures > 0 {
+        bail!(
+            "{} deliveries were not acknowledged as new; first: {}",
+            run.failures,
+            run.first_failure.unwrap_or_default()
+        );
+    }
+
+    // Every acknowledged delivery is a committed, queued job — exactly N, none twice.
+    let counts = client_rt.block_on(async {
+        let store = Store::open(&data_dir, None).await?;
+        let c = store.counts().await?;
+        store.close().await;
+        anyhow::Ok(c)
+    })?;
+    let queued = counts.get("queued").copied().unwrap_or(0);
+    let total: i64 = counts.values().sum();
+    println!(
+        "  store        {queued} queued, {total} jobs in all (expected {})",
+        o.n
+    );
+    if queued != o.n as i64 || total != o.n as i64 {
+        bail!(
+            "the store holds {total} jobs ({queued} queued), expected exactly {}",
+            o.n
+        );
+    }
+    Ok(())
+}
