@@ -26,8 +26,11 @@ pub const MAX_FIRST_PARENT: usize = 20_000;
 /// entry per repository is kept (the newest tip asked for).
 #[derive(Debug, Default)]
 pub struct ChainCache {
-    lines: Mutex<HashMap<String, (Oid, Arc<Vec<Oid>>)>>,
+    lines: Mutex<HashMap<String, CachedLine>>,
 }
+
+/// A branch tip and its first-parent line.
+type CachedLine = (Oid, Arc<Vec<Oid>>);
 
 impl ChainCache {
     /// The first-parent line from `tip`, newest first (at most [`MAX_FIRST_PARENT`] commits).
