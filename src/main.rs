@@ -96,6 +96,107 @@ enum Command {
     /// The server config and a repository's config.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the GitHub App's webhook service: intake, queue workers, check runs, metrics.
+    ///
+    /// Needs PATCHGATE_WEBHOOK_SECRET; workers need PATCHGATE_GITHUB_APP_ID and
+    /// PATCHGATE_GITHUB_PRIVATE_KEY (see docs/deployment.md). Stops gracefully on SIGTERM.
+    Serve(ServeArgs),
+    /// The job queue: counts by state, parked jobs, and requeueing them.
+    Jobs(JobsArgs),
+    /// Send a signed policy event (or NDJSON lines) to a server's /webhook/meta — for CI
+    /// scripts that report coverage, latency or cost after a merge.
+    ///
+    /// The secret comes from PATCHGATE_EVENTS_SECRET (Standard Webhooks: `whsec_…` or text).
+    /// Exit 0 when the server accepted every event, 1 when it refused some, 2 on error.
+    Event(EventArgs),
+}
+
+#[derive(Args)]
+struct EventArgs {
+    /// The server's /webhook/meta URL [env: PATCHGATE_EVENTS_URL].
+    #[arg(long)]
+    url: Option<String>,
+    /// `owner/name`.
+    #[arg(long, required_unless_present = "ndjson", conflicts_with = "ndjson")]
+    repo: Option<String>,
+    /// The commit measured.
+    #[arg(long, required_unless_present = "ndjson", conflicts_with = "ndjson")]
+    commit: Option<String>,
+    /// Metric name (`[a-z0-9_.]+`; `ci` for a CI result with --check).
+    #[arg(long, required_unless_present = "ndjson", conflicts_with = "ndjson")]
+    metric: Option<String>,
+    /// The measurement.
+    #[arg(
+        long,
+        required_unless_present = "ndjson",
+        conflicts_with = "ndjson",
+        allow_negative_numbers = true
+    )]
+    value: Option<f64>,
+    /// When it was measured (RFC 3339); default: now.
+    #[arg(long, conflicts_with = "ndjson")]
+    at: Option<String>,
+    /// For metric `ci`: the check's name.
+    #[arg(long, conflicts_with = "ndjson")]
+    check: Option<String>,
+    /// Send the NDJSON lines of FILE (`-`: stdin) instead of one event.
+    #[arg(long, value_name = "FILE")]
+    ndjson: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to bind [env: PATCHGATE_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Queue workers in this process; 0 only queues deliveries (another replica works them).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
+    /// Seconds between reconciliation passes (open PRs whose head has no patchgate check run
+    /// are gated); 0 turns it off.
+    #[arg(long, default_value_t = 600)]
+    reconcile_interval: u64,
+    /// Seconds a claimed job is leased without a heartbeat.
+    #[arg(long, default_value_t = 60)]
+    lease_secs: u64,
+    /// Failed attempts after which a job is parked.
+    #[arg(long, default_value_t = 5)]
+    max_attempts: u32,
+    /// Seconds of the first retry delay (doubled after each failure, at most 10 minutes).
+    #[arg(long, default_value_t = 5)]
+    retry_secs: u64,
+    /// Seconds a job in hand may run on after SIGTERM before it is released.
+    #[arg(long, default_value_t = 20)]
+    grace_secs: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct JobsArgs {
+    #[command(subcommand)]
+    action: Option<JobsAction>,
+}
+
+#[derive(Subcommand)]
+enum JobsAction {
+    /// Counts by state and every parked job with its last error (the default).
+    List,
+    /// Put parked jobs back in the queue.
+    Requeue {
+        /// Job ids (from `patchgate jobs list`).
+        ids: Vec<i64>,
+        /// Every parked job.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -318,6 +419,9 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Config(ConfigCommand::Check { file }) => cmd_config_check(&global, file),
+        Command::Serve(args) => cmd_serve(&global, args),
+        Command::Jobs(args) => runtime()?.block_on(cmd_jobs(&global, args)),
+        Command::Event(args) => runtime()?.block_on(cmd_event(args)),
     }
 }
 
@@ -805,3 +909,161 @@ fn cmd_diff(args: DiffArgs) -> Result<u8> {
     })
 }
 
+fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
+    use patchgate::server::{self, logging, ServeOptions, ServeSecrets, WorkerOptions};
+    use std::time::Duration;
+    logging::init(
+        match args.log_format {
+            LogFormatArg::Text => logging::LogFormat::Text,
+            LogFormatArg::Json => logging::LogFormat::Json,
+        },
+        None,
+    )?;
+    let settings = settings(global, None)?;
+    let listen = args
+        .listen
+        .or_else(|| env_var("PATCHGATE_LISTEN").filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| server::DEFAULT_LISTEN.to_string());
+    let listen = listen.parse().with_context(|| {
+        format!("--listen / PATCHGATE_LISTEN: {listen:?} is not an address like 127.0.0.1:8080")
+    })?;
+    if args.max_attempts == 0 {
+        bail!("--max-attempts must be at least 1");
+    }
+    if args.lease_secs < 3 {
+        bail!("--lease-secs must be at least 3");
+    }
+    let defaults = WorkerOptions::default();
+    let opts = ServeOptions {
+        listen,
+        workers: args.workers,
+        reconcile_every: (args.reconcile_interval > 0)
+            .then(|| Duration::from_secs(args.reconcile_interval)),
+        worker: WorkerOptions {
+            lease: Duration::from_secs(args.lease_secs),
+            retry: patchgate::store::RetryPolicy {
+                max_attempts: args.max_attempts,
+                base_backoff: Duration::from_secs(args.retry_secs),
+                max_backoff: Duration::from_secs(600),
+            },
+            grace: Duration::from_secs(args.grace_secs),
+            ..defaults
+        },
+    };
+    let secrets = ServeSecrets::from_env(&env_var)?;
+    let env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync> = Arc::new(env_var);
+    runtime()?.block_on(server::serve(settings, opts, secrets, env))?;
+    Ok(0)
+}
+
+async fn cmd_jobs(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
+    let settings = settings(global, None)?;
+    let store = open_store(&settings).await?;
+    match args.action.unwrap_or(JobsAction::List) {
+        JobsAction::List => {
+            let counts = store.counts().await?;
+            let line: Vec<String> = patchgate::store::jobs::STATES
+                .iter()
+                .map(|s| format!("{s} {}", counts.get(*s).copied().unwrap_or(0)))
+                .collect();
+            println!("jobs: {}", line.join(", "));
+            let parked = store.parked().await?;
+            if parked.is_empty() {
+                println!("no parked jobs");
+            }
+            for j in parked {
+                println!(
+                    "parked #{}  {}  {}  delivery {}  attempts {}  since {}",
+                    j.id,
+                    j.event,
+                    j.repo,
+                    j.delivery_id,
+                    j.attempts,
+                    j.updated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                if let Some(e) = j.last_error {
+                    println!("    last error: {}", e.lines().next().unwrap_or(""));
+                }
+            }
+            Ok(0)
+        }
+        JobsAction::Requeue { ids, all } => {
+            let ids: Vec<i64> = if all {
+                store.parked().await?.into_iter().map(|j| j.id).collect()
+            } else {
+                ids
+            };
+            if ids.is_empty() {
+                bail!("name the jobs to requeue (ids from `patchgate jobs list`), or pass --all");
+            }
+            let mut missing = 0;
+            for id in ids {
+                if store.requeue(id).await? {
+                    println!("requeued #{id}");
+                } else {
+                    eprintln!("#{id} is not a parked job");
+                    missing += 1;
+                }
+            }
+            Ok(u8::from(missing > 0))
+        }
+    }
+}
+
+async fn cmd_event(args: EventArgs) -> Result<u8> {
+    use patchgate::policy::send::{event_from_args, send};
+    use patchgate::policy::signing::EventsSecret;
+    let url = args
+        .url
+        .or_else(|| env_var("PATCHGATE_EVENTS_URL").filter(|v| !v.is_empty()))
+        .context("--url (or PATCHGATE_EVENTS_URL) names the server's /webhook/meta endpoint")?;
+    let secret = env_var("PATCHGATE_EVENTS_SECRET")
+        .filter(|v| !v.trim().is_empty())
+        .context(
+            "PATCHGATE_EVENTS_SECRET is not set: events are signed with the server's events secret",
+        )?;
+    let secret = EventsSecret::parse(&secret)
+        .map_err(|e| anyhow::anyhow!("PATCHGATE_EVENTS_SECRET: {e}"))?;
+    let (body, ndjson) = match &args.ndjson {
+        Some(path) => {
+            let bytes = if path.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)?;
+                b
+            } else {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            };
+            (bytes, true)
+        }
+        None => {
+            let (Some(repo), Some(commit), Some(metric), Some(value)) =
+                (&args.repo, &args.commit, &args.metric, args.value)
+            else {
+                bail!("--repo, --commit, --metric and --value are required without --ndjson");
+            };
+            let ev = event_from_args(
+                repo,
+                commit,
+                metric,
+                value,
+                args.at.as_deref(),
+                args.check.as_deref(),
+            )?;
+            (serde_json::to_vec(&ev)?, false)
+        }
+    };
+    let out = send(&url, &secret, body, ndjson).await?;
+    println!("{}", out.body.trim_end());
+    if let Some(h) = &out.audit_hash {
+        println!("X-Audit-Hash: {h}");
+    }
+    if !out.is_success() {
+        bail!("the server answered {}", out.status);
+    }
+    let rejected = serde_json::from_str::<serde_json::Value>(&out.body)
+        .ok()
+        .and_then(|v| v.get("rejected").and_then(|r| r.as_array()).map(Vec::len))
+        .unwrap_or(0);
+    Ok(u8::from(rejected > 0))
+}

@@ -160,7 +160,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
 /// findings shown to the model auditors too), run as a quorum.
 pub async fn audit_prepared(
     settings: &Settings,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     registry: Arc<Registry>,
     rules: Arc<RuleSet>,
     spend: Arc<dyn SpendStore>,

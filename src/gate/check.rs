@@ -212,7 +212,7 @@ pub async fn run_check<S>(
     registry: Arc<Registry>,
     rules: RuleSet,
     req: &CheckRequest,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<CheckOutcome>
 where
     S: SpendStore + LedgerStore + 'static,

@@ -273,6 +273,14 @@ impl Metrics {
             "Policy events judged, by outcome",
             policy_events.clone(),
         );
+        // Every rollback trigger and both decisions exist from the start at 0, so dashboards
+        // and alerts see the series before the first event (a rate over a missing series is
+        // empty, not zero).
+        for t in ROLLBACK_TRIGGERS {
+            let _ = rollbacks.get_or_create(&Trigger {
+                trigger: t.to_string(),
+            });
+        }
         Arc::new(Metrics {
             registry,
             webhook_requests,

@@ -1,0 +1,791 @@
+//! What the GitHub App does with a job: the gate on pull requests (reported as a check run),
+//! comment commands, check-run buttons and re-runs, and reconciliation of missed deliveries.
+//!
+//! It runs the same pipeline as `patchgate check` ([`run_check`]) on the repository's mirror in
+//! the data directory, with the repository configuration read from the base (with `_extends`
+//! and the organisation's defaults), and reports through a `patchgate/quorum` check run bound
+//! to the exact head SHA. Every command except help is authorised in ONE place,
+//! [`AppHandler::authorize`], through the collaborator-permission API; a denied command gets a
+//! reply and changes nothing.
+//!
+//! What it must never do: report `success` for anything but `quorum_passed`; read the
+//! repository's configuration from the PR head; act on a comment from a bot (itself included);
+//! put a token into a log, a comment or an error.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::astdiff::registry::Registry;
+use crate::astdiff::DiffOptions;
+use crate::audit::rule_guard::RuleSet;
+use crate::audit::vote::Severity;
+use crate::config::Settings;
+use crate::gate::actions::{all_findings, step_summary};
+use crate::gate::check::{run_check, CheckOutcome, CheckRequest, RenderBSource};
+use crate::github::app::{
+    Annotation, AnnotationLevel, CheckAction, CheckRunResult, Conclusion, GitHubApp, Installation,
+    NewCheckRun, RepoRef,
+};
+use crate::github::commands::{self, Command, Parsed, RenderBRef};
+use crate::github::mirror::Mirrors;
+use crate::server::metrics::Metrics;
+use crate::server::worker::JobHandler;
+use crate::store::{Job, NewJob, Store};
+
+/// The check run's name: make it a required status check to block merging until the quorum
+/// passes.
+pub const CHECK_NAME: &str = "patchgate/quorum";
+/// Identifier of the check run's Rollback button.
+pub const ROLLBACK_ACTION: &str = "rollback";
+/// Internal event of reconciliation jobs.
+pub const RECONCILE_EVENT: &str = "patchgate.reconcile";
+
+/// Rollbacks through the App (the orchestrator lives in `crate::rollback::auto`).
+pub trait Rollbacks: Send + Sync + 'static {
+    /// Revert PR `pr`'s merge because a person asked (`trigger`: `comment` or `check_action`);
+    /// returns the reply to post.
+    fn manual<'a>(
+        &'a self,
+        req: ManualRollback<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>>;
+
+    /// A repository's clone URL, seen in a webhook (policy events name only the repository).
+    fn learn_clone_url(&self, _repo: &str, _url: &str) {}
+
+    /// CI results on the default branch (`check_run`, `status` webhooks) as policy events.
+    fn ci_webhook<'a>(
+        &'a self,
+        inst: &'a Installation,
+        event: &'a str,
+        payload: &'a Value,
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+}
+
+/// A person's request to roll back a pull request's merge.
+pub struct ManualRollback<'a> {
+    pub inst: &'a Installation,
+    pub repo: &'a RepoRef,
+    pub clone_url: &'a str,
+    pub pr: u64,
+    pub reason: &'a str,
+    pub actor: &'a str,
+    /// `comment` or `check_action`.
+    pub trigger: &'a str,
+}
+
+/// Everything a gate run needs besides the change.
+pub struct GateContext {
+    pub settings: Settings,
+    pub registry: Arc<Registry>,
+    pub rules: RuleSet,
+    pub env: crate::server::EnvFn,
+}
+
+/// The job handler of `patchgate serve` with a GitHub App.
+pub struct AppHandler {
+    pub app: GitHubApp,
+    pub mirrors: Arc<Mirrors>,
+    pub store: Store,
+    pub gate: GateContext,
+    pub metrics: Arc<Metrics>,
+    pub rollbacks: Option<Arc<dyn Rollbacks>>,
+}
+
+/// The repository and installation a payload is about.
+struct Target {
+    inst: Installation,
+    repo: RepoRef,
+    clone_url: String,
+}
+
+fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+fn u64_at(v: &Value, ptr: &str) -> Option<u64> {
+    v.pointer(ptr).and_then(Value::as_u64)
+}
+
+/// A user that is a bot (GitHub Apps, including this one): their comments are never commands.
+fn is_bot(user: &Value) -> bool {
+    str_at(user, "/type") == Some("Bot")
+        || str_at(user, "/login").is_some_and(|l| l.ends_with("[bot]"))
+}
+
+impl JobHandler for AppHandler {
+    fn handle<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let payload: Value =
+                serde_json::from_slice(&job.payload).context("the stored payload is not JSON")?;
+            self.dispatch(&job.event, &payload).await
+        })
+    }
+}
+
+impl AppHandler {
+    async fn dispatch(&self, event: &str, p: &Value) -> Result<()> {
+        let action = str_at(p, "/action").unwrap_or("");
+        match (event, action) {
+            ("pull_request", "opened" | "synchronize" | "reopened" | "ready_for_review") => {
+                let t = self.target(p).await?;
+                if p.pointer("/pull_request/draft").and_then(Value::as_bool) == Some(true) {
+                    info!("draft pull request: gated when it is ready for review");
+                    return Ok(());
+                }
+                let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
+                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
+                self.gate_pr(&t, number, Some(head)).await
+            }
+            ("pull_request", "closed") => {
+                if p.pointer("/pull_request/merged").and_then(Value::as_bool) != Some(true) {
+                    return Ok(());
+                }
+                let t = self.target(p).await?;
+                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
+                self.offer_rollback(&t, head).await
+            }
+            (RECONCILE_EVENT, _) => {
+                let t = self.target(p).await?;
+                let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
+                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
+                self.gate_pr(&t, number, Some(head)).await
+            }
+            ("issue_comment", "created") => self.on_comment(p).await,
+            ("check_run", "rerequested") | ("check_suite", "rerequested") => {
+                let key = if event == "check_run" {
+                    "/check_run"
+                } else {
+                    "/check_suite"
+                };
+                if event == "check_run" && str_at(p, "/check_run/name") != Some(CHECK_NAME) {
+                    return Ok(());
+                }
+                let t = self.target(p).await?;
+                let prs = p
+                    .pointer(&format!("{key}/pull_requests"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for pr in prs {
+                    if let Some(n) = u64_at(&pr, "/number") {
+                        self.gate_pr(&t, n, None).await?;
+                    }
+                }
+                Ok(())
+            }
+            ("check_run", "requested_action") => self.on_requested_action(p).await,
+            ("check_run", "completed") | ("status", _) => match &self.rollbacks {
+                Some(r) => {
+                    let t = self.target(p).await?;
+                    r.ci_webhook(&t.inst, event, p).await
+                }
+                None => Ok(()),
+            },
+            _ => {
+                info!(event, action, "nothing to do for this event");
+                Ok(())
+            }
+        }
+    }
+
+    async fn target(&self, p: &Value) -> Result<Target> {
+        let inst_id = u64_at(p, "/installation/id")
+            .context("the payload names no installation (is the App installed?)")?;
+        let full = str_at(p, "/repository/full_name").context("repository.full_name")?;
+        let repo = RepoRef::parse(full)?;
+        let clone_url = str_at(p, "/repository/clone_url")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("https://github.com/{full}.git"));
+        if let (Some(r), Some(u)) = (&self.rollbacks, str_at(p, "/repository/clone_url")) {
+            r.learn_clone_url(full, u);
+        }
+        let inst = self
+            .app
+            .installation(inst_id)
+            .await
+            .with_context(|| format!("installation {inst_id}"))?;
+        Ok(Target {
+            inst,
+            repo,
+            clone_url,
+        })
+    }
+
+    /// The one place a command's author is checked: write, maintain or admin on the repository.
+    async fn authorize(&self, t: &Target, user: &str) -> Result<bool> {
+        let perm = t
+            .inst
+            .permission(&t.repo, user)
+            .await
+            .with_context(|| format!("reading {user}'s permission on {}", t.repo))?;
+        Ok(perm.can_write())
+    }
+
+    async fn fetch(&self, t: &Target, refspecs: Vec<String>) -> Result<PathBuf> {
+        let token = t.inst.token().await.context("installation token")?;
+        let mirrors = self.mirrors.clone();
+        let repo = t.repo.clone();
+        let url = t.clone_url.clone();
+        tokio::task::spawn_blocking(move || -> Result<PathBuf> {
+            mirrors.fetch(&repo, &url, Some(&token), &refspecs)?;
+            Ok(mirrors.path(&repo))
+        })
+        .await
+        .context("mirror fetch task")?
+    }
+
+    /// Gate pull request `number` and report it on a check run on `head` (the PR's current head
+    /// when `None`).
+    async fn gate_pr(&self, t: &Target, number: u64, head: Option<&str>) -> Result<()> {
+        let pull = t.inst.pull(&t.repo, number).await?;
+        let head = head.unwrap_or(&pull.head_sha).to_string();
+        let body = pull.body.clone().unwrap_or_default();
+
+        // This PR is render B of another: the gate runs there.
+        if let Some(of) = commands::render_of(&body) {
+            if of != number {
+                let id = self.start_check(t, &head).await?;
+                let result = CheckRunResult {
+                    conclusion: Conclusion::Neutral,
+                    title: format!("Render B of #{of}"),
+                    summary: format!(
+                        "This pull request declares `Render-Of: #{of}`: it is the second rendering of #{of}, and the gate's decision is reported on #{of}'s check run."
+                    ),
+                    text: None,
+                    annotations: Vec::new(),
+                    actions: Vec::new(),
+                };
+                t.inst.complete_check_run(&t.repo, id, &result).await?;
+                return Box::pin(self.gate_pr(t, of, None)).await;
+            }
+        }
+
+        let check_id = self.start_check(t, &head).await?;
+        match self.run_gate(t, number, &pull, &head).await {
+            Ok(GateResult::Outcome(outcome, advisory)) => {
+                let result = check_result(&outcome, advisory);
+                self.observe(&outcome);
+                t.inst
+                    .complete_check_run(&t.repo, check_id, &result)
+                    .await?;
+                info!(
+                    pr = number,
+                    head = %head,
+                    quorum_passed = outcome.record.quorum_passed,
+                    record = outcome.record.record_hash.as_deref().unwrap_or(""),
+                    "gate decided"
+                );
+                Ok(())
+            }
+            Ok(GateResult::ConfigProblems(text)) => {
+                let result = CheckRunResult {
+                    conclusion: Conclusion::Failure,
+                    title: "Repository configuration is invalid".into(),
+                    summary: format!(
+                        "## BLOCKED — the repository configuration has problems\n\npatchgate reads `.github/patchgate.yml` from the base branch `{}` and fails closed while it is invalid. Fix these on the base branch, then comment `/patchgate recheck`:\n\n{text}",
+                        pull.base_ref
+                    ),
+                    text: None,
+                    annotations: Vec::new(),
+                    actions: Vec::new(),
+                };
+                t.inst
+                    .complete_check_run(&t.repo, check_id, &result)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                // Say so on the check (it would otherwise stay in progress), then let the job
+                // retry: the next attempt finds this run and completes it.
+                let result = CheckRunResult {
+                    conclusion: Conclusion::Failure,
+                    title: "patchgate could not decide".into(),
+                    summary: format!(
+                        "## BLOCKED — the gate failed to run\n\n```\n{}\n```\n\nThe job is retried automatically; `/patchgate recheck` runs it again.",
+                        truncate(&format!("{e:#}"), 4000)
+                    ),
+                    text: None,
+                    annotations: Vec::new(),
+                    actions: Vec::new(),
+                };
+                if let Err(e2) = t.inst.complete_check_run(&t.repo, check_id, &result).await {
+                    warn!(error = %format!("{e2:#}"), "could not report the failure on the check run");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The in-progress `patchgate/quorum` run on `head`: an earlier attempt's (a retried job),
+    /// else a new one.
+    async fn start_check(&self, t: &Target, head: &str) -> Result<u64> {
+        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
+        if let Some(r) = runs
+            .iter()
+            .find(|r| r.name == CHECK_NAME && r.head_sha == head && r.status != "completed")
+        {
+            return Ok(r.id);
+        }
+        t.inst
+            .create_check_run(
+                &t.repo,
+                &NewCheckRun {
+                    name: CHECK_NAME.into(),
+                    head_sha: head.to_string(),
+                    external_id: None,
+                    details_url: None,
+                    title: "Gating…".into(),
+                    summary: "patchgate is comparing the renders and asking its auditors.".into(),
+                },
+            )
+            .await
+    }
+
+    async fn run_gate(
+        &self,
+        t: &Target,
+        number: u64,
+        pull: &crate::github::app::PullInfo,
+        head: &str,
+    ) -> Result<GateResult> {
+        // Render B: `/patchgate render-b`, else an open PR declaring `Render-Of: #number`.
+        let link = self.store.render_b(&t.repo.to_string(), number).await?;
+        let mut render_b_pr: Option<u64> = None;
+        let mut render_b_ref: Option<String> = None;
+        match link.as_deref() {
+            Some(l) if l.starts_with('#') => {
+                render_b_pr = Some(l[1..].parse().context("stored render B link")?);
+            }
+            Some(l) => render_b_ref = Some(l.to_string()),
+            None => {
+                for other in t.inst.open_pulls(&t.repo).await? {
+                    if other.number != number
+                        && other.body.as_deref().and_then(commands::render_of) == Some(number)
+                    {
+                        render_b_pr = Some(other.number);
+                        break;
+                    }
+                }
+            }
+        }
+        let mut refspecs = vec![
+            format!("+refs/heads/{0}:refs/heads/{0}", pull.base_ref),
+            format!("+refs/pull/{number}/head:refs/pull/{number}/head"),
+        ];
+        if let Some(b) = render_b_pr {
+            refspecs.push(format!("+refs/pull/{b}/head:refs/pull/{b}/head"));
+        }
+        if let Some(r) = &render_b_ref {
+            let name = r.strip_prefix("refs/heads/").unwrap_or(r);
+            refspecs.push(format!("+refs/heads/{name}:refs/heads/{name}"));
+        }
+        let path = self.fetch(t, refspecs).await?;
+
+        // The repository's configuration, from the base only.
+        let local = {
+            let path = path.clone();
+            let base = pull.base_sha.clone();
+            tokio::task::spawn_blocking(move || config_text_at(&path, &base))
+                .await
+                .context("reading the repository config")??
+        };
+        let source = ApiConfigSource { inst: &t.inst };
+        let resolved =
+            crate::gate::repo_config::resolve(local.as_deref(), &t.repo.to_string(), &source).await;
+        if !resolved.problems.is_empty() {
+            return Ok(GateResult::ConfigProblems(
+                crate::gate::repo_config::render_problems(&resolved.problems),
+            ));
+        }
+        let advisory = resolved.config.advisory;
+
+        let render_b = match (render_b_pr, render_b_ref) {
+            (Some(b), _) => Some(RenderBSource::Rev(format!("refs/pull/{b}/head"))),
+            (None, Some(r)) => Some(RenderBSource::Rev(r)),
+            (None, None) => None,
+        };
+        let req = CheckRequest {
+            repo: path,
+            base: pull.base_sha.clone(),
+            head: head.to_string(),
+            render_b,
+            write_meta: None,
+            attach_note: true,
+            diff: DiffOptions {
+                threshold_percent: self.gate.settings.threshold_percent,
+                ..DiffOptions::default()
+            },
+            pr_number: Some(number),
+            pr_body: pull.body.clone(),
+            repo_name: Some(t.repo.to_string()),
+            repo_config: Some(resolved.config),
+        };
+        let env = self.gate.env.clone();
+        let env_fn = move |k: &str| env(k);
+        let outcome = run_check(
+            &self.gate.settings,
+            Arc::new(self.store.clone()),
+            self.gate.registry.clone(),
+            self.gate.rules.clone(),
+            &req,
+            &env_fn,
+        )
+        .await?;
+        Ok(GateResult::Outcome(Box::new(outcome), advisory))
+    }
+
+    fn observe(&self, o: &CheckOutcome) {
+        let r = &o.record;
+        if r.renders.b.is_some() {
+            self.metrics.ast_diff_percent(r.ast_diff.variance_percent);
+        }
+        for v in &o.audit.votes {
+            self.metrics.vote(&v.auditor, &v.verdict.to_string());
+        }
+        if r.explanations.is_some() {
+            self.metrics.meta_explained();
+        }
+        self.metrics.decision(r.quorum_passed);
+    }
+
+    /// After a merge: the check run on the merged head offers a Rollback button.
+    async fn offer_rollback(&self, t: &Target, head: &str) -> Result<()> {
+        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
+        for r in runs.iter().filter(|r| r.status == "completed") {
+            t.inst
+                .set_check_run_actions(&t.repo, r.id, &[rollback_button()])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn on_comment(&self, p: &Value) -> Result<()> {
+        if p.pointer("/issue/pull_request").is_none() {
+            return Ok(()); // an issue, not a pull request
+        }
+        let comment = p.pointer("/comment").context("comment")?;
+        if comment.pointer("/user").is_some_and(is_bot) {
+            return Ok(());
+        }
+        let body = str_at(comment, "/body").unwrap_or("");
+        let parsed = commands::parse_comment(body);
+        if parsed.is_empty() {
+            return Ok(());
+        }
+        let t = self.target(p).await?;
+        let number = u64_at(p, "/issue/number").context("issue.number")?;
+        let comment_id = u64_at(comment, "/id").unwrap_or(0);
+        let user = str_at(comment, "/user/login")
+            .or_else(|| str_at(p, "/sender/login"))
+            .context("comment.user.login")?
+            .to_string();
+        for item in parsed {
+            match item {
+                Parsed::Unknown { word, suggestion } => {
+                    t.inst
+                        .comment(&t.repo, number, &commands::reply_unknown(&word, suggestion))
+                        .await?;
+                }
+                Parsed::Invalid { command, message } => {
+                    t.inst
+                        .comment(
+                            &t.repo,
+                            number,
+                            &format!("`/patchgate {command}`: {message}\n\n`/patchgate help` lists the commands."),
+                        )
+                        .await?;
+                }
+                Parsed::Command(cmd) => {
+                    if commands::needs_write(&cmd) && !self.authorize(&t, &user).await? {
+                        info!(user = %user, "command denied: no write permission");
+                        t.inst
+                            .comment(
+                                &t.repo,
+                                number,
+                                &format!(
+                                    "@{user} `/patchgate {}` needs write permission on {}; nothing was done.",
+                                    command_word(&cmd),
+                                    t.repo
+                                ),
+                            )
+                            .await?;
+                        continue;
+                    }
+                    if comment_id != 0 {
+                        if let Err(e) = t.inst.react(&t.repo, comment_id, "eyes").await {
+                            warn!(error = %format!("{e:#}"), "could not react to the comment");
+                        }
+                    }
+                    self.run_command(&t, number, &user, cmd).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_command(&self, t: &Target, number: u64, user: &str, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::Help => {
+                t.inst
+                    .comment(&t.repo, number, &commands::help_text())
+                    .await?;
+            }
+            Command::Recheck => self.gate_pr(t, number, None).await?,
+            Command::RenderB(r) => {
+                let text = match &r {
+                    RenderBRef::Pr(n) => format!("#{n}"),
+                    RenderBRef::Ref(s) => s.clone(),
+                };
+                self.store
+                    .set_render_b(&t.repo.to_string(), number, &text, user)
+                    .await?;
+                t.inst
+                    .comment(
+                        &t.repo,
+                        number,
+                        &format!("Render B of this pull request is now `{text}` (set by @{user}); gating again."),
+                    )
+                    .await?;
+                self.gate_pr(t, number, None).await?;
+            }
+            Command::Rollback { reason } => {
+                let reason = reason.unwrap_or_else(|| "asked in a comment".into());
+                let reply = match &self.rollbacks {
+                    Some(r) => r
+                        .manual(ManualRollback {
+                            inst: &t.inst,
+                            repo: &t.repo,
+                            clone_url: &t.clone_url,
+                            pr: number,
+                            reason: &reason,
+                            actor: user,
+                            trigger: "comment",
+                        })
+                        .await
+                        .unwrap_or_else(|e| format!("Rollback failed: {e:#}")),
+                    None => "Rollback is not available on this server.".to_string(),
+                };
+                t.inst.comment(&t.repo, number, &reply).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_requested_action(&self, p: &Value) -> Result<()> {
+        if str_at(p, "/requested_action/identifier") != Some(ROLLBACK_ACTION)
+            || str_at(p, "/check_run/name") != Some(CHECK_NAME)
+        {
+            return Ok(());
+        }
+        let t = self.target(p).await?;
+        let user = str_at(p, "/sender/login")
+            .context("sender.login")?
+            .to_string();
+        let prs = p
+            .pointer("/check_run/pull_requests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let number = match prs.first().and_then(|pr| u64_at(pr, "/number")) {
+            Some(n) => n,
+            None => bail!("the check run names no pull request to roll back"),
+        };
+        if !self.authorize(&t, &user).await? {
+            t.inst
+                .comment(
+                    &t.repo,
+                    number,
+                    &format!(
+                        "@{user} the Rollback button needs write permission on {}; nothing was done.",
+                        t.repo
+                    ),
+                )
+                .await?;
+            return Ok(());
+        }
+        let reply = match &self.rollbacks {
+            Some(r) => r
+                .manual(ManualRollback {
+                    inst: &t.inst,
+                    repo: &t.repo,
+                    clone_url: &t.clone_url,
+                    pr: number,
+                    reason: "Rollback button on the patchgate check",
+                    actor: &user,
+                    trigger: "check_action",
+                })
+                .await
+                .unwrap_or_else(|e| format!("Rollback failed: {e:#}")),
+            None => "Rollback is not available on this server.".to_string(),
+        };
+        t.inst.comment(&t.repo, number, &reply).await?;
+        Ok(())
+    }
+}
+
+enum GateResult {
+    Outcome(Box<CheckOutcome>, bool),
+    ConfigProblems(String),
+}
+
+fn command_word(c: &Command) -> &'static str {
+    match c {
+        Command::Recheck => "recheck",
+        Command::RenderB(_) => "render-b",
+        Command::Rollback { .. } => "rollback",
+        Command::Help => "help",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The Rollback button.
+pub fn rollback_button() -> CheckAction {
+    CheckAction {
+        label: "Rollback".into(),
+        description: "Revert this merge (write access)".into(),
+        identifier: ROLLBACK_ACTION.into(),
+    }
+}
+
+/// The check run's conclusion and output for a gate outcome.
+pub fn check_result(o: &CheckOutcome, advisory: bool) -> CheckRunResult {
+    let passed = o.record.quorum_passed;
+    let conclusion = match (passed, advisory) {
+        (true, _) => Conclusion::Success,
+        (false, true) => Conclusion::Neutral,
+        (false, false) => Conclusion::Failure,
+    };
+    let approvals = o.audit.decision.approvals;
+    let required = o.audit.decision.required;
+    let title = if passed {
+        format!("Passed: {approvals} of {required} approvals")
+    } else if advisory {
+        format!("Would block (advisory): {approvals} of {required} approvals")
+    } else {
+        format!("Blocked: {approvals} of {required} approvals")
+    };
+    let mut summary = step_summary(o);
+    if let Some(note) = &o.config_note {
+        summary = format!("> **Note:** {note}\n\n{summary}");
+    }
+    let annotations = all_findings(o)
+        .into_iter()
+        .filter_map(|x| {
+            let path = x.f.file.clone().filter(|p| !p.is_empty())?;
+            let line = x.f.line.unwrap_or(1).max(1) as u32;
+            Some(Annotation {
+                path,
+                start_line: line,
+                end_line: line,
+                level: match x.f.severity {
+                    Severity::Error => AnnotationLevel::Failure,
+                    Severity::Warning => AnnotationLevel::Warning,
+                    Severity::Info => AnnotationLevel::Notice,
+                },
+                title: format!("patchgate {}: {}", x.auditor, x.f.rule),
+                message: x.f.message.clone(),
+            })
+        })
+        .collect();
+    CheckRunResult {
+        conclusion,
+        title,
+        summary,
+        text: Some(format!("```yaml\n{}```", o.yaml)),
+        annotations,
+        actions: Vec::new(),
+    }
+}
+
+/// `.github/patchgate.yml` at `commit` of the mirror at `path`, if present.
+fn config_text_at(path: &std::path::Path, commit: &str) -> Result<Option<String>> {
+    let repo = git2::Repository::open(path)?;
+    let oid = git2::Oid::from_str(commit).context("base sha")?;
+    let tree = repo.find_commit(oid)?.tree()?;
+    let entry = match tree.get_path(std::path::Path::new(
+        crate::gate::repo_config::REPO_CONFIG_PATH,
+    )) {
+        Ok(e) => e,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let blob = entry.to_object(&repo)?.peel_to_blob()?;
+    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// Other repositories' config files (`_extends`, the organisation's `.github`), through the API.
+struct ApiConfigSource<'a> {
+    inst: &'a Installation,
+}
+
+impl crate::gate::repo_config::ConfigSource for ApiConfigSource<'_> {
+    fn fetch(&self, repo: &str, path: &str) -> impl Future<Output = Result<Option<String>>> + Send {
+        let repo = RepoRef::parse(repo);
+        let path = path.to_string();
+        async move {
+            let repo = repo?;
+            self.inst.file(&repo, &path, None).await
+        }
+    }
+}
+
+/// Reconciliation: every open, non-draft PR of every installed repository whose head has no
+/// `patchgate/quorum` check run gets a gate job. The delivery id names the head, so several
+/// replicas reconciling at once queue one job.
+pub async fn reconcile(app: &GitHubApp, store: &Store) -> Result<usize> {
+    let mut queued = 0;
+    for inst_id in app.installations().await? {
+        let inst = app.installation(inst_id).await?;
+        for repo in inst.repositories().await? {
+            let pulls = match inst.open_pulls(&repo).await {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(repo = %repo, error = %format!("{e:#}"), "reconcile: listing pull requests failed");
+                    continue;
+                }
+            };
+            for pr in pulls.into_iter().filter(|p| !p.draft) {
+                let runs = inst
+                    .check_runs_for_ref(&repo, &pr.head_sha, CHECK_NAME)
+                    .await?;
+                if runs.iter().any(|r| r.name == CHECK_NAME) {
+                    continue;
+                }
+                let payload = serde_json::json!({
+                    "action": "reconcile",
+                    "installation": {"id": inst_id},
+                    "repository": {"full_name": repo.to_string(), "clone_url": pr.clone_url},
+                    "pull_request": {"number": pr.number, "head": {"sha": pr.head_sha}},
+                });
+                let job = NewJob {
+                    delivery_id: format!("reconcile:{repo}#{}@{}", pr.number, pr.head_sha),
+                    event: RECONCILE_EVENT.into(),
+                    payload: serde_json::to_vec(&payload)?,
+                    repo: repo.to_string(),
+                };
+                if let crate::store::Enqueued::New(_) = store.enqueue(&job).await? {
+                    info!(repo = %repo, pr = pr.number, "reconcile: missed pull request queued");
+                    queued += 1;
+                }
+            }
+        }
+    }
+    Ok(queued)
+}
+
+/// Fail loudly on an unexpected shape rather than guess.
+pub fn require_app(app: Option<GitHubApp>) -> Result<GitHubApp> {
+    app.ok_or_else(|| anyhow!("GitHub App credentials are required"))
+}

@@ -1,0 +1,358 @@
+//! Rollbacks through the App: the orchestrator of `crate::rollback::auto` bound to a
+//! repository's mirror (fetched and pushed with the installation token), its installation (the
+//! forge: comments, revert PRs, labels), and its policy and rollback settings read from the
+//! repository's config on the default branch.
+//!
+//! Three doors lead here: `/webhook/meta` policy events ([`AppRollbacks`] is the
+//! [`EventSink`]), CI results on the default branch (`check_run` / `status` webhooks, turned into
+//! `ci` events), and a person (`/patchgate rollback`, the check run's Rollback button). All go
+//! through the same exactly-once flow; what this module adds is only *which* repository,
+//! installation and settings.
+//!
+//! What it must never do: revert without the orchestrator's guards, or put the token into an
+//! error (the mirror code redacts it; push errors are re-worded here without it).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::github::app::{GitHubApp, Installation, RepoRef};
+use crate::github::mirror::Mirrors;
+use crate::policy::{ci::ci_events, PolicyEvent, PolicySet};
+use crate::rollback::auto::{GitAccess, GitHubForge, Orchestrator, PushError, RollbackSettings};
+use crate::server::app::{ManualRollback, Rollbacks};
+use crate::server::events::{Applied, EventSink};
+use crate::server::metrics::Metrics;
+use crate::store::Store;
+
+/// A repository's mirror with the installation's token.
+struct AppGit {
+    mirrors: Arc<Mirrors>,
+    repo: RepoRef,
+    url: String,
+    token: String,
+}
+
+const FETCH_SPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/notes/*:refs/notes/*"];
+
+impl GitAccess for AppGit {
+    fn default_branch(&self, _repo: &str) -> Result<String> {
+        let git = self.fetch(_repo)?;
+        // The mirror's remote HEAD is not fetched by refspecs; ask the remote.
+        let mut remote = git.remote_anonymous(&self.url)?;
+        let mut cbs = git2::RemoteCallbacks::new();
+        let token = self.token.clone();
+        cbs.credentials(move |_, _, _| git2::Cred::userpass_plaintext("x-access-token", &token));
+        let conn = remote
+            .connect_auth(git2::Direction::Fetch, Some(cbs), None)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "asking {} for its default branch: {}",
+                    self.repo,
+                    e.message()
+                )
+            })?;
+        let head = conn.default_branch().map_err(|e| {
+            anyhow::anyhow!("{} names no default branch: {}", self.repo, e.message())
+        })?;
+        let name = head
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("refs/heads/")
+            .to_string();
+        if name.is_empty() {
+            anyhow::bail!("{} names no default branch", self.repo);
+        }
+        Ok(name)
+    }
+
+    fn fetch(&self, _repo: &str) -> Result<git2::Repository> {
+        let specs: Vec<String> = FETCH_SPECS.iter().map(|s| s.to_string()).collect();
+        self.mirrors
+            .fetch(&self.repo, &self.url, Some(&self.token), &specs)
+    }
+
+    fn open(&self, _repo: &str) -> Result<git2::Repository> {
+        self.mirrors.open(&self.repo)
+    }
+
+    fn push(&self, _repo: &str, local_ref: &str, remote_ref: &str) -> Result<(), PushError> {
+        let spec = format!("{local_ref}:{remote_ref}");
+        match self
+            .mirrors
+            .push(&self.repo, &self.url, Some(&self.token), &spec)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let text = format!("{e:#}");
+                if text.contains("rejected")
+                    || text.contains("not fast-forward")
+                    || text.contains("non-fast-forward")
+                    || text.contains("cannot push because a reference that you are trying to update on the remote contains commits")
+                {
+                    Err(PushError::Rejected {
+                        refname: remote_ref.to_string(),
+                        message: text,
+                    })
+                } else {
+                    Err(PushError::Other(e))
+                }
+            }
+        }
+    }
+}
+
+/// The App's rollbacks: one orchestrator per call, bound to the repository.
+pub struct AppRollbacks {
+    pub app: GitHubApp,
+    pub mirrors: Arc<Mirrors>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    /// Clone URLs seen in webhooks, by `owner/name` (a policy event names only the repository).
+    clone_urls: Mutex<HashMap<String, String>>,
+}
+
+impl AppRollbacks {
+    pub fn new(app: GitHubApp, mirrors: Arc<Mirrors>, store: Store, metrics: Arc<Metrics>) -> Self {
+        AppRollbacks {
+            app,
+            mirrors,
+            store,
+            metrics,
+            clone_urls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Remember a repository's clone URL (from any webhook about it).
+    pub fn learn_clone_url(&self, repo: &str, url: &str) {
+        if let Ok(mut m) = self.clone_urls.lock() {
+            m.insert(repo.to_string(), url.to_string());
+        }
+    }
+
+    fn clone_url(&self, repo: &RepoRef) -> String {
+        if let Some(u) = self
+            .clone_urls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&repo.to_string()).cloned())
+        {
+            return u;
+        }
+        // github.com, or GitHub Enterprise Server (`https://host/api/v3`).
+        let base = self.app.api_base().trim_end_matches('/');
+        let web = if base == "https://api.github.com" {
+            "https://github.com".to_string()
+        } else {
+            base.trim_end_matches("/api/v3").to_string()
+        };
+        format!("{web}/{repo}.git")
+    }
+
+    async fn orchestrator(
+        &self,
+        inst: &Installation,
+        repo: &RepoRef,
+        clone_url: &str,
+    ) -> Result<Orchestrator> {
+        let token = inst.token().await?;
+        let git = Arc::new(AppGit {
+            mirrors: self.mirrors.clone(),
+            repo: repo.clone(),
+            url: clone_url.to_string(),
+            token,
+        });
+        let (policy, settings) = {
+            let git = git.clone();
+            let name = repo.to_string();
+            tokio::task::spawn_blocking(move || repo_settings(&*git, &name))
+                .await
+                .context("reading the repository's rollback settings")??
+        };
+        Ok(Orchestrator::new(
+            self.store.clone(),
+            git,
+            Arc::new(GitHubForge::new(inst.clone())),
+            policy,
+            settings,
+        )
+        .with_metrics(self.metrics.clone()))
+    }
+
+    async fn judge_event(&self, event: PolicyEvent, row: i64) -> Result<Applied> {
+        let repo = RepoRef::parse(&event.repo)?;
+        let inst_id = self
+            .app
+            .repo_installation(&repo)
+            .await
+            .with_context(|| format!("the App is not installed on {repo}"))?;
+        let inst = self.app.installation(inst_id).await?;
+        let url = self.clone_url(&repo);
+        let orch = self.orchestrator(&inst, &repo, &url).await?;
+        orch.on_event(event, row).await
+    }
+}
+
+/// The policy and rollback settings of a repository: the embedded defaults overlaid with its
+/// config's `policy:` and `rollback:` on the default branch (never a PR head).
+fn repo_settings(git: &dyn GitAccess, repo: &str) -> Result<(PolicySet, RollbackSettings)> {
+    let branch = git.default_branch(repo)?;
+    let mirror = git.open(repo)?;
+    let text = match mirror
+        .revparse_single(&format!("refs/heads/{branch}"))
+        .and_then(|o| o.peel_to_commit())
+        .and_then(|c| c.tree())
+    {
+        Ok(tree) => match tree.get_path(std::path::Path::new(
+            crate::gate::repo_config::REPO_CONFIG_PATH,
+        )) {
+            Ok(e) => {
+                let blob = e.to_object(&mirror)?.peel_to_blob()?;
+                Some(String::from_utf8_lossy(blob.content()).into_owned())
+            }
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    settings_from(text.as_deref())
+}
+
+/// The policy and rollback settings a config text gives (the defaults without one). The
+/// `_extends` chain is not followed here: post-merge settings come from the repository's own
+/// file.
+fn settings_from(text: Option<&str>) -> Result<(PolicySet, RollbackSettings)> {
+    use crate::gate::repo_config::{parse, RepoConfig, RollbackAction};
+    use crate::rollback::auto::Action;
+    let cfg = match text {
+        Some(t) => parse(t, "the default branch")?,
+        None => RepoConfig::default(),
+    };
+    let policy = cfg
+        .effective_policy()
+        .map_err(|e| anyhow::anyhow!("the repository's policy: {e}"))?;
+    let action = match cfg.rollback.action {
+        Some(RollbackAction::PullRequest) => Action::PullRequest,
+        Some(RollbackAction::Comment) => Action::Comment,
+        Some(RollbackAction::Push) | None => Action::Push,
+    };
+    Ok((
+        policy,
+        RollbackSettings {
+            action,
+            labels: cfg.rollback.labels.clone(),
+            auto_merge: cfg.rollback.auto_merge,
+        },
+    ))
+}
+
+impl EventSink for AppRollbacks {
+    fn apply(
+        &self,
+        event: PolicyEvent,
+        event_row: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<Applied>> + Send + '_>> {
+        Box::pin(self.judge_event(event, event_row))
+    }
+}
+
+impl Rollbacks for AppRollbacks {
+    fn learn_clone_url(&self, repo: &str, url: &str) {
+        AppRollbacks::learn_clone_url(self, repo, url);
+    }
+
+    fn manual<'a>(
+        &'a self,
+        req: ManualRollback<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>> {
+        let ManualRollback {
+            inst,
+            repo,
+            clone_url,
+            pr,
+            reason,
+            actor,
+            trigger,
+        } = req;
+        Box::pin(async move {
+            self.learn_clone_url(&repo.to_string(), clone_url);
+            let orch = self.orchestrator(inst, repo, clone_url).await?;
+            let out = orch
+                .manual_rollback(&repo.to_string(), pr, reason, actor, trigger)
+                .await?;
+            let row = &out.row;
+            Ok(if out.already_done {
+                format!(
+                    "This pull request's merge was already rolled back ({}); nothing was done.",
+                    row.state
+                )
+            } else if row.state == crate::store::rollbacks::RollbackState::Failed {
+                format!(
+                    "Rollback of #{pr} failed: {}",
+                    row.error.as_deref().unwrap_or("see the server log")
+                )
+            } else {
+                format!(
+                    "Rolled back #{pr} as asked by @{actor}: revert {} ({}).",
+                    row.revert_sha.as_deref().unwrap_or("(not pushed)"),
+                    row.state
+                )
+            })
+        })
+    }
+
+    fn ci_webhook<'a>(
+        &'a self,
+        inst: &'a Installation,
+        event: &'a str,
+        payload: &'a Value,
+    ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let events = ci_events(event, payload, true);
+            if events.is_empty() {
+                return Ok(());
+            }
+            let full = payload
+                .pointer("/repository/full_name")
+                .and_then(Value::as_str)
+                .context("repository.full_name")?;
+            let repo = RepoRef::parse(full)?;
+            if let Some(u) = payload
+                .pointer("/repository/clone_url")
+                .and_then(Value::as_str)
+            {
+                self.learn_clone_url(full, u);
+            }
+            let url = self.clone_url(&repo);
+            let orch = self.orchestrator(inst, &repo, &url).await?;
+            for ev in events {
+                let row = self
+                    .store
+                    .insert_policy_event(&ev, None, chrono::Utc::now())
+                    .await?;
+                let applied = orch.on_event(ev, row).await?;
+                self.store
+                    .set_event_decision(row, applied.merge_sha.as_deref(), &applied.decision)
+                    .await?;
+                self.metrics.policy_event(
+                    applied
+                        .decision
+                        .get("decision")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown"),
+                );
+                info!(repo = %repo, decision = %applied.decision, "ci result judged");
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Log and swallow: used where a failure must not fail the caller.
+pub fn warn_err(what: &str, e: &anyhow::Error) {
+    warn!(error = %format!("{e:#}"), "{what}");
+}
