@@ -286,6 +286,12 @@ struct RollbackArgs {
     /// Allow reverting a revert (a person's decision).
     #[arg(long)]
     allow_revert_of_revert: bool,
+    /// Roll back through the GitHub App instead of a local repository: `owner/name`, with --pr.
+    /// Uses PATCHGATE_GITHUB_APP_ID, PATCHGATE_GITHUB_PRIVATE_KEY and the data directory's store
+    /// (the same exactly-once record as the server's); the repository's `rollback.action`
+    /// decides between a push, a revert pull request and a comment.
+    #[arg(long, value_name = "OWNER/NAME", requires = "pr", conflicts_with_all = ["target", "dry_run", "push", "branch"])]
+    github: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -412,6 +418,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Audit(args) => runtime()?.block_on(cmd_audit(&global, args)),
         Command::Meta(MetaCommand::Verify { target, repo }) => cmd_meta_verify(&target, &repo),
         Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
+        Command::Rollback(args) if args.github.is_some() => {
+            runtime()?.block_on(cmd_rollback_github(&global, args))
+        }
         Command::Rollback(args) => cmd_rollback(args),
         Command::Rules(RulesCommand::Test { dir }) => cmd_rules_test(dir),
         Command::Config(ConfigCommand::Explain) => {
@@ -1066,4 +1075,45 @@ async fn cmd_event(args: EventArgs) -> Result<u8> {
         .and_then(|v| v.get("rejected").and_then(|r| r.as_array()).map(Vec::len))
         .unwrap_or(0);
     Ok(u8::from(rejected > 0))
+}
+
+async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs) -> Result<u8> {
+    use patchgate::github::app::{AppCredentials, GitHubApp, RepoRef};
+    use patchgate::github::mirror::Mirrors;
+    use patchgate::server::{metrics::Metrics, rollback::AppRollbacks, DEFAULT_API_URL};
+    let name = args.github.as_deref().unwrap_or_default();
+    let repo = RepoRef::parse(name)?;
+    let pr = args.pr.context("--github needs --pr N")?;
+    let id = env_var("PATCHGATE_GITHUB_APP_ID")
+        .filter(|v| !v.is_empty())
+        .context("PATCHGATE_GITHUB_APP_ID is not set: --github acts as the GitHub App")?;
+    let key = env_var("PATCHGATE_GITHUB_PRIVATE_KEY")
+        .filter(|v| !v.is_empty())
+        .context(
+            "PATCHGATE_GITHUB_PRIVATE_KEY is not set (a path to the App's PEM key, or the PEM)",
+        )?;
+    let api = env_var("PATCHGATE_GITHUB_API_URL")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string());
+    let settings = settings(global, None)?;
+    let store = open_store(&settings).await?;
+    let app = GitHubApp::new(AppCredentials::new(&id, &key)?, &api)?;
+    let rollbacks = AppRollbacks::new(
+        app,
+        Arc::new(Mirrors::new(&settings.data_dir)),
+        store,
+        Metrics::new(),
+    );
+    let actor = env_var("USER").unwrap_or_else(|| "cli".into());
+    let reason = args
+        .reason
+        .clone()
+        .unwrap_or_else(|| "asked on the command line".into());
+    let reply = rollbacks.manual_cli(&repo, pr, &reason, &actor).await?;
+    println!("{reply}");
+    Ok(if reply.starts_with("Rollback of") {
+        1
+    } else {
+        0
+    })
 }

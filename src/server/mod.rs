@@ -220,11 +220,24 @@ pub async fn serve(
                 stop_rx.clone(),
             ));
         }
+        if let Some(r) = &app_rollbacks {
+            // Rollbacks a crash left half done: finished once at start-up (and on each
+            // reconciliation pass below).
+            let r = r.clone();
+            tasks.spawn(async move {
+                match r.resume_all().await {
+                    Ok(0) => {}
+                    Ok(n) => info!(resumed = n, "half-done rollbacks finished"),
+                    Err(e) => warn!(error = %format!("{e:#}"), "resuming rollbacks failed"),
+                }
+            });
+        }
         if let Some(every) = opts.reconcile_every {
             let app = app.clone();
             let store = store.clone();
             let mut stop = stop_rx.clone();
             let wake = wake.clone();
+            let rollbacks = app_rollbacks.clone();
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -240,6 +253,11 @@ pub async fn serve(
                             wake.notify_waiters();
                         }
                         Err(e) => warn!(error = %format!("{e:#}"), "reconciliation failed"),
+                    }
+                    if let Some(r) = &rollbacks {
+                        if let Err(e) = r.resume_all().await {
+                            warn!(error = %format!("{e:#}"), "resuming rollbacks failed");
+                        }
                     }
                 }
             });

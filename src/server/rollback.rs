@@ -184,6 +184,65 @@ impl AppRollbacks {
         .with_metrics(self.metrics.clone()))
     }
 
+    /// Finish every rollback a crash left half done (at start-up and on each reconciliation
+    /// pass): per repository, with that repository's installation and mirror.
+    pub async fn resume_all(&self) -> Result<usize> {
+        let rows = self.store.rollbacks_open().await?;
+        let mut repos: Vec<String> = rows.into_iter().map(|r| r.repo).collect();
+        repos.sort();
+        repos.dedup();
+        let mut done = 0;
+        for name in repos {
+            let result: Result<usize> = async {
+                let repo = RepoRef::parse(&name)?;
+                let inst = self
+                    .app
+                    .installation(self.app.repo_installation(&repo).await?)
+                    .await?;
+                let url = self.clone_url(&repo);
+                let orch = self.orchestrator(&inst, &repo, &url).await?;
+                Ok(orch.resume_pending_of(&name).await?.len())
+            }
+            .await;
+            match result {
+                Ok(n) => done += n,
+                Err(e) => warn_err(
+                    &format!("resuming the rollbacks of {name} failed; will retry"),
+                    &e,
+                ),
+            }
+        }
+        Ok(done)
+    }
+
+    /// `patchgate rollback --github owner/name --pr N`: a person's rollback through the App.
+    pub async fn manual_cli(
+        &self,
+        repo: &RepoRef,
+        pr: u64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<String> {
+        let inst = self
+            .app
+            .installation(self.app.repo_installation(repo).await?)
+            .await?;
+        let url = self.clone_url(repo);
+        Rollbacks::manual(
+            self,
+            ManualRollback {
+                inst: &inst,
+                repo,
+                clone_url: &url,
+                pr,
+                reason,
+                actor,
+                trigger: "cli",
+            },
+        )
+        .await
+    }
+
     async fn judge_event(&self, event: PolicyEvent, row: i64) -> Result<Applied> {
         let repo = RepoRef::parse(&event.repo)?;
         let inst_id = self

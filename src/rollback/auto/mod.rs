@@ -613,7 +613,26 @@ impl Orchestrator {
     /// Finish every rollback a crash (or a failed step) left unfinished. Never makes a second
     /// revert: each step first looks at where the previous attempt got.
     pub async fn resume_pending(&self) -> anyhow::Result<Vec<RollbackOutcome>> {
-        let rows = self.store.rollbacks_open().await?;
+        self.resume_where(|_| true).await
+    }
+
+    /// [`resume_pending`](Self::resume_pending) for one repository only (the server builds an
+    /// orchestrator per repository: its git access and forge are that repository's).
+    pub async fn resume_pending_of(&self, repo: &str) -> anyhow::Result<Vec<RollbackOutcome>> {
+        self.resume_where(|r| r.repo == repo).await
+    }
+
+    async fn resume_where(
+        &self,
+        keep: impl Fn(&RollbackRow) -> bool,
+    ) -> anyhow::Result<Vec<RollbackOutcome>> {
+        let rows: Vec<RollbackRow> = self
+            .store
+            .rollbacks_open()
+            .await?
+            .into_iter()
+            .filter(|r| keep(r))
+            .collect();
         let mut out = Vec::new();
         let mut first_err = None;
         for row in rows {
