@@ -705,3 +705,41 @@ fn a_gated_merge_is_rolled_back_once_with_its_audit_hash() {
     assert_eq!(again.status.code(), Some(2));
     assert!(out(&again).contains("already reverted"), "{}", out(&again));
 }
+
+#[test]
+fn a_repository_that_requires_render_b_blocks_a_change_without_one() {
+    let w = world();
+    commit_file(
+        &w,
+        ".github/patchgate.yml",
+        "render_b: {required: true}\n",
+        "require two renders",
+    );
+    commit_file(&w, "tools/settings.py", "X = 1\n", "a change");
+    let args = |b: Option<&str>| {
+        let mut v = vec![
+            "check".to_string(),
+            "--config".into(),
+            w.config.to_str().unwrap().into(),
+            "--repo".into(),
+            repo(&w).into(),
+            "--base".into(),
+            "HEAD~1".into(),
+            "--head".into(),
+            "HEAD".into(),
+        ];
+        if let Some(b) = b {
+            v.extend(["--render-b".to_string(), b.to_string()]);
+        }
+        v
+    };
+    // Every auditor approves, but there is no render B.
+    let a = args(None);
+    let o = pg(&w, &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("render_b.required"), "{}", out(&o));
+    // With a render B that agrees, the same change passes.
+    let a = args(Some("HEAD"));
+    let o = pg(&w, &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+}

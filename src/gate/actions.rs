@@ -613,9 +613,14 @@ pub fn step_summary(o: &CheckOutcome) -> String {
         }
         _ => {
             let semantic = o.single.semantic_files();
+            let required = if r.ast_diff.agreed {
+                "one render"
+            } else {
+                "**missing render B** (the repository sets `render_b.required`)"
+            };
             let _ = writeln!(
                 head,
-                "| renders | one render | no render B to compare: {} file(s) changed, {semantic} with semantic changes |",
+                "| renders | {required} | no render B to compare: {} file(s) changed, {semantic} with semantic changes |",
                 o.single.files.len()
             );
         }

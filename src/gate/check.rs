@@ -313,9 +313,13 @@ where
     .await?;
 
     // The record.
-    let renders_agreed = dual_report
-        .as_ref()
-        .map(|d| d.verdict == DiffVerdict::Agreed);
+    // A repository that requires a second rendering fails a change that has none.
+    let missing_required_b = dual_report.is_none() && repo_cfg.render_b.required;
+    let renders_agreed = match &dual_report {
+        Some(d) => Some(d.verdict == DiffVerdict::Agreed),
+        None if missing_required_b => Some(false),
+        None => None,
+    };
     let ast_diff = match &dual_report {
         Some(d) => AstDiffSummary {
             variance_percent: d.variance_percent.unwrap_or(100.0),
@@ -326,10 +330,13 @@ where
         None => {
             let mut extra = crate::meta::record::Extra::new();
             extra.insert("renders".into(), serde_json::json!(1));
+            if missing_required_b {
+                extra.insert("render_b_required".into(), serde_json::json!(true));
+            }
             AstDiffSummary {
                 variance_percent: 0.0,
                 threshold_percent: diff_opts.threshold_percent,
-                agreed: true,
+                agreed: !missing_required_b,
                 extra,
             }
         }

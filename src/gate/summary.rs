@@ -54,6 +54,13 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
                 "  renders       one render: {} file(s) changed, {semantic} with semantic changes",
                 o.single.files.len()
             );
+            if !r.ast_diff.agreed {
+                let _ = writeln!(
+                    out,
+                    "                {} the repository requires a render B (render_b.required)",
+                    paint(color, "31", "missing:")
+                );
+            }
         }
     }
     // Explanations.
