@@ -15,13 +15,14 @@ ARG DEBIAN_RELEASE=bookworm
 
 # ---- builder ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
-# The C parts are compiled from source and linked statically: libgit2 (libgit2-sys; git2 is
-# built with default features off, so no OpenSSL/libssh2, and no system libgit2 is found
-# because pkg-config is absent), SQLite (sqlx's bundled libsqlite3-sys), zlib, aws-lc (the
-# TLS crypto of rustls) and the tree-sitter grammars (all C, no C++ scanner). gcc comes
+# Compiled from source and linked statically: libgit2 (libgit2-sys, vendored: no libgit2-dev
+# is installed), SQLite (sqlx's bundled libsqlite3-sys), aws-lc (the TLS crypto of rustls)
+# and the tree-sitter grammars (all C, no C++ scanner). git2 is built with its `https`
+# feature (mirrors are fetched and pushed over HTTPS), which links the system OpenSSL through
+# openssl-sys: pkg-config and libssl-dev here, libssl3 in the runtime. No libssh2. gcc comes
 # with the image; cmake is aws-lc-sys's fallback when its own cc build does not fit.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake \
+ && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -46,11 +47,12 @@ RUN cargo build --release --locked --bin patchgate \
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# ca-certificates: TLS to api.github.com, the model endpoints and PostgreSQL. No git: the
-# mirrors are handled by libgit2, linked into the binary. No curl either, hence no
-# HEALTHCHECK: probe GET /healthz and /readyz from the orchestrator (deploy/kubernetes/).
+# ca-certificates: TLS to api.github.com, git's HTTPS and the model endpoints. libssl3: the
+# OpenSSL that libgit2's HTTPS transport links against. No git: the mirrors are handled by
+# libgit2, linked into the binary. No curl either, hence no HEALTHCHECK: probe GET /healthz
+# and /readyz from the orchestrator (deploy/kubernetes/).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 patchgate \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/patchgate \
