@@ -202,8 +202,13 @@ impl AppHandler {
         let clone_url = str_at(p, "/repository/clone_url")
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://github.com/{full}.git"));
-        if let (Some(r), Some(u)) = (&self.rollbacks, str_at(p, "/repository/clone_url")) {
-            r.learn_clone_url(full, u);
+        if let Some(u) = str_at(p, "/repository/clone_url") {
+            if let Some(r) = &self.rollbacks {
+                r.learn_clone_url(full, u);
+            }
+            if let Err(e) = self.store.set_clone_url(full, u).await {
+                warn!(error = %e, "could not remember the repository's clone URL");
+            }
         }
         let inst = self
             .app

@@ -69,7 +69,9 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // The job's span (job id, delivery, event, repo, attempt) on every line logged
+            // inside it: an operator must be able to tell which delivery a line is about.
+            .with_current_span(true)
             .with_span_list(false)
             .try_init(),
     };

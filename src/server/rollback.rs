@@ -135,16 +135,21 @@ impl AppRollbacks {
         }
     }
 
-    fn clone_url(&self, repo: &RepoRef) -> String {
+    /// The repository's clone URL: as a webhook gave it (this process, else the store), else
+    /// github.com's or GitHub Enterprise Server's convention.
+    async fn clone_url(&self, repo: &RepoRef) -> String {
+        let name = repo.to_string();
         if let Some(u) = self
             .clone_urls
             .lock()
             .ok()
-            .and_then(|m| m.get(&repo.to_string()).cloned())
+            .and_then(|m| m.get(&name).cloned())
         {
             return u;
         }
-        // github.com, or GitHub Enterprise Server (`https://host/api/v3`).
+        if let Ok(Some(u)) = self.store.clone_url(&name).await {
+            return u;
+        }
         let base = self.app.api_base().trim_end_matches('/');
         let web = if base == "https://api.github.com" {
             "https://github.com".to_string()
@@ -199,7 +204,7 @@ impl AppRollbacks {
                     .app
                     .installation(self.app.repo_installation(&repo).await?)
                     .await?;
-                let url = self.clone_url(&repo);
+                let url = self.clone_url(&repo).await;
                 let orch = self.orchestrator(&inst, &repo, &url).await?;
                 Ok(orch.resume_pending_of(&name).await?.len())
             }
@@ -227,7 +232,12 @@ impl AppRollbacks {
             .app
             .installation(self.app.repo_installation(repo).await?)
             .await?;
-        let url = self.clone_url(repo);
+        // The pull request names its repository's clone URL (a guess from the API base would be
+        // wrong for mirrors and some Enterprise set-ups).
+        let url = match inst.pull(repo, pr).await {
+            Ok(p) if !p.clone_url.is_empty() => p.clone_url,
+            _ => self.clone_url(repo).await,
+        };
         Rollbacks::manual(
             self,
             ManualRollback {
@@ -251,7 +261,7 @@ impl AppRollbacks {
             .await
             .with_context(|| format!("the App is not installed on {repo}"))?;
         let inst = self.app.installation(inst_id).await?;
-        let url = self.clone_url(&repo);
+        let url = self.clone_url(&repo).await;
         let orch = self.orchestrator(&inst, &repo, &url).await?;
         orch.on_event(event, row).await
     }
@@ -386,7 +396,7 @@ impl Rollbacks for AppRollbacks {
             {
                 self.learn_clone_url(full, u);
             }
-            let url = self.clone_url(&repo);
+            let url = self.clone_url(&repo).await;
             let orch = self.orchestrator(inst, &repo, &url).await?;
             for ev in events {
                 let row = self

@@ -1,3 +1,5 @@
+//! Render-B links and repository clone URLs.
+//!
 //! Render-B links: which second rendering a pull request is compared with, as set by
 //! `/patchgate render-b <ref or #PR>` in a comment (by someone with write access — the server
 //! checks that before calling here). A `Render-Of: #N` line in a PR body needs no row: it is
@@ -29,28 +31,24 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, pr) DO UPDATE SET \
              render_b = excluded.render_b, set_by = excluded.set_by, updated_at = excluded.updated_at";
         let r = match self.pool() {
-            Pool::Sqlite(p) => {
-                sqlx::query(&SQL.replace('$', "?"))
-                    .bind(repo)
-                    .bind(pr)
-                    .bind(render_b)
-                    .bind(set_by)
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map(drop)
-            }
-            Pool::Postgres(p) => {
-                sqlx::query(SQL)
-                    .bind(repo)
-                    .bind(pr)
-                    .bind(render_b)
-                    .bind(set_by)
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map(drop)
-            }
+            Pool::Sqlite(p) => sqlx::query(&SQL.replace('$', "?"))
+                .bind(repo)
+                .bind(pr)
+                .bind(render_b)
+                .bind(set_by)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(drop),
+            Pool::Postgres(p) => sqlx::query(SQL)
+                .bind(repo)
+                .bind(pr)
+                .bind(render_b)
+                .bind(set_by)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(drop),
         };
         r.map_err(|e| map_err("set render B", e))
     }
@@ -77,6 +75,48 @@ impl Store {
             }
         };
         Ok(r.map_err(|e| map_err("read render B", e))?.map(|(s,)| s))
+    }
+
+    /// Remember `repo`'s clone URL (from a webhook about it).
+    pub async fn set_clone_url(&self, repo: &str, url: &str) -> Result<(), StoreError> {
+        if url.trim().is_empty() {
+            return Err(StoreError::Invalid("empty clone URL".into()));
+        }
+        let now = Utc::now().timestamp_millis();
+        const SQL: &str = "INSERT INTO repo_urls (repo, clone_url, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (repo) DO UPDATE SET clone_url = excluded.clone_url, updated_at = excluded.updated_at";
+        let r = match self.pool() {
+            Pool::Sqlite(p) => sqlx::query(&SQL.replace('$', "?"))
+                .bind(repo)
+                .bind(url)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(drop),
+            Pool::Postgres(p) => sqlx::query(SQL)
+                .bind(repo)
+                .bind(url)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(drop),
+        };
+        r.map_err(|e| map_err("set clone URL", e))
+    }
+
+    /// The clone URL last seen for `repo`.
+    pub async fn clone_url(&self, repo: &str) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT clone_url FROM repo_urls WHERE repo = $1";
+        let r: Result<Option<(String,)>, _> = match self.pool() {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(&SQL.replace('$', "?"))
+                    .bind(repo)
+                    .fetch_optional(p)
+                    .await
+            }
+            Pool::Postgres(p) => sqlx::query_as(SQL).bind(repo).fetch_optional(p).await,
+        };
+        Ok(r.map_err(|e| map_err("read clone URL", e))?.map(|(s,)| s))
     }
 }
 
@@ -105,5 +145,25 @@ mod tests {
         );
         assert_eq!(store.render_b("o/x", 1).await.unwrap(), None);
         assert!(store.set_render_b("o/r", 5, " ", "eve").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn clone_urls_are_remembered_per_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).await.unwrap();
+        assert_eq!(store.clone_url("o/r").await.unwrap(), None);
+        store
+            .set_clone_url("o/r", "https://a/o/r.git")
+            .await
+            .unwrap();
+        store
+            .set_clone_url("o/r", "https://b/o/r.git")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.clone_url("o/r").await.unwrap().as_deref(),
+            Some("https://b/o/r.git")
+        );
+        assert!(store.set_clone_url("o/x", "").await.is_err());
     }
 }
