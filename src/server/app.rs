@@ -276,6 +276,7 @@ impl AppHandler {
             Ok(GateResult::Outcome(outcome, advisory)) => {
                 let result = check_result(&outcome, advisory);
                 self.observe(&outcome);
+                self.observe_spend().await;
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
                     .await?;
@@ -457,6 +458,16 @@ impl AppHandler {
             self.metrics.meta_explained();
         }
         self.metrics.decision(r.quorum_passed);
+    }
+
+    /// Today's model spend (settled and reserved) into `patchgate_cost_daily_burn_usd`.
+    async fn observe_spend(&self) {
+        use crate::audit::spend::SpendStore;
+        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        match self.store.spent(&day).await {
+            Ok(usd) => self.metrics.set_daily_burn_usd(usd),
+            Err(e) => warn!(error = %e, "could not read today's spend"),
+        }
     }
 
     /// After a merge: the check run on the merged head offers a Rollback button.
