@@ -960,7 +960,7 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         },
     };
     let secrets = ServeSecrets::from_env(&env_var)?;
-    let env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync> = Arc::new(env_var);
+    let env: server::EnvFn = Arc::new(env_var);
     runtime()?.block_on(server::serve(settings, opts, secrets, env))?;
     Ok(0)
 }

@@ -789,7 +789,7 @@ fn respond(
             match g
                 .installations
                 .iter()
-                .find(|(_, repos)| repos.iter().any(|r| *r == name))
+                .find(|(_, repos)| repos.contains(&name))
             {
                 Some((id, repos)) => answer(200, installation_json(&base, *id, repos)),
                 None => not_found(),
@@ -976,7 +976,7 @@ fn repo_operation(
                         .is_none_or(|a| c.app_id == a)
                 })
                 .collect();
-            runs.sort_by(|a, b| b.id.cmp(&a.id));
+            runs.sort_by_key(|r| std::cmp::Reverse(r.id));
             if filter == "latest" {
                 let mut seen = std::collections::BTreeSet::new();
                 runs.retain(|c| seen.insert((c.app_id, c.name.clone())));
@@ -1747,16 +1747,14 @@ fn installation_json(base: &str, id: u64, repos: &[String]) -> Value {
 /// Replace octocat/Hello-World URLs of an example with this repository's.
 fn rewrite_urls(v: &mut Value, base: &str, from_repo: &str, to_repo: &str) {
     match v {
-        Value::String(s) => {
-            if s.contains("api.github.com") || s.contains(from_repo) {
-                *s = s
-                    .replace(&format!("/repos/{from_repo}"), &format!("/repos/{to_repo}"))
-                    .replace(
-                        &format!("github.com/{from_repo}"),
-                        &format!("github.com/{to_repo}"),
-                    )
-                    .replace("https://api.github.com", base);
-            }
+        Value::String(s) if s.contains("api.github.com") || s.contains(from_repo) => {
+            *s = s
+                .replace(&format!("/repos/{from_repo}"), &format!("/repos/{to_repo}"))
+                .replace(
+                    &format!("github.com/{from_repo}"),
+                    &format!("github.com/{to_repo}"),
+                )
+                .replace("https://api.github.com", base);
         }
         Value::Array(a) => a
             .iter_mut()
