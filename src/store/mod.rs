@@ -19,9 +19,9 @@
 pub mod error;
 pub mod events;
 pub mod jobs;
+mod ledger;
 pub mod links;
 pub mod rollbacks;
-mod ledger;
 mod spend;
 
 use std::path::Path;
