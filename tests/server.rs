@@ -342,3 +342,165 @@ async fn reconciliation_gates_a_pull_request_whose_webhook_was_missed() {
     assert_eq!(w.runs(&w.sha("render-a")).len(), 1);
     w.assert_no_violations();
 }
+
+fn patchgate(w: &World, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(args)
+        .env("PATCHGATE_DATA_DIR", w.data())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_keeps_failing_is_parked_and_patchgate_jobs_requeues_it() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    // GitHub answers 502 to the pull request lookup: with one attempt allowed, the job parks.
+    w.fake
+        .fail_next("GET", "/repos/octo/linkwatch/pulls/1", 502, 1);
+    let mut s = w.serve(&["--max-attempts", "1"], &[]);
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-park",
+            &w.pull_request_payload("opened", 1),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listing = loop {
+        let j = jobs(&w);
+        if j.contains("parked 1") {
+            break j;
+        }
+        s.assert_alive();
+        assert!(Instant::now() < deadline, "never parked: {j}\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(listing.contains("d-park"), "{listing}");
+    assert!(
+        listing.contains("502"),
+        "the last error is shown: {listing}"
+    );
+    assert!(w
+        .runs(&w.sha("render-a"))
+        .iter()
+        .all(|r| r.status != "completed" || r.conclusion.as_deref() != Some("success")));
+    let metrics = s.get("/metrics").await.1;
+    assert!(
+        metrics.contains("patchgate_jobs_parked_total{event=\"pull_request\"} 1"),
+        "{metrics}"
+    );
+    // Requeued by a person: it runs again and passes.
+    let o = patchgate(&w, &["jobs", "requeue", "--all"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("requeued #"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if w.runs(&w.sha("render-a"))
+            .iter()
+            .any(|r| r.conclusion.as_deref() == Some("success"))
+        {
+            break;
+        }
+        s.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "no success after requeue:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(s);
+    let j = jobs(&w);
+    assert!(j.contains("done 1") && j.contains("parked 0"), "{j}");
+    // Requeueing a job that is not parked says so and fails.
+    let o = patchgate(&w, &["jobs", "requeue", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organisation_default_applies_and_a_config_edit_gets_a_note() {
+    let w = World::new().await;
+    // The organisation's `.github` repository makes every check advisory.
+    w.fake
+        .add_repo("octo/.github", w.bare.to_str().unwrap(), "main");
+    w.fake
+        .add_installation(support::world::INSTALLATION, &[REPO, "octo/.github"]);
+    w.fake
+        .set_file("octo/.github", ".github/patchgate.yml", "advisory: true\n");
+    w.open_pr(3, "leaky", "main", "Add the deploy credentials.");
+    w.open_pr(5, "bad-config", "main", "Tune patchgate.");
+    let mut s = w.serve(&[], &[]);
+    s.deliver(
+        "pull_request",
+        "d-org-3",
+        &w.pull_request_payload("opened", 3),
+    )
+    .await;
+    let run = w.completed_run(&w.sha("leaky"), &mut s);
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("neutral"),
+        "{:?}",
+        run.output
+    );
+    assert!(run
+        .output
+        .title
+        .as_deref()
+        .unwrap_or("")
+        .contains("advisory"));
+    // A change to the config is judged by the base's config and told so.
+    s.deliver(
+        "pull_request",
+        "d-org-5",
+        &w.pull_request_payload("opened", 5),
+    )
+    .await;
+    let run = w.completed_run(&w.sha("bad-config"), &mut s);
+    let summary = run.output.summary.unwrap_or_default();
+    assert!(summary.contains("applies after merge"), "{summary}");
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_b_set_by_command_is_compared() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    w.open_pr(
+        2,
+        "render-c",
+        "main",
+        "Retry failed fetches with a linear backoff.",
+    );
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let mut s = w.serve(&[], &[]);
+    let p = w.comment_payload(1, "maintainer", "/patchgate render-b #2");
+    s.deliver("issue_comment", "d-rb-cmd", &p).await;
+    let run = w.completed_run(&w.sha("render-a"), &mut s);
+    // render-c is a different backoff: the renders escalate and the gate blocks.
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        run.output
+    );
+    let text = run.output.text.unwrap_or_default();
+    assert!(text.contains("refs/pull/2/head"), "{text}");
+    assert!(
+        w.fake
+            .comments(REPO, 1)
+            .iter()
+            .any(|c| c.user == BOT_LOGIN && c.body.contains("`#2`")),
+        "the command is acknowledged"
+    );
+    w.assert_no_violations();
+}
