@@ -25,6 +25,7 @@ Needs PyYAML (`pip install pyyaml`, or `pip install --target DIR pyyaml` and PYT
 """
 
 import json
+import os
 import pathlib
 import re
 import sys
@@ -348,6 +349,91 @@ def check_app_manifest():
         problem("app.yml", f"events {events} are not exactly {sorted(APP_EVENTS)}")
 
 
+def dockerfile_stages(text):
+    """The Dockerfile's instructions (continuation lines joined), grouped by stage."""
+    lines, cur = [], ""
+    for raw in text.splitlines():
+        if raw.strip().startswith("#") and not cur:
+            continue
+        if raw.endswith("\\"):
+            cur += raw[:-1] + " "
+            continue
+        cur += raw
+        if cur.strip():
+            lines.append(cur.strip())
+        cur = ""
+    stages = []
+    for line in lines:
+        word = line.split(None, 1)[0].upper()
+        if word == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((word, line.split(None, 1)[1] if " " in line else ""))
+    return stages
+
+
+def check_dockerfile():
+    where = "Dockerfile"
+    path = ROOT / "Dockerfile"
+    stages = dockerfile_stages(path.read_text())
+    if len(stages) < 2:
+        problem(where, "expected a multi-stage build (builder and runtime)")
+        return
+    runtime = stages[-1]
+    words = {w: [a for (x, a) in runtime if x == w] for w in ("USER", "VOLUME", "EXPOSE", "ENTRYPOINT", "RUN")}
+    user = (words["USER"] or ["root"])[-1].split(":")[0]
+    if user in ("root", "0"):
+        problem(where, "the runtime stage must run as a non-root user")
+    if not any("/var/lib/patchgate" in v for v in words["VOLUME"]):
+        problem(where, "the data directory /var/lib/patchgate must be a VOLUME")
+    if "8080" not in " ".join(words["EXPOSE"]):
+        problem(where, "EXPOSE 8080 (the default PATCHGATE_LISTEN of the image)")
+    if not any("patchgate" in e for e in words["ENTRYPOINT"]):
+        problem(where, "ENTRYPOINT must be patchgate")
+    # git2's https transport links OpenSSL: headers in the builder, the library at run time.
+    if not any("libssl3" in r for r in words["RUN"]):
+        problem(where, "the runtime stage must install libssl3 (git2 https)")
+    builder_runs = " ".join(a for (x, a) in stages[0] if x == "RUN")
+    for pkg in ("libssl-dev", "pkg-config"):
+        if pkg not in builder_runs:
+            problem(where, f"the builder stage must install {pkg}")
+    # The dependency-caching step builds from a partial tree: replay its COPYs and the commands
+    # before `cargo build` in a scratch directory, and make sure Cargo can read the manifest
+    # there (a manifest that names a missing target fails the image build).
+    import shutil, subprocess, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        for word, arg in stages[0]:
+            if word == "COPY" and "--from" not in arg:
+                parts = arg.split()
+                srcs, dest = parts[:-1], parts[-1]
+                for src in srcs:
+                    s_path = ROOT / src
+                    d_path = tmp / dest if dest.endswith("/") or len(srcs) > 1 else tmp / dest
+                    if dest in ("./", "."):
+                        d_path = tmp / pathlib.Path(src).name
+                    if s_path.is_dir():
+                        shutil.copytree(s_path, d_path, dirs_exist_ok=True)
+                    elif s_path.exists():
+                        d_path.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(s_path, d_path)
+                    else:
+                        problem(where, f"COPY {src}: no such file in the repository")
+            elif word == "RUN" and "cargo build" in arg:
+                setup = arg.split("cargo build", 1)[0].rstrip().rstrip("&").strip()
+                if setup:
+                    subprocess.run(["bash", "-c", setup], cwd=tmp, check=False)
+                probe = subprocess.run(
+                    ["cargo", "check", "--locked", "--bin", "__dockerfile_probe__"],
+                    cwd=tmp, capture_output=True, text=True,
+                    env={**os.environ, "CARGO_TARGET_DIR": str(tmp / "target")},
+                )
+                if "failed to parse manifest" in probe.stderr or "failed to load manifest" in probe.stderr:
+                    problem(where, "the dependency-caching build cannot read Cargo.toml from the files copied so far: "
+                            + probe.stderr.strip().splitlines()[-1])
+                break
+
+
 def main():
     known = metric_list()
     check_against_server(known)
@@ -356,12 +442,13 @@ def main():
     check_alerts(known)
     check_operations_doc(known)
     check_app_manifest()
+    check_dockerfile()
     if problems:
         print(f"deploy/validate.py: {len(problems)} problem(s):")
         for p in problems:
             print(f"  - {p}")
         return 1
-    print(f"deploy/validate.py: OK ({len(known)} metrics; kubernetes, dashboard, alerts, docs/operations.md, app.yml)")
+    print(f"deploy/validate.py: OK ({len(known)} metrics; kubernetes, dashboard, alerts, docs/operations.md, app.yml, Dockerfile)")
     return 0
 
 
