@@ -376,7 +376,15 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<(NewJob, Reply)>, ma
     // `recv_many` waits for at least one job, then takes whatever else is already waiting.
     while rx.recv_many(&mut pending, max_batch).await > 0 {
         let (jobs, replies): (Vec<NewJob>, Vec<Reply>) = pending.drain(..).unzip();
-        match store.enqueue_many(&jobs).await {
+        let started = std::time::Instant::now();
+        let written = store.enqueue_many(&jobs).await;
+        tracing::debug!(
+            batch = jobs.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            ok = written.is_ok(),
+            "group commit"
+        );
+        match written {
             Ok(done) => {
                 for (reply, d) in replies.into_iter().zip(done) {
                     // A caller that went away (client disconnected) needs no answer.
