@@ -41,6 +41,8 @@ struct Opts {
     in_process: bool,
     binary: PathBuf,
     batch: usize,
+    /// Open loop: offer this many deliveries per second (0: closed loop, as fast as answered).
+    rate: f64,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -51,6 +53,7 @@ fn parse_args() -> Result<Opts> {
         in_process: false,
         binary: root.join("target/release/patchgate"),
         batch: 256,
+        rate: 0.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Opts> {
             "--in-process" => o.in_process = true,
             "--binary" => o.binary = PathBuf::from(value("--binary")?),
             "--batch" => o.batch = value("--batch")?.parse().context("--batch")?,
+            "--rate" => o.rate = value("--rate")?.parse().context("--rate")?,
             // cargo bench passes --bench; libtest-style filters are ignored.
             _ => {}
         }
@@ -210,7 +214,17 @@ struct Run {
 }
 
 /// Send `n` deliveries over `concurrency` keep-alive connections.
-async fn load(addr: SocketAddr, n: usize, concurrency: usize, body: Arc<Vec<u8>>) -> Result<Run> {
+///
+/// With `rate > 0` the load is an open loop: delivery `i` is due at `start + i / rate`, and its
+/// latency runs from when it was due (not from when a connection got to send it), so a stalled
+/// server is charged for the requests it delayed (no coordinated omission).
+async fn load(
+    addr: SocketAddr,
+    n: usize,
+    concurrency: usize,
+    rate: f64,
+    body: Arc<Vec<u8>>,
+) -> Result<Run> {
     let signature = sign(&body)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -238,7 +252,13 @@ async fn load(addr: SocketAddr, n: usize, concurrency: usize, body: Arc<Vec<u8>>
                 if i >= n {
                     break;
                 }
-                let t = Instant::now();
+                let t = if rate > 0.0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                    due
+                } else {
+                    Instant::now()
+                };
                 let r = client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -324,11 +344,11 @@ fn main() -> Result<()> {
     let mode = if o.in_process { "in-process" } else { "binary" };
     let (run, rss_kib, spawned, _server_rt) = if o.in_process {
         let (rt, addr) = start_in_process(&data_dir, o.batch)?;
-        let run = client_rt.block_on(load(addr, o.n, o.concurrency, body.clone()))?;
+        let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()))?;
         (run, peak_rss_kib(std::process::id()), None, Some(rt))
     } else {
         let (server, addr) = Spawned::start(&o.binary, &data_dir)?;
-        let run = client_rt.block_on(load(addr, o.n, o.concurrency, body.clone()))?;
+        let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()))?;
         let rss = peak_rss_kib(server.pid());
         (run, rss, Some(server), None)
     };
@@ -336,8 +356,13 @@ fn main() -> Result<()> {
     let mut lat = run.latencies_us.clone();
     lat.sort_unstable();
     let secs = run.elapsed.as_secs_f64();
+    let offered = if o.rate > 0.0 {
+        format!("open loop at {} deliveries/s offered", o.rate)
+    } else {
+        "closed loop".to_string()
+    };
     println!(
-        "webhook_load ({mode}): {} deliveries of {} bytes, {} connections, {:.2} s",
+        "webhook_load ({mode}, {offered}): {} deliveries of {} bytes, {} connections, {:.2} s",
         o.n,
         body.len(),
         o.concurrency,

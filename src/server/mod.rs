@@ -264,6 +264,24 @@ pub async fn serve(
         }
     }
 
+    if store.backend() == "sqlite" {
+        // The WAL is checkpointed here, in the background, not inside a delivery's commit.
+        let store = store.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                if let Err(e) = store.checkpoint().await {
+                    warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
+        });
+    }
+
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("binding {}", opts.listen))?;

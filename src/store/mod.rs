@@ -42,6 +42,9 @@ pub const SQLITE_FILE: &str = "patchgate.db";
 
 /// How long a SQLite connection waits for another writer (another process) before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL pages after which a commit checkpoints by itself: a backstop, far above what the
+/// server's background [`Store::checkpoint`] lets the WAL reach.
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 50_000;
 /// How long to wait for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,6 +140,20 @@ impl Store {
         r.map_err(|e| StoreError::Unavailable(format!("ping: {e}")))
     }
 
+    /// Copy the SQLite write-ahead log back into the database (`PRAGMA wal_checkpoint(PASSIVE)`:
+    /// never blocks writers). A long-running process calls it periodically, off the path of
+    /// any request. PostgreSQL: nothing to do.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(p)
+                .await
+                .map(drop)
+                .map_err(|e| StoreError::Unavailable(format!("checkpoint: {e}"))),
+            Pool::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Close every pooled connection, waiting for those in use to be returned.
     pub async fn close(&self) {
         match &self.pool {
@@ -156,7 +173,12 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreErro
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Folding the WAL back into the database is left to `checkpoint` (the server runs it in
+        // the background) rather than done inside whichever commit crosses 1,000 pages; every
+        // commit stays durable (`synchronous=FULL`). The last connection to close checkpoints
+        // too, so short-lived commands leave no large WAL behind.
+        .pragma("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES.to_string());
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)
