@@ -178,7 +178,10 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreErro
         // the background) rather than done inside whichever commit crosses 1,000 pages; every
         // commit stays durable (`synchronous=FULL`). The last connection to close checkpoints
         // too, so short-lived commands leave no large WAL behind.
-        .pragma("wal_autocheckpoint", SQLITE_AUTOCHECKPOINT_PAGES.to_string());
+        .pragma(
+            "wal_autocheckpoint",
+            SQLITE_AUTOCHECKPOINT_PAGES.to_string(),
+        );
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(ACQUIRE_TIMEOUT)
