@@ -1,6 +1,9 @@
 //! `patchgate check`, `audit`, `meta verify` and `ledger verify`, run as a user runs them, on the
 //! demo repository that `fixtures/demo/make-repo.sh` builds.
 
+#[path = "support/pg.rs"]
+mod pgdb;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -457,29 +460,10 @@ fn a_bad_server_config_is_a_clear_error() {
 
 #[test]
 fn the_ledger_runs_on_postgresql_too() {
-    let url = std::env::var("PATCHGATE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let schema = format!(
-        "pgcheck_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL at {url} is needed for this test (CI provides it): {e}")
-        });
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    // Dropped at the end of the test (also on panic), with the schema.
+    let schema = rt.block_on(pgdb::PgSchema::new("pgcheck"));
+    let scoped = schema.url.clone();
     let w = world();
     let run = |args: &[&str]| pg(&w, args, &[("DATABASE_URL", &scoped)]);
     let o = run(&[
@@ -505,14 +489,6 @@ fn the_ledger_runs_on_postgresql_too() {
         "render-b",
     ]);
     let l = run(&["ledger", "verify"]);
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert_eq!(o2.status.code(), Some(0), "{}", out(&o2));
     assert!(out(&l).contains("OK  ledger (postgres"), "{}", out(&l));

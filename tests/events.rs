@@ -5,8 +5,9 @@
 //! events applied, forged, stale and replayed ones refused with nothing applied, NDJSON with a
 //! malformed line, a stream read line by line before its end, and the `patchgate event` client.
 
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,131 +19,17 @@ use patchgate::server::events::{events_routes, Applied, EventSink, EventsState};
 use patchgate::server::metrics::Metrics;
 use patchgate::store::Store;
 use serde_json::{json, Value};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 // ---------------------------------------------------------------------------------------------
 // Store, on both backends.
 
-fn pg_base_url() -> String {
-    std::env::var("PATCHGATE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_PG_URL.to_string())
-}
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    url: Option<String>,
-    schema: Option<String>,
-}
-
-impl Fixture {
-    fn sqlite() -> Fixture {
-        Fixture {
-            dir: tempfile::tempdir().expect("tempdir"),
-            url: None,
-            schema: None,
-        }
-    }
-
-    async fn postgres() -> Fixture {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!(
-            "evtest_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let base = pg_base_url();
-        let mut conn = connect_or_die(&base).await;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test schema {schema}: {e}"));
-        conn.close().await.ok();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Fixture {
-            dir: tempfile::tempdir().expect("tempdir"),
-            url: Some(url),
-            schema: Some(schema),
-        }
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(self.dir.path(), self.url.as_deref())
-            .await
-            .unwrap_or_else(|e| panic!("Store::open: {e}"))
-    }
-}
-
-async fn connect_or_die(url: &str) -> sqlx::PgConnection {
-    let opts = PgConnectOptions::from_str(url).expect("PATCHGATE_TEST_DATABASE_URL parses");
-    match opts.connect().await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "\n\n*** PostgreSQL is UNREACHABLE at {}:{} ({e}).\n*** These tests need it; they \
-             never skip (CI provides it).\n*** Start it with `pg_ctlcluster --skip-systemctl-redirect \
-             $(ls /etc/postgresql) main start`, or set PATCHGATE_TEST_DATABASE_URL.\n\n",
-            opts.get_host(),
-            opts.get_port()
-        ),
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else {
-            return;
-        };
-        let base = pg_base_url();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut conn = connect_or_die(&base).await;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map(drop)
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = done {
-            eprintln!("warning: could not drop test schema: {e}");
-        }
-    }
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = super::Fixture::sqlite();
-                super::$name(&f).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = super::Fixture::postgres().await;
-                super::$name(&f).await;
-            }
-        }
-    )*};
-}
+use pg::Fixture;
 
 both_backends!(
+    "evtest";
     webhook_ids_are_claimed_once_and_durably,
     events_are_stored_judged_and_counted,
 );
@@ -162,7 +49,7 @@ fn ev(commit: &str, metric: &str, value: f64, at: i64) -> PolicyEvent {
     }
 }
 
-async fn webhook_ids_are_claimed_once_and_durably(f: &Fixture) {
+async fn webhook_ids_are_claimed_once_and_durably(f: &Fixture, _backend: &str) {
     let s = f.open().await;
     assert!(s.claim_webhook_id("msg_1", t(0)).await.unwrap());
     assert!(!s.claim_webhook_id("msg_1", t(1)).await.unwrap());
@@ -181,7 +68,7 @@ async fn webhook_ids_are_claimed_once_and_durably(f: &Fixture) {
     assert!(s.claim_webhook_id("", t(0)).await.is_err());
 }
 
-async fn events_are_stored_judged_and_counted(f: &Fixture) {
+async fn events_are_stored_judged_and_counted(f: &Fixture, _backend: &str) {
     let s = f.open().await;
     let parent = "aaaaaaa1";
     let merge = "bbbbbbb2";

@@ -3,6 +3,9 @@
 //! `fixtures/github/webhooks/`. Each refusal is checked twice: the status and one-line reason
 //! the client sees, and that nothing reached the queue.
 
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -484,70 +487,29 @@ async fn githubs_documented_test_vector() {
 
 // ---- Store::enqueue_many on both backends ------------------------------------------------
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// A store for one `enqueue_many` test: SQLite in a tempdir, or PostgreSQL in a schema of its
-/// own (`pgtest_intake_<pid>_<nanos>`), dropped afterwards. PostgreSQL must be reachable at
-/// `PATCHGATE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); these
-/// tests never skip.
+/// own (`pgtest_intake_…`, see `tests/support/pg.rs`), dropped afterwards; never skips.
 struct Backend {
     store: Store,
-    _dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    fixture: pg::Fixture,
 }
 
 impl Backend {
     async fn open(postgres: bool) -> Backend {
-        use sqlx::{ConnectOptions, Connection};
-        let dir = tempfile::tempdir().unwrap();
-        if !postgres {
-            let store = Store::open(dir.path(), None).await.unwrap();
-            return Backend {
-                store,
-                _dir: dir,
-                pg: None,
-            };
-        }
-        let base = std::env::var("PATCHGATE_TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_PG_URL.to_string());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!("pgtest_intake_{}_{nanos}", std::process::id());
-        let opts: sqlx::postgres::PgConnectOptions = base.parse().unwrap();
-        let mut conn = opts.connect().await.unwrap_or_else(|e| {
-            panic!("\n*** PostgreSQL is UNREACHABLE ({e}); these tests never skip.\n")
-        });
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.ok();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        let store = Store::open(dir.path(), Some(&url)).await.unwrap();
+        let fixture = if postgres {
+            pg::Fixture::postgres("pgtest_intake").await
+        } else {
+            pg::Fixture::sqlite()
+        };
         Backend {
-            store,
-            _dir: dir,
-            pg: Some((base, schema)),
+            store: fixture.open().await,
+            fixture,
         }
     }
 
     async fn drop_schema(self) {
-        use sqlx::{ConnectOptions, Connection};
         self.store.close().await;
-        if let Some((base, schema)) = self.pg {
-            let opts: sqlx::postgres::PgConnectOptions = base.parse().unwrap();
-            let mut conn = opts.connect().await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.ok();
-        }
+        drop(self.fixture);
     }
 }
 

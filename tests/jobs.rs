@@ -4,146 +4,21 @@
 //! gets its own schema (`pgtest_<pid>_<nanos>_<n>`), dropped when done. Time is injected (no
 //! wall clock). These tests must never skip: an unreachable PostgreSQL fails them loudly.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::sync::Arc;
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use patchgate::store::{Enqueued, FailOutcome, NewJob, RetryPolicy, Store};
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use patchgate::store::{Enqueued, FailOutcome, NewJob, RetryPolicy};
 use tokio::sync::Mutex;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn pg_base_url() -> String {
-    std::env::var("PATCHGATE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_PG_URL.to_string())
-}
-
-/// Where one test's store lives.
-struct Fixture {
-    dir: tempfile::TempDir,
-    /// `None`: SQLite in `dir`. `Some`: PostgreSQL, scoped to `schema`.
-    url: Option<String>,
-    schema: Option<String>,
-}
-
-impl Fixture {
-    fn sqlite() -> Fixture {
-        Fixture {
-            dir: tempfile::tempdir().expect("tempdir"),
-            url: None,
-            schema: None,
-        }
-    }
-
-    async fn postgres() -> Fixture {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!(
-            "pgtest_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let base = pg_base_url();
-        let mut conn = connect_or_die(&base).await;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test schema {schema}: {e}"));
-        conn.close().await.ok();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Fixture {
-            dir: tempfile::tempdir().expect("tempdir"),
-            url: Some(url),
-            schema: Some(schema),
-        }
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(self.data_dir(), self.url.as_deref())
-            .await
-            .unwrap_or_else(|e| panic!("Store::open: {e}"))
-    }
-}
-
-async fn connect_or_die(url: &str) -> sqlx::PgConnection {
-    let opts = PgConnectOptions::from_str(url).expect("PATCHGATE_TEST_DATABASE_URL parses");
-    match opts.connect().await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "\n\n*** PostgreSQL is UNREACHABLE at {}:{} ({e}).\n*** The PostgreSQL store tests \
-             need it; they never skip (CI provides it).\n*** Start it with \
-             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set \
-             PATCHGATE_TEST_DATABASE_URL.\n\n",
-            opts.get_host(),
-            opts.get_port()
-        ),
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let Some(schema) = self.schema.take() else {
-            return;
-        };
-        // Drop may run inside the test's runtime (or while unwinding): do the async cleanup on
-        // a thread of its own.
-        let base = pg_base_url();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut conn = connect_or_die(&base).await;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map(drop)
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = done {
-            eprintln!("warning: could not drop test schema: {e}");
-        }
-    }
-}
-
-/// Run one behaviour on both backends, as `<name>::sqlite` and `<name>::postgres`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let f = super::Fixture::sqlite();
-                super::$name(&f, "sqlite").await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let f = super::Fixture::postgres().await;
-                super::$name(&f, "postgres").await;
-            }
-        }
-    )*};
-}
+use pg::Fixture;
 
 both_backends!(
+    "pgtest";
     enqueue_dedupes_durably,
     claim_takes_oldest_ready,
     expired_lease_is_reclaimed_and_old_owner_is_powerless,

@@ -9,103 +9,13 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use support::pg::PgSchema;
 use support::world::{git, Server, World, REPO};
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const BODY: &str = "Retry HTTP fetches with exponential backoff.";
-
-fn pg_base_url() -> String {
-    std::env::var("PATCHGATE_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_PG_URL.to_string())
-}
-
-async fn connect_or_die(url: &str) -> sqlx::PgConnection {
-    let opts = PgConnectOptions::from_str(url).expect("PATCHGATE_TEST_DATABASE_URL parses");
-    match opts.connect().await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "\n\n*** PostgreSQL is UNREACHABLE at {}:{} ({e}).\n*** These tests need it; they \
-             never skip (CI provides it).\n*** Start it with \
-             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, or set \
-             PATCHGATE_TEST_DATABASE_URL.\n\n",
-            opts.get_host(),
-            opts.get_port()
-        ),
-    }
-}
-
-/// One test's PostgreSQL schema (`srvpg_<pid>_<nanos>_<n>`), dropped when done. Declare it
-/// before the servers so that it is dropped after them.
-struct Schema {
-    name: String,
-    /// The store URL scoped to the schema (`search_path`), as `DATABASE_URL`.
-    url: String,
-}
-
-impl Schema {
-    async fn new() -> Schema {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!(
-            "srvpg_{}_{}_{}",
-            std::process::id(),
-            nanos,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let base = pg_base_url();
-        let mut conn = connect_or_die(&base).await;
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create test schema {name}: {e}"));
-        conn.close().await.ok();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-        Schema { name, url }
-    }
-
-    async fn connect(&self) -> sqlx::PgConnection {
-        connect_or_die(&self.url).await
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        // Drop may run inside the test's runtime (or while unwinding): do the async cleanup on
-        // a thread of its own.
-        let base = pg_base_url();
-        let name = self.name.clone();
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let mut conn = connect_or_die(&base).await;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .map(drop)
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = done {
-            eprintln!("warning: could not drop test schema: {e}");
-        }
-    }
-}
 
 /// A row of the `jobs` table.
 #[derive(Debug, Clone)]
@@ -247,7 +157,7 @@ fn data_dir(w: &World, name: &str) -> String {
     d.to_str().unwrap().to_string()
 }
 
-fn serve_on(w: &World, db: &Schema, host: &str, data: &str, extra: &[&str]) -> Server {
+fn serve_on(w: &World, db: &PgSchema, host: &str, data: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--workers", "2"];
     args.extend_from_slice(extra);
     w.serve(
@@ -274,7 +184,7 @@ fn job_of(body: &str) -> (i64, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_postgres_process_each_delivery_once() {
-    let db = Schema::new().await;
+    let db = PgSchema::new("srvpg").await;
     let mut w = World::new().await;
     const PRS: u64 = 12;
     let mut heads: BTreeMap<u64, String> = BTreeMap::new();
@@ -488,7 +398,7 @@ async fn two_servers_on_postgres_process_each_delivery_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_stopped_with_sigterm_releases_its_job_and_the_other_finishes_it() {
-    let db = Schema::new().await;
+    let db = PgSchema::new("srvpg").await;
     let mut w = World::new().await;
     let head = distinct_head(&mut w, 1, "render-a");
     w.open_pr(1, "pr-1", "main", BODY);

@@ -9,6 +9,7 @@
 
 pub mod fake_github;
 pub mod openapi;
+pub mod pg;
 pub mod world;
 
 #[allow(unused_imports)]
