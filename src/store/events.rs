@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{map_err, Pool, Store, StoreError};
+use super::{map_err, Store, StoreError};
 use crate::policy::PolicyEvent;
 
 /// How long a claimed webhook id is remembered at least. The timestamp check refuses any
@@ -66,24 +66,6 @@ fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v)
         .single()
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// Run `$body` with `$p` bound to the pool and `$sql` to the SQL text for its backend
-/// (written for PostgreSQL with `$n`; SQLite gets `?n`).
-macro_rules! on_pool {
-    ($store:expr, $text:expr, |$p:ident, $sql:ident| $body:expr) => {
-        match $store.pool() {
-            Pool::Sqlite($p) => {
-                let owned = $text.replace('$', "?");
-                let $sql: &str = &owned;
-                $body
-            }
-            Pool::Postgres($p) => {
-                let $sql: &str = $text;
-                $body
-            }
-        }
-    };
 }
 
 fn to_stored(row: EventRow) -> Result<StoredEvent, StoreError> {

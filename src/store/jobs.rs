@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{map_err, Pool, Store, StoreError};
+use super::{map_err, Store, StoreError};
 
 /// Longest error text kept in `last_error` (characters).
 pub const MAX_ERROR_CHARS: usize = 4000;
@@ -155,64 +155,6 @@ fn truncate(s: &str) -> &str {
     }
 }
 
-/// One SQL text for both backends: written for PostgreSQL (`$n`, `FOR UPDATE …`); SQLite gets
-/// `?n` and no row locks (its `BEGIN IMMEDIATE` already serialises writers).
-fn sqlite_sql(sql: &str) -> String {
-    sql.replace(" FOR UPDATE SKIP LOCKED", "")
-        .replace(" FOR UPDATE", "")
-        .replace('$', "?")
-}
-
-/// Run `$body` with `$sql` bound to the backend's SQL text and `$p` to its pool.
-macro_rules! on_pool {
-    ($store:expr, $text:expr, |$p:ident, $sql:ident| $body:expr) => {
-        match $store.pool() {
-            Pool::Sqlite($p) => {
-                let owned = sqlite_sql($text);
-                let $sql: &str = &owned;
-                $body
-            }
-            Pool::Postgres($p) => {
-                let $sql: &str = $text;
-                $body
-            }
-        }
-    };
-}
-
-/// Run `$body` in a transaction (`BEGIN IMMEDIATE` on SQLite), committing after it; `$sql`
-/// maps a PostgreSQL SQL text to the backend's. An `Err` returned by `?` in `$body` rolls back.
-macro_rules! in_tx {
-    ($store:expr, $what:expr, |$tx:ident, $sql:ident| $body:expr) => {
-        match $store.pool() {
-            Pool::Sqlite(p) => {
-                let mut $tx = p
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(|e| map_err(concat!($what, ": begin"), e))?;
-                let $sql = |s: &str| sqlite_sql(s);
-                let out = $body;
-                $tx.commit()
-                    .await
-                    .map_err(|e| map_err(concat!($what, ": commit"), e))?;
-                out
-            }
-            Pool::Postgres(p) => {
-                let mut $tx = p
-                    .begin()
-                    .await
-                    .map_err(|e| map_err(concat!($what, ": begin"), e))?;
-                let $sql = |s: &str| s.to_string();
-                let out = $body;
-                $tx.commit()
-                    .await
-                    .map_err(|e| map_err(concat!($what, ": commit"), e))?;
-                out
-            }
-        }
-    };
-}
-
 type JobRow = (i64, String, String, String, Vec<u8>, i64, i64);
 type SummaryRow = (
     i64,
@@ -326,20 +268,28 @@ impl Store {
                 "enqueue_many: job {i} of the batch has an empty delivery id"
             )));
         }
+        // Inserted in delivery-id order (a stable sort: within one id, the batch's own order),
+        // so two transactions inserting overlapping batches take the unique index's locks in
+        // the same order and cannot deadlock on PostgreSQL. Payloads are encoded before the
+        // transaction, not while it holds the write lock.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|&a, &b| jobs[a].delivery_id.cmp(&jobs[b].delivery_id));
+        let payloads: Vec<_> = jobs.iter().map(|j| encode_payload(&j.payload)).collect();
         let out = in_tx!(self, "enqueue_many", |tx, sql| {
             let insert = sql(ENQUEUE_INSERT);
             let existing = sql(ENQUEUE_EXISTING);
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
+            let mut out = vec![Enqueued::Duplicate(0); jobs.len()];
+            for &i in &order {
+                let job = &jobs[i];
                 let new: Option<i64> = sqlx::query_scalar(&insert)
                     .bind(&job.delivery_id)
                     .bind(&job.event)
                     .bind(&job.repo)
-                    .bind(encode_payload(&job.payload).as_ref())
+                    .bind(payloads[i].as_ref())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(|e| map_err("enqueue_many", e))?;
-                let outcome = match new {
+                out[i] = match new {
                     Some(id) => Enqueued::New(id),
                     // Inside this transaction: sees rows committed before it (PostgreSQL waits
                     // for a concurrent insert of the same key to commit before skipping, and
@@ -352,7 +302,6 @@ impl Store {
                             .map_err(|e| map_err("enqueue_many: existing", e))?,
                     ),
                 };
-                out.push(outcome);
             }
             out
         });
@@ -559,6 +508,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::sqlite_sql;
 
     #[test]
     fn backoff_doubles_and_caps() {

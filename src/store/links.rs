@@ -10,7 +10,7 @@
 
 use chrono::Utc;
 
-use super::{map_err, Pool, Store, StoreError};
+use super::{map_err, Store, StoreError};
 
 impl Store {
     /// Set (or replace) the render B of a pull request.
@@ -21,8 +21,7 @@ impl Store {
         render_b: &str,
         set_by: &str,
     ) -> Result<(), StoreError> {
-        let pr = i64::try_from(pr)
-            .map_err(|_| StoreError::Invalid(format!("pull request number {pr} too large")))?;
+        let pr = pr_number(pr)?;
         if render_b.trim().is_empty() {
             return Err(StoreError::Invalid("empty render B".into()));
         }
@@ -30,51 +29,28 @@ impl Store {
         const SQL: &str = "INSERT INTO pr_links (repo, pr, render_b, set_by, updated_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, pr) DO UPDATE SET \
              render_b = excluded.render_b, set_by = excluded.set_by, updated_at = excluded.updated_at";
-        let r = match self.pool() {
-            Pool::Sqlite(p) => sqlx::query(&SQL.replace('$', "?"))
-                .bind(repo)
-                .bind(pr)
-                .bind(render_b)
-                .bind(set_by)
-                .bind(now)
-                .execute(p)
-                .await
-                .map(drop),
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(repo)
-                .bind(pr)
-                .bind(render_b)
-                .bind(set_by)
-                .bind(now)
-                .execute(p)
-                .await
-                .map(drop),
-        };
-        r.map_err(|e| map_err("set render B", e))
+        on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(repo)
+            .bind(pr)
+            .bind(render_b)
+            .bind(set_by)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(drop))
+        .map_err(|e| map_err("set render B", e))
     }
 
     /// The render B set for a pull request, if any.
     pub async fn render_b(&self, repo: &str, pr: u64) -> Result<Option<String>, StoreError> {
-        let pr = i64::try_from(pr)
-            .map_err(|_| StoreError::Invalid(format!("pull request number {pr} too large")))?;
+        let pr = pr_number(pr)?;
         const SQL: &str = "SELECT render_b FROM pr_links WHERE repo = $1 AND pr = $2";
-        let r: Result<Option<(String,)>, _> = match self.pool() {
-            Pool::Sqlite(p) => {
-                sqlx::query_as(&SQL.replace('$', "?"))
-                    .bind(repo)
-                    .bind(pr)
-                    .fetch_optional(p)
-                    .await
-            }
-            Pool::Postgres(p) => {
-                sqlx::query_as(SQL)
-                    .bind(repo)
-                    .bind(pr)
-                    .fetch_optional(p)
-                    .await
-            }
-        };
-        Ok(r.map_err(|e| map_err("read render B", e))?.map(|(s,)| s))
+        on_pool!(self, SQL, |p, sql| sqlx::query_scalar(sql)
+            .bind(repo)
+            .bind(pr)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| map_err("read render B", e))
     }
 
     /// Remember `repo`'s clone URL (from a webhook about it).
@@ -85,39 +61,30 @@ impl Store {
         let now = Utc::now().timestamp_millis();
         const SQL: &str = "INSERT INTO repo_urls (repo, clone_url, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (repo) DO UPDATE SET clone_url = excluded.clone_url, updated_at = excluded.updated_at";
-        let r = match self.pool() {
-            Pool::Sqlite(p) => sqlx::query(&SQL.replace('$', "?"))
-                .bind(repo)
-                .bind(url)
-                .bind(now)
-                .execute(p)
-                .await
-                .map(drop),
-            Pool::Postgres(p) => sqlx::query(SQL)
-                .bind(repo)
-                .bind(url)
-                .bind(now)
-                .execute(p)
-                .await
-                .map(drop),
-        };
-        r.map_err(|e| map_err("set clone URL", e))
+        on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(repo)
+            .bind(url)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(drop))
+        .map_err(|e| map_err("set clone URL", e))
     }
 
     /// The clone URL last seen for `repo`.
     pub async fn clone_url(&self, repo: &str) -> Result<Option<String>, StoreError> {
         const SQL: &str = "SELECT clone_url FROM repo_urls WHERE repo = $1";
-        let r: Result<Option<(String,)>, _> = match self.pool() {
-            Pool::Sqlite(p) => {
-                sqlx::query_as(&SQL.replace('$', "?"))
-                    .bind(repo)
-                    .fetch_optional(p)
-                    .await
-            }
-            Pool::Postgres(p) => sqlx::query_as(SQL).bind(repo).fetch_optional(p).await,
-        };
-        Ok(r.map_err(|e| map_err("read clone URL", e))?.map(|(s,)| s))
+        on_pool!(self, SQL, |p, sql| sqlx::query_scalar(sql)
+            .bind(repo)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| map_err("read clone URL", e))
     }
+}
+
+fn pr_number(pr: u64) -> Result<i64, StoreError> {
+    i64::try_from(pr)
+        .map_err(|_| StoreError::Invalid(format!("pull request number {pr} too large")))
 }
 
 #[cfg(test)]

@@ -16,6 +16,67 @@
 //! by [`Store::open`]. Cargo does not notice a *new* file there: after adding a migration,
 //! touch this file so the next build embeds it.
 
+// The statements are written once, for PostgreSQL; these run them on either backend. Defined
+// before the submodules so that each of them can use them.
+
+/// One SQL text for both backends: written for PostgreSQL (`$n`, `FOR UPDATE …`); SQLite gets
+/// `?n` and no row locks (its `BEGIN IMMEDIATE` already serialises writers).
+pub(crate) fn sqlite_sql(sql: &str) -> String {
+    sql.replace(" FOR UPDATE SKIP LOCKED", "")
+        .replace(" FOR UPDATE", "")
+        .replace('$', "?")
+}
+
+/// Run `$body` with `$sql` bound to the backend's SQL text and `$p` to its pool.
+macro_rules! on_pool {
+    ($store:expr, $text:expr, |$p:ident, $sql:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($p) => {
+                let owned = $crate::store::sqlite_sql($text);
+                let $sql: &str = &owned;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => {
+                let $sql: &str = $text;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` in a transaction (`BEGIN IMMEDIATE` on SQLite), committing after it; `$sql`
+/// maps a PostgreSQL SQL text to the backend's. An `Err` returned by `?` in `$body` rolls back.
+macro_rules! in_tx {
+    ($store:expr, $what:expr, |$tx:ident, $sql:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite(p) => {
+                let mut $tx = p
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| $crate::store::map_err(concat!($what, ": begin"), e))?;
+                let $sql = |s: &str| $crate::store::sqlite_sql(s);
+                let out = $body;
+                $tx.commit()
+                    .await
+                    .map_err(|e| $crate::store::map_err(concat!($what, ": commit"), e))?;
+                out
+            }
+            $crate::store::Pool::Postgres(p) => {
+                let mut $tx = p
+                    .begin()
+                    .await
+                    .map_err(|e| $crate::store::map_err(concat!($what, ": begin"), e))?;
+                let $sql = |s: &str| s.to_string();
+                let out = $body;
+                $tx.commit()
+                    .await
+                    .map_err(|e| $crate::store::map_err(concat!($what, ": commit"), e))?;
+                out
+            }
+        }
+    };
+}
+
 pub mod error;
 pub mod events;
 pub mod jobs;
