@@ -55,9 +55,6 @@ pub trait Rollbacks: Send + Sync + 'static {
         req: ManualRollback<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>>;
 
-    /// A repository's clone URL, seen in a webhook (policy events name only the repository).
-    fn learn_clone_url(&self, _repo: &str, _url: &str) {}
-
     /// CI results on the default branch (`check_run`, `status` webhooks) as policy events.
     fn ci_webhook<'a>(
         &'a self,
@@ -202,12 +199,14 @@ impl AppHandler {
         let clone_url = str_at(p, "/repository/clone_url")
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://github.com/{full}.git"));
+        // Policy events and resumed rollbacks name only the repository: remember where it is
+        // cloned from (a write only when it changed, not one per job).
         if let Some(u) = str_at(p, "/repository/clone_url") {
-            if let Some(r) = &self.rollbacks {
-                r.learn_clone_url(full, u);
-            }
-            if let Err(e) = self.store.set_clone_url(full, u).await {
-                warn!(error = %e, "could not remember the repository's clone URL");
+            let known = self.store.clone_url(full).await.ok().flatten();
+            if known.as_deref() != Some(u) {
+                if let Err(e) = self.store.set_clone_url(full, u).await {
+                    warn!(error = %e, "could not remember the repository's clone URL");
+                }
             }
         }
         let inst = self
@@ -572,24 +571,38 @@ impl AppHandler {
             }
             Command::Rollback { reason } => {
                 let reason = reason.unwrap_or_else(|| "asked in a comment".into());
-                let reply = match &self.rollbacks {
-                    Some(r) => r
-                        .manual(ManualRollback {
-                            inst: &t.inst,
-                            repo: &t.repo,
-                            clone_url: &t.clone_url,
-                            pr: number,
-                            reason: &reason,
-                            actor: user,
-                            trigger: "comment",
-                        })
-                        .await
-                        .unwrap_or_else(|e| format!("Rollback failed: {e:#}")),
-                    None => "Rollback is not available on this server.".to_string(),
-                };
-                t.inst.comment(&t.repo, number, &reply).await?;
+                self.rollback_and_reply(t, number, &reason, user, "comment")
+                    .await?;
             }
         }
+        Ok(())
+    }
+
+    /// A person's rollback of PR `number` (already authorised), answered on the PR.
+    async fn rollback_and_reply(
+        &self,
+        t: &Target,
+        number: u64,
+        reason: &str,
+        actor: &str,
+        trigger: &str,
+    ) -> Result<()> {
+        let reply = match &self.rollbacks {
+            Some(r) => r
+                .manual(ManualRollback {
+                    inst: &t.inst,
+                    repo: &t.repo,
+                    clone_url: &t.clone_url,
+                    pr: number,
+                    reason,
+                    actor,
+                    trigger,
+                })
+                .await
+                .unwrap_or_else(|e| format!("Rollback failed: {e:#}")),
+            None => "Rollback is not available on this server.".to_string(),
+        };
+        t.inst.comment(&t.repo, number, &reply).await?;
         Ok(())
     }
 
@@ -625,22 +638,14 @@ impl AppHandler {
                 .await?;
             return Ok(());
         }
-        let reply = match &self.rollbacks {
-            Some(r) => r
-                .manual(ManualRollback {
-                    inst: &t.inst,
-                    repo: &t.repo,
-                    clone_url: &t.clone_url,
-                    pr: number,
-                    reason: "Rollback button on the patchgate check",
-                    actor: &user,
-                    trigger: "check_action",
-                })
-                .await
-                .unwrap_or_else(|e| format!("Rollback failed: {e:#}")),
-            None => "Rollback is not available on this server.".to_string(),
-        };
-        t.inst.comment(&t.repo, number, &reply).await?;
+        self.rollback_and_reply(
+            &t,
+            number,
+            "Rollback button on the patchgate check",
+            &user,
+            "check_action",
+        )
+        .await?;
         Ok(())
     }
 }

@@ -12,10 +12,9 @@
 //! What it must never do: revert without the orchestrator's guards, or put the token into an
 //! error (the mirror code redacts it; push errors are re-worded here without it).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -113,8 +112,6 @@ pub struct AppRollbacks {
     pub mirrors: Arc<Mirrors>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    /// Clone URLs seen in webhooks, by `owner/name` (a policy event names only the repository).
-    clone_urls: Mutex<HashMap<String, String>>,
 }
 
 impl AppRollbacks {
@@ -124,30 +121,13 @@ impl AppRollbacks {
             mirrors,
             store,
             metrics,
-            clone_urls: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Remember a repository's clone URL (from any webhook about it).
-    pub fn learn_clone_url(&self, repo: &str, url: &str) {
-        if let Ok(mut m) = self.clone_urls.lock() {
-            m.insert(repo.to_string(), url.to_string());
-        }
-    }
-
-    /// The repository's clone URL: as a webhook gave it (this process, else the store), else
-    /// github.com's or GitHub Enterprise Server's convention.
+    /// The repository's clone URL: as its webhooks gave it (kept in the store, see
+    /// `AppHandler`), else github.com's or GitHub Enterprise Server's convention.
     async fn clone_url(&self, repo: &RepoRef) -> String {
-        let name = repo.to_string();
-        if let Some(u) = self
-            .clone_urls
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&name).cloned())
-        {
-            return u;
-        }
-        if let Ok(Some(u)) = self.store.clone_url(&name).await {
+        if let Ok(Some(u)) = self.store.clone_url(&repo.to_string()).await {
             return u;
         }
         let base = self.app.api_base().trim_end_matches('/');
@@ -330,10 +310,6 @@ impl EventSink for AppRollbacks {
 }
 
 impl Rollbacks for AppRollbacks {
-    fn learn_clone_url(&self, repo: &str, url: &str) {
-        AppRollbacks::learn_clone_url(self, repo, url);
-    }
-
     fn manual<'a>(
         &'a self,
         req: ManualRollback<'a>,
@@ -348,7 +324,6 @@ impl Rollbacks for AppRollbacks {
             trigger,
         } = req;
         Box::pin(async move {
-            self.learn_clone_url(&repo.to_string(), clone_url);
             let orch = self.orchestrator(inst, repo, clone_url).await?;
             let out = orch
                 .manual_rollback(&repo.to_string(), pr, reason, actor, trigger)
@@ -390,12 +365,7 @@ impl Rollbacks for AppRollbacks {
                 .and_then(Value::as_str)
                 .context("repository.full_name")?;
             let repo = RepoRef::parse(full)?;
-            if let Some(u) = payload
-                .pointer("/repository/clone_url")
-                .and_then(Value::as_str)
-            {
-                self.learn_clone_url(full, u);
-            }
+            // `AppHandler::target` stored this payload's clone URL before calling here.
             let url = self.clone_url(&repo).await;
             let orch = self.orchestrator(inst, &repo, &url).await?;
             for ev in events {
