@@ -130,6 +130,34 @@ fn one_line(body: &str) {
     assert_eq!(body.trim_end().lines().count(), 1, "{body:?}");
 }
 
+/// A body of a few MiB is deflated off the async workers (the blocking pool) and still comes
+/// back from the queue byte for byte.
+#[tokio::test]
+async fn large_delivery_round_trips() {
+    let s = Server::start().await;
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&fixture("pull_request.opened.json")).unwrap();
+    let filler: String = (0..3_000_000u32)
+        .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+        .collect();
+    v["pull_request"]["body"] = serde_json::Value::String(filler);
+    let body = serde_json::to_vec(&v).unwrap();
+    assert!(body.len() > 3_000_000);
+    let (status, text) = s.deliver("pull_request", "big-1", body.clone()).await;
+    assert_eq!(status, 202, "{text}");
+    let job = s
+        .store
+        .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.delivery_id, "big-1");
+    assert!(
+        job.payload == body,
+        "the stored body differs from the one delivered"
+    );
+}
+
 #[tokio::test]
 async fn signed_pull_request_is_queued_once() {
     let s = Server::start().await;
@@ -589,6 +617,78 @@ async fn enqueue_many_concurrent_batches(postgres: bool) {
     assert_eq!(all, new);
     assert_eq!(b.store.counts().await.unwrap()["queued"], 400);
     b.drop_schema().await;
+}
+
+/// A batch bigger than one INSERT statement takes (512 rows): duplicates across statements,
+/// against rows already there and within the batch still get the right answers, and every
+/// payload comes back from the queue byte for byte.
+async fn enqueue_many_across_statements(postgres: bool) {
+    use patchgate::store::Enqueued;
+    let b = Backend::open(postgres).await;
+    let s = &b.store;
+    let before = s.enqueue(&new_job("x-0700")).await.unwrap();
+    let mut jobs: Vec<_> = (0..1100).map(|i| new_job(&format!("x-{i:04}"))).collect();
+    for (i, j) in jobs.iter_mut().enumerate() {
+        j.payload = format!(
+            r#"{{"action":"opened","n":{i},"pad":"{}"}}"#,
+            "y".repeat(i % 3000)
+        )
+        .into_bytes();
+    }
+    // The same id early in the batch and again in a later statement's range.
+    jobs.push(new_job("x-0003"));
+    jobs.insert(0, new_job("x-1099"));
+    let out = s.enqueue_many(&jobs).await.unwrap();
+    assert_eq!(out.len(), 1102);
+    let Enqueued::New(first_1099) = out[0] else {
+        panic!("{:?}", out[0])
+    };
+    assert_eq!(out[1100], Enqueued::Duplicate(first_1099), "x-1099 again");
+    assert_eq!(
+        out[701],
+        Enqueued::Duplicate(before.id()),
+        "x-0700 was queued before"
+    );
+    let Enqueued::New(id_3) = out[4] else {
+        panic!("{:?}", out[4])
+    };
+    assert_eq!(out[1101], Enqueued::Duplicate(id_3), "x-0003 again");
+    let new = out.iter().filter(|e| matches!(e, Enqueued::New(_))).count();
+    assert_eq!(new, 1099);
+    assert_eq!(s.counts().await.unwrap()["queued"], 1100);
+    // Bodies round-trip (stored deflated or not).
+    let mut seen = 0;
+    while let Some(job) = s
+        .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
+        .await
+        .unwrap()
+    {
+        if job.delivery_id == "x-0700" {
+            assert_eq!(job.payload, new_job("x-0700").payload);
+        } else if job.delivery_id == "x-1099" {
+            assert_eq!(
+                job.payload,
+                new_job("x-1099").payload,
+                "the first x-1099 won"
+            );
+        } else {
+            let i: usize = job.delivery_id[2..].parse().unwrap();
+            assert_eq!(job.payload, jobs[i + 1].payload, "{}", job.delivery_id);
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 1100);
+    b.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_across_statements_sqlite() {
+    enqueue_many_across_statements(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_many_across_statements_postgres() {
+    enqueue_many_across_statements(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,10 +9,12 @@
 //! duplicate that adds nothing. Store down: `503`, so GitHub's delivery shows the failure and
 //! can be redelivered.
 //!
-//! Writes go through an [`Enqueuer`]: one background task takes pending deliveries off a
-//! channel and commits them in one transaction per batch ([`Store::enqueue_many`]) — group
-//! commit, so thousands of deliveries a second cost a few `fsync`s instead of one each,
-//! without weakening durability.
+//! Writes go through an [`Enqueuer`]: each request deflates its own payload
+//! ([`PreparedJob`]), then one background task takes pending deliveries off a channel and
+//! commits them in one transaction per batch ([`Store::enqueue_prepared`]) — group commit, so
+//! thousands of deliveries a second cost a few `fsync`s instead of one each, without weakening
+//! durability. The writer does no CPU work of its own: after a disk stall it commits the
+//! backlog in one transaction at once instead of first deflating it, one body after another.
 //!
 //! What it must never do: parse, store or log a body whose signature did not verify; log or
 //! return the secret, the signature header, a header map or a body; send internal error text to
@@ -33,13 +35,17 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::Metrics;
-use crate::store::{Enqueued, NewJob, Store, StoreError};
+use crate::store::{Enqueued, NewJob, PreparedJob, Store, StoreError};
 
 /// Largest accepted body (GitHub caps payloads at 25 MB; larger ones are refused with `413`).
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// Pending deliveries the [`Enqueuer`] buffers before callers wait for room.
 const QUEUE_CAPACITY: usize = 4096;
+
+/// Bodies from this size on are deflated on the blocking pool rather than in the request's
+/// task (a 25 MiB body takes tens of milliseconds: too long to hold an async worker).
+const DEFLATE_INLINE_MAX: usize = 256 * 1024;
 
 /// Longest delivery id or event name accepted (GitHub's are 36 and ~30 characters).
 const MAX_HEADER_CHARS: usize = 128;
@@ -339,12 +345,12 @@ fn json_reason(e: &serde_json::Error) -> String {
 
 type Reply = oneshot::Sender<Result<Enqueued, StoreError>>;
 
-/// Group commit in front of [`Store::enqueue_many`]: callers hand a job to one background
-/// task, which writes everything pending (up to `max_batch`) in one transaction and then
-/// answers each caller. Cheap to clone.
+/// Group commit in front of [`Store::enqueue_prepared`]: callers prepare their job and hand it
+/// to one background task, which writes everything pending (up to `max_batch`) in one
+/// transaction and then answers each caller. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Enqueuer {
-    tx: mpsc::Sender<(NewJob, Reply)>,
+    tx: mpsc::Sender<(PreparedJob, Reply)>,
 }
 
 impl Enqueuer {
@@ -364,6 +370,13 @@ impl Enqueuer {
                 "enqueue: empty delivery id".to_string(),
             ));
         }
+        let job = if job.payload.len() < DEFLATE_INLINE_MAX {
+            PreparedJob::new(job)
+        } else {
+            tokio::task::spawn_blocking(move || PreparedJob::new(job))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("preparing the job: {e}")))?
+        };
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the job queue writer has stopped".to_string());
         self.tx.send((job, reply)).await.map_err(|_| stopped())?;
@@ -371,13 +384,17 @@ impl Enqueuer {
     }
 }
 
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<(NewJob, Reply)>, max_batch: usize) {
-    let mut pending: Vec<(NewJob, Reply)> = Vec::with_capacity(max_batch);
+async fn write_batches(
+    store: Store,
+    mut rx: mpsc::Receiver<(PreparedJob, Reply)>,
+    max_batch: usize,
+) {
+    let mut pending: Vec<(PreparedJob, Reply)> = Vec::with_capacity(max_batch);
     // `recv_many` waits for at least one job, then takes whatever else is already waiting.
     while rx.recv_many(&mut pending, max_batch).await > 0 {
-        let (jobs, replies): (Vec<NewJob>, Vec<Reply>) = pending.drain(..).unzip();
+        let (jobs, replies): (Vec<PreparedJob>, Vec<Reply>) = pending.drain(..).unzip();
         let started = std::time::Instant::now();
-        let written = store.enqueue_many(&jobs).await;
+        let written = store.enqueue_prepared(&jobs).await;
         tracing::debug!(
             batch = jobs.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,

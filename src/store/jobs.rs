@@ -51,6 +51,40 @@ pub struct NewJob {
     pub repo: String,
 }
 
+/// A [`NewJob`] whose payload is already encoded as it will be stored (deflated when that
+/// pays). Encoding is the CPU-heavy part of queueing a delivery; preparing a job wherever CPU
+/// is plentiful — intake does it in each request's own task, in parallel — leaves a single
+/// group-commit writer nothing to do but write ([`Store::enqueue_prepared`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedJob {
+    delivery_id: String,
+    event: String,
+    repo: String,
+    stored: Vec<u8>,
+}
+
+impl PreparedJob {
+    pub fn new(job: NewJob) -> PreparedJob {
+        let NewJob {
+            delivery_id,
+            event,
+            payload,
+            repo,
+        } = job;
+        let stored = encode_payload(&payload).unwrap_or(payload);
+        PreparedJob {
+            delivery_id,
+            event,
+            repo,
+            stored,
+        }
+    }
+
+    pub fn delivery_id(&self) -> &str {
+        &self.delivery_id
+    }
+}
+
 /// What [`Store::enqueue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -182,20 +216,21 @@ const COMPRESS_FROM: usize = 1024;
 /// starts with a NUL byte) or this marker followed by the raw-deflated body.
 const DEFLATED: &[u8] = b"\0pgz1";
 
-/// A payload as stored. A body that itself starts with a NUL byte is always deflated, so a
-/// payload stored as it is never looks like a deflated one.
-fn encode_payload(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+/// A payload as stored: the deflated form, or `None` when the body is best stored as it is
+/// (short, or deflating does not make it shorter). A body that itself starts with a NUL byte
+/// is always deflated, so a payload stored as it is never looks like a deflated one.
+fn encode_payload(body: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write;
     let must = body.starts_with(b"\0");
     if body.len() < COMPRESS_FROM && !must {
-        return std::borrow::Cow::Borrowed(body);
+        return None;
     }
     let mut out = Vec::with_capacity(body.len() / 4 + DEFLATED.len());
     out.extend_from_slice(DEFLATED);
     let mut enc = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
     match enc.write_all(body).and_then(|_| enc.finish()) {
-        Ok(v) if must || v.len() < body.len() => std::borrow::Cow::Owned(v),
-        _ => std::borrow::Cow::Borrowed(body),
+        Ok(v) if must || v.len() < body.len() => Some(v),
+        _ => None,
     }
 }
 
@@ -220,6 +255,26 @@ const ENQUEUE_INSERT: &str = "INSERT INTO jobs (delivery_id, event, repo, payloa
      VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING id";
 const ENQUEUE_EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
 
+/// Rows per multi-row INSERT in [`Store::enqueue_prepared`]: 4 parameters each, far below
+/// SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
+const ENQUEUE_ROWS_PER_STATEMENT: usize = 512;
+
+/// `INSERT … VALUES ($1, $2, $3, $4), ($5, …) ON CONFLICT (delivery_id) DO NOTHING RETURNING
+/// id, delivery_id` for `rows` jobs: only the rows actually inserted come back, in no
+/// particular order.
+fn enqueue_insert_rows(rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(80 + rows * 24);
+    sql.push_str("INSERT INTO jobs (delivery_id, event, repo, payload) VALUES ");
+    for r in 0..rows {
+        let p = r * 4;
+        let sep = if r == 0 { "" } else { ", " };
+        let _ = write!(sql, "{sep}(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4);
+    }
+    sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
+    sql
+}
+
 impl Store {
     /// Queue a delivery. Returns once the row is committed (answer `202` only after this).
     /// A delivery id seen before — whatever its job's state — is a `Duplicate` that changes
@@ -236,7 +291,11 @@ impl Store {
             .bind(&job.delivery_id)
             .bind(&job.event)
             .bind(&job.repo)
-            .bind(encode_payload(&job.payload).as_ref())
+            .bind(
+                encode_payload(&job.payload)
+                    .as_deref()
+                    .unwrap_or(&job.payload)
+            )
             .fetch_optional(p)
             .await)
         .map_err(|e| map_err("enqueue", e))?;
@@ -260,6 +319,16 @@ impl Store {
     /// no job of the batch was queued. An empty delivery id anywhere refuses the whole batch
     /// (`Invalid`) before anything is written; an empty batch does nothing.
     pub async fn enqueue_many(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>, StoreError> {
+        let prepared: Vec<PreparedJob> = jobs.iter().cloned().map(PreparedJob::new).collect();
+        self.enqueue_prepared(&prepared).await
+    }
+
+    /// [`enqueue_many`](Self::enqueue_many) for jobs already [prepared](PreparedJob::new):
+    /// the transaction only writes.
+    pub async fn enqueue_prepared(
+        &self,
+        jobs: &[PreparedJob],
+    ) -> Result<Vec<Enqueued>, StoreError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -270,33 +339,46 @@ impl Store {
         }
         // Inserted in delivery-id order (a stable sort: within one id, the batch's own order),
         // so two transactions inserting overlapping batches take the unique index's locks in
-        // the same order and cannot deadlock on PostgreSQL. Payloads are encoded before the
-        // transaction, not while it holds the write lock.
+        // the same order and cannot deadlock on PostgreSQL.
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by(|&a, &b| jobs[a].delivery_id.cmp(&jobs[b].delivery_id));
-        let payloads: Vec<_> = jobs.iter().map(|j| encode_payload(&j.payload)).collect();
+        // One multi-row INSERT per chunk (not one statement per job): the SQLite driver runs
+        // each statement on its connection's thread, so every statement is a round trip
+        // between threads, and on PostgreSQL one over the network.
         let out = in_tx!(self, "enqueue_many", |tx, sql| {
-            let insert = sql(ENQUEUE_INSERT);
             let existing = sql(ENQUEUE_EXISTING);
             let mut out = vec![Enqueued::Duplicate(0); jobs.len()];
-            for &i in &order {
-                let job = &jobs[i];
-                let new: Option<i64> = sqlx::query_scalar(&insert)
-                    .bind(&job.delivery_id)
-                    .bind(&job.event)
-                    .bind(&job.repo)
-                    .bind(payloads[i].as_ref())
-                    .fetch_optional(&mut *tx)
+            let mut inserted: std::collections::HashMap<String, i64> =
+                std::collections::HashMap::with_capacity(jobs.len());
+            for chunk in order.chunks(ENQUEUE_ROWS_PER_STATEMENT) {
+                let text = sql(&enqueue_insert_rows(chunk.len()));
+                let mut insert = sqlx::query_as::<_, (i64, String)>(&text);
+                for &i in chunk {
+                    let job = &jobs[i];
+                    insert = insert
+                        .bind(&job.delivery_id)
+                        .bind(&job.event)
+                        .bind(&job.repo)
+                        .bind(&job.stored);
+                }
+                let rows = insert
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(|e| map_err("enqueue_many", e))?;
-                out[i] = match new {
-                    Some(id) => Enqueued::New(id),
-                    // Inside this transaction: sees rows committed before it (PostgreSQL waits
-                    // for a concurrent insert of the same key to commit before skipping, and
-                    // each READ COMMITTED statement takes a new snapshot) and this batch's own.
+                inserted.extend(rows.into_iter().map(|(id, delivery_id)| (delivery_id, id)));
+            }
+            // The first job of each inserted delivery id is new; any other is a duplicate —
+            // of a row committed before this transaction (PostgreSQL waits for a concurrent
+            // insert of the same key to commit before skipping it) or of this batch's own.
+            let mut claimed = std::collections::HashSet::with_capacity(jobs.len());
+            for &i in &order {
+                let d = jobs[i].delivery_id.as_str();
+                out[i] = match inserted.get(d) {
+                    Some(&id) if claimed.insert(d) => Enqueued::New(id),
+                    Some(&id) => Enqueued::Duplicate(id),
                     None => Enqueued::Duplicate(
                         sqlx::query_scalar(&existing)
-                            .bind(&job.delivery_id)
+                            .bind(d)
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(|e| map_err("enqueue_many: existing", e))?,
@@ -536,31 +618,42 @@ mod tests {
 
 #[cfg(test)]
 mod payload_tests {
-    use super::{decode_payload, encode_payload, DEFLATED};
+    use super::{decode_payload, NewJob, PreparedJob, DEFLATED};
+
+    /// The payload a job is stored with.
+    fn stored(payload: &[u8]) -> Vec<u8> {
+        PreparedJob::new(NewJob {
+            delivery_id: "d".to_string(),
+            event: "pull_request".to_string(),
+            payload: payload.to_vec(),
+            repo: "o/r".to_string(),
+        })
+        .stored
+    }
 
     #[test]
     fn payloads_round_trip_and_large_ones_shrink() {
         let small = br#"{"action":"opened"}"#.to_vec();
-        assert_eq!(encode_payload(&small).as_ref(), small.as_slice());
+        assert_eq!(stored(&small), small);
         let big = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/fixtures/github/webhooks/pull_request.opened.json"
         ))
         .unwrap();
-        let stored = encode_payload(&big).into_owned();
-        assert!(stored.starts_with(DEFLATED));
+        let packed = stored(&big);
+        assert!(packed.starts_with(DEFLATED));
         assert!(
-            stored.len() * 4 < big.len(),
+            packed.len() * 4 < big.len(),
             "{} of {}",
-            stored.len(),
+            packed.len(),
             big.len()
         );
-        assert_eq!(decode_payload(stored).unwrap(), big);
+        assert_eq!(decode_payload(packed).unwrap(), big);
         // A body that looks like the marker is deflated too, so it round-trips.
         let odd = b"\0pgz1 not deflate".to_vec();
-        let stored = encode_payload(&odd).into_owned();
-        assert_ne!(stored, odd);
-        assert_eq!(decode_payload(stored).unwrap(), odd);
+        let packed = stored(&odd);
+        assert_ne!(packed, odd);
+        assert_eq!(decode_payload(packed).unwrap(), odd);
         // A stored payload that claims to be deflated but is not is an error, never garbage.
         assert!(decode_payload(b"\0pgz1 not deflate".to_vec()).is_err());
     }

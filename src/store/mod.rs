@@ -96,7 +96,7 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
-pub use jobs::{Enqueued, FailOutcome, Job, JobSummary, NewJob, RetryPolicy};
+pub use jobs::{Enqueued, FailOutcome, Job, JobSummary, NewJob, PreparedJob, RetryPolicy};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "patchgate.db";
