@@ -18,6 +18,14 @@
 //!
 //! It never talks to anything but 127.0.0.1, and never weakens durability (the store is opened
 //! exactly as `serve` opens it: WAL, `synchronous=FULL`).
+//!
+//! In open-loop mode (`--rate R`) it then measures the disk's own floor on the same schedule:
+//! [`disk_floor`] acknowledges each delivery as soon as a group commit of its deflated bytes —
+//! a `pwrite` to a preallocated file in the same directory and an `fdatasync`, and nothing else —
+//! returns. No server that acknowledges only durable deliveries can have a lower tail on that
+//! disk, so the two tails side by side say how much of the server's is its own. The data
+//! directory is made under `$TMPDIR`: `TMPDIR=/dev/shm` measures the server without any disk
+//! cost (not durable — a measurement of the software, not a way to deploy).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -30,7 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hmac::{KeyInit, Mac};
 use patchgate::server::intake::{github_routes, Enqueuer, IntakeState, WebhookSecret};
-use patchgate::server::metrics::Metrics;
+use patchgate::server::metrics::{ops_routes, Metrics, ReadyFlag};
 use patchgate::store::Store;
 
 const SECRET: &str = "webhook-load-bench-secret";
@@ -193,17 +201,118 @@ fn start_in_process(
     let data_dir = data_dir.to_path_buf();
     let addr = rt.block_on(async move {
         let store = Store::open(&data_dir, None).await?;
+        let metrics = Metrics::new();
         let state = IntakeState {
-            metrics: Metrics::new(),
+            metrics: metrics.clone(),
             secret: WebhookSecret::try_from(SECRET.to_string())?,
-            queue: Enqueuer::start(store, batch),
+            queue: Enqueuer::start(store.clone(), batch, metrics.clone()),
         };
+        let app = github_routes(state).merge(ops_routes(store, metrics, ReadyFlag::new()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, github_routes(state)).await });
+        tokio::spawn(async move { axum::serve(listener, app).await });
         anyhow::Ok(addr)
     })?;
     Ok((rt, addr))
+}
+
+/// Bytes the floor's group commit writes per delivery: the delivery deflated as the store does.
+fn deflated_len(body: &[u8]) -> Result<usize> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(body)?;
+    Ok(enc.finish()?.len())
+}
+
+/// The disk's floor for durable acknowledgement on the open-loop schedule of [`load`]: one
+/// thread takes every delivery due so far, appends `bytes_each` per delivery to a preallocated
+/// 64 MiB file in `dir` (wrapping around, so the file never grows) and `fdatasync`s it; each
+/// delivery's latency runs from when it was due to the end of the sync that covered it. Nothing
+/// else happens (no HTTP, no parsing, no SQLite), so this is what the disk alone allows.
+fn disk_floor(dir: &Path, n: usize, rate: f64, bytes_each: usize) -> Result<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    const FILE_BYTES: u64 = 64 << 20;
+    let path = dir.join("disk-floor.probe");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let chunk = vec![0x5au8; 1 << 20];
+    for i in 0..FILE_BYTES / chunk.len() as u64 {
+        file.write_all_at(&chunk, i * chunk.len() as u64)?;
+    }
+    file.sync_all()?;
+    let page = vec![0xa5u8; bytes_each.max(1)];
+    let mut latencies = Vec::with_capacity(n);
+    let (mut acked, mut offset) = (0usize, 0u64);
+    let started = Instant::now();
+    let due = |i: usize| started + Duration::from_secs_f64(i as f64 / rate);
+    while acked < n {
+        let now = Instant::now();
+        // Every delivery due by now (at least the next one, once it is due).
+        let due_by_now = ((now - started).as_secs_f64() * rate).floor() as usize + 1;
+        let upto = due_by_now.min(n);
+        if upto <= acked {
+            std::thread::sleep(due(acked).saturating_duration_since(now));
+            continue;
+        }
+        for _ in acked..upto {
+            if offset + page.len() as u64 > FILE_BYTES {
+                offset = 0;
+            }
+            file.write_all_at(&page, offset)?;
+            offset += page.len() as u64;
+        }
+        file.sync_data()?;
+        let done = Instant::now();
+        for i in acked..upto {
+            latencies.push(u64::try_from((done - due(i)).as_micros()).unwrap_or(u64::MAX));
+        }
+        acked = upto;
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(latencies)
+}
+
+/// The server's group commits, from its `/metrics`: how many, and how many took longer than
+/// 20 and 100 ms (`patchgate_intake_commit_seconds` has buckets at both).
+async fn commit_stats(addr: SocketAddr) -> Result<(u64, u64, u64)> {
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sample = |name: &str| -> Result<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .with_context(|| format!("{name} is not in /metrics"))?
+            .trim()
+            .parse::<f64>()
+            .map(|v| v as u64)
+            .with_context(|| format!("{name}: not a number"))
+    };
+    let count = sample("patchgate_intake_commit_seconds_count")?;
+    let upto_20ms = sample("patchgate_intake_commit_seconds_bucket{le=\"0.02\"}")?;
+    let upto_100ms = sample("patchgate_intake_commit_seconds_bucket{le=\"0.1\"}")?;
+    Ok((count, count - upto_20ms, count - upto_100ms))
+}
+
+fn print_latency(label: &str, lat: &mut [u64]) {
+    lat.sort_unstable();
+    println!(
+        "  {label:<12} p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        pct(lat, 50.0),
+        pct(lat, 90.0),
+        pct(lat, 99.0),
+        pct(lat, 100.0)
+    );
 }
 
 struct Run {
@@ -342,19 +451,26 @@ fn main() -> Result<()> {
         .build()?;
 
     let mode = if o.in_process { "in-process" } else { "binary" };
-    let (run, rss_kib, spawned, _server_rt) = if o.in_process {
+    let (run, commits, rss_kib, spawned, _server_rt) = if o.in_process {
         let (rt, addr) = start_in_process(&data_dir, o.batch)?;
         let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()))?;
-        (run, peak_rss_kib(std::process::id()), None, Some(rt))
+        let commits = client_rt.block_on(commit_stats(addr))?;
+        (
+            run,
+            commits,
+            peak_rss_kib(std::process::id()),
+            None,
+            Some(rt),
+        )
     } else {
         let (server, addr) = Spawned::start(&o.binary, &data_dir)?;
         let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()))?;
+        let commits = client_rt.block_on(commit_stats(addr))?;
         let rss = peak_rss_kib(server.pid());
-        (run, rss, Some(server), None)
+        (run, commits, rss, Some(server), None)
     };
 
-    let mut lat = run.latencies_us.clone();
-    lat.sort_unstable();
+    let mut lat = run.latencies_us;
     let secs = run.elapsed.as_secs_f64();
     let offered = if o.rate > 0.0 {
         format!("open loop at {} deliveries/s offered", o.rate)
@@ -372,12 +488,12 @@ fn main() -> Result<()> {
         "  throughput   {:.0} deliveries/s acknowledged (202 after commit)",
         o.n as f64 / secs
     );
+    print_latency("latency ms", &mut lat);
+    let (commits, over_20ms, over_100ms) = commits;
     println!(
-        "  latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        pct(&lat, 50.0),
-        pct(&lat, 90.0),
-        pct(&lat, 99.0),
-        pct(&lat, 100.0)
+        "  commits      {commits} group commits ({:.1} deliveries each); {over_20ms} took over \
+         20 ms, {over_100ms} over 100 ms",
+        o.n as f64 / commits.max(1) as f64
     );
     match rss_kib {
         Some(k) => println!(
@@ -419,6 +535,18 @@ fn main() -> Result<()> {
         bail!(
             "the store holds {total} jobs ({queued} queued), expected exactly {}",
             o.n
+        );
+    }
+
+    if o.rate > 0.0 {
+        // Same schedule, same directory, right after: the disk alone.
+        let bytes_each = deflated_len(&body)?;
+        let mut floor = disk_floor(&data_dir, o.n, o.rate, bytes_each)?;
+        print_latency("disk floor", &mut floor);
+        println!(
+            "               (the same schedule acknowledged by a bare group commit: {bytes_each} \
+             bytes per delivery appended to a preallocated file in {} and fdatasync'ed)",
+            data_dir.display()
         );
     }
     Ok(())

@@ -51,7 +51,7 @@ impl Server {
         let state = IntakeState {
             metrics: metrics.clone(),
             secret: WebhookSecret::try_from(SECRET.to_string()).unwrap(),
-            queue: Enqueuer::start(store.clone(), 64),
+            queue: Enqueuer::start(store.clone(), 64, metrics.clone()),
         };
         let app =
             github_routes(state).merge(ops_routes(store.clone(), metrics.clone(), ready.clone()));
@@ -463,6 +463,33 @@ async fn ops_routes_answer() {
         text.contains("patchgate_jobs{state=\"parked\"} 0"),
         "{text}"
     );
+    // The delivery's group commit was timed.
+    assert!(
+        text.contains("patchgate_intake_commit_seconds_count 1"),
+        "{text}"
+    );
+    // Today's model spend is read from the store at scrape time (no gate has run here).
+    use patchgate::audit::spend::{Reservation, SpendStore};
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    s.store
+        .try_reserve(
+            &Reservation {
+                day,
+                auditor: "model-a".to_string(),
+                model: "m".to_string(),
+                estimate_usd: 0.125,
+            },
+            1.0,
+        )
+        .await
+        .unwrap()
+        .expect("fits under the cap");
+    let r = s.client.get(s.url("/metrics")).send().await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("patchgate_cost_daily_burn_usd 0.125"),
+        "{text}"
+    );
     // Requests are labelled by route template; a 404 by `unmatched`, never its URI.
     s.client
         .get(s.url("/no/such/path-12345"))
@@ -491,10 +518,11 @@ async fn githubs_documented_test_vector() {
     // And through the route, with that secret.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), None).await.unwrap();
+    let metrics = Metrics::new();
     let state = IntakeState {
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
         secret: WebhookSecret::try_from("It's a Secret to Everybody".to_string()).unwrap(),
-        queue: Enqueuer::start(store.clone(), 8),
+        queue: Enqueuer::start(store.clone(), 8, metrics),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

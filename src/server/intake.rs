@@ -355,10 +355,11 @@ pub struct Enqueuer {
 
 impl Enqueuer {
     /// Start the writer task on the current tokio runtime. It ends when every `Enqueuer`
-    /// clone is dropped. `max_batch` is at least 1.
-    pub fn start(store: Store, max_batch: usize) -> Enqueuer {
+    /// clone is dropped. `max_batch` is at least 1. Each commit's duration goes to
+    /// `patchgate_intake_commit_seconds`.
+    pub fn start(store: Store, max_batch: usize, metrics: Arc<Metrics>) -> Enqueuer {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(store, rx, max_batch.max(1)));
+        tokio::spawn(write_batches(store, rx, max_batch.max(1), metrics));
         Enqueuer { tx }
     }
 
@@ -388,6 +389,7 @@ async fn write_batches(
     store: Store,
     mut rx: mpsc::Receiver<(PreparedJob, Reply)>,
     max_batch: usize,
+    metrics: Arc<Metrics>,
 ) {
     let mut pending: Vec<(PreparedJob, Reply)> = Vec::with_capacity(max_batch);
     // `recv_many` waits for at least one job, then takes whatever else is already waiting.
@@ -395,9 +397,11 @@ async fn write_batches(
         let (jobs, replies): (Vec<PreparedJob>, Vec<Reply>) = pending.drain(..).unzip();
         let started = std::time::Instant::now();
         let written = store.enqueue_prepared(&jobs).await;
+        let secs = started.elapsed().as_secs_f64();
+        metrics.intake_commit(secs);
         tracing::debug!(
             batch = jobs.len(),
-            ms = started.elapsed().as_secs_f64() * 1e3,
+            ms = secs * 1e3,
             ok = written.is_ok(),
             "group commit"
         );

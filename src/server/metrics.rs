@@ -70,6 +70,11 @@ const VERDICTS: [&str; 3] = ["approve", "reject", "abstain"];
 const ROLLBACK_TRIGGERS: [&str; 4] = ["policy", "comment", "check_action", "cli"];
 const JOB_OUTCOMES: [&str; 4] = ["done", "retry", "parked", "released"];
 
+/// Group-commit durations: a healthy local disk commits in about a millisecond; the upper
+/// buckets catch the disk stalls that hold every acknowledgement behind them.
+const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 const AST_DIFF_BUCKETS: [f64; 9] = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 100.0];
 const JOB_SECONDS_BUCKETS: [f64; 12] = [
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -169,6 +174,7 @@ pub struct Metrics {
     jobs_parked: Family<EventLabel, Counter>,
     http_duration: HistogramFamily<RouteStatus>,
     policy_events: Family<Outcome, Counter>,
+    intake_commit: Histogram,
     auditors: FreeLabel,
     policy_outcomes: FreeLabel,
     routes: FreeLabel,
@@ -273,6 +279,12 @@ impl Metrics {
             "Policy events judged, by outcome",
             policy_events.clone(),
         );
+        let intake_commit = Histogram::new(COMMIT_SECONDS_BUCKETS);
+        registry.register(
+            "patchgate_intake_commit_seconds",
+            "Time one group commit of webhook deliveries took (every delivery in it waited for it)",
+            intake_commit.clone(),
+        );
         // Every rollback trigger and both decisions exist from the start at 0, so dashboards
         // and alerts see the series before the first event (a rate over a missing series is
         // empty, not zero).
@@ -296,6 +308,7 @@ impl Metrics {
             jobs_parked,
             http_duration,
             policy_events,
+            intake_commit,
             auditors: FreeLabel::default(),
             policy_outcomes: FreeLabel::default(),
             routes: FreeLabel::default(),
@@ -410,6 +423,13 @@ impl Metrics {
             .observe(secs);
     }
 
+    /// Observe one group commit of the webhook intake (its whole duration, in seconds).
+    pub fn intake_commit(&self, secs: f64) {
+        if secs.is_finite() && secs >= 0.0 {
+            self.intake_commit.observe(secs);
+        }
+    }
+
     /// Count one policy event by how it was judged (e.g. `ok`, `violation`, `rejected`).
     pub fn policy_event(&self, outcome: &str) {
         self.policy_events
@@ -475,10 +495,18 @@ pub fn ops_routes(store: Store, metrics: Arc<Metrics>, ready: ReadyFlag) -> Rout
 }
 
 async fn scrape(State(st): State<OpsState>) -> Response {
+    use crate::audit::spend::SpendStore;
     match st.store.counts().await {
         Ok(counts) => st.metrics.set_jobs(&counts),
         // Still serve the other metrics; the job gauge keeps its last value.
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read job counts"),
+    }
+    // Today's (UTC) spend, read at scrape like the job gauge: right from the first scrape and
+    // across midnight, whichever replica spent it.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    match st.store.spent(&today).await {
+        Ok(usd) => st.metrics.set_daily_burn_usd(usd),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read today's spend"),
     }
     (
         [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
@@ -530,7 +558,7 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
 mod tests {
     use super::*;
 
-    const NAMES: [(&str, &str); 14] = [
+    const NAMES: [(&str, &str); 15] = [
         ("patchgate_webhook_requests", "counter"),
         ("patchgate_jobs", "gauge"),
         ("patchgate_quorum_ast_diff_percent", "histogram"),
@@ -545,6 +573,7 @@ mod tests {
         ("patchgate_http_request_duration_seconds", "histogram"),
         ("patchgate_policy_events", "counter"),
         ("patchgate_webhook_requests", "counter"),
+        ("patchgate_intake_commit_seconds", "histogram"),
     ];
 
     #[test]
@@ -562,6 +591,8 @@ mod tests {
         m.job_parked("check_run");
         m.request("/webhook/github", 202, 0.002);
         m.policy_event("violation");
+        m.intake_commit(0.0015);
+        m.intake_commit(0.140);
         let text = m.encode();
         for (name, kind) in NAMES {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
@@ -584,6 +615,10 @@ mod tests {
             "patchgate_jobs_parked_total{event=\"check_run\"} 1",
             "patchgate_http_request_duration_seconds_count{route=\"/webhook/github\",status=\"202\"} 1",
             "patchgate_policy_events_total{outcome=\"violation\"} 1",
+            "patchgate_intake_commit_seconds_bucket{le=\"0.002\"} 1",
+            "patchgate_intake_commit_seconds_bucket{le=\"0.1\"} 1",
+            "patchgate_intake_commit_seconds_bucket{le=\"0.25\"} 2",
+            "patchgate_intake_commit_seconds_count 2",
         ] {
             assert!(text.contains(sample), "{sample}:\n{text}");
         }

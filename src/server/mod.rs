@@ -148,7 +148,7 @@ pub async fn serve(
         );
     }
 
-    let queue = intake::Enqueuer::start(store.clone(), 256);
+    let queue = intake::Enqueuer::start(store.clone(), 256, metrics.clone());
     let mut router = intake::github_routes(intake::IntakeState {
         metrics: metrics.clone(),
         secret: intake::WebhookSecret::try_from(secrets.webhook.clone())?,
