@@ -106,6 +106,14 @@ impl Server {
             .await
     }
 
+    /// Take the oldest ready job, as a worker would.
+    async fn claim_next(&self) -> Option<patchgate::store::Job> {
+        self.store
+            .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
+            .await
+            .unwrap()
+    }
+
     async fn counts(&self) -> BTreeMap<String, i64> {
         self.store.counts().await.unwrap()
     }
@@ -145,12 +153,7 @@ async fn large_delivery_round_trips() {
     assert!(body.len() > 3_000_000);
     let (status, text) = s.deliver("pull_request", "big-1", body.clone()).await;
     assert_eq!(status, 202, "{text}");
-    let job = s
-        .store
-        .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = s.claim_next().await.expect("a queued job");
     assert_eq!(job.delivery_id, "big-1");
     assert!(
         job.payload == body,
@@ -170,12 +173,7 @@ async fn signed_pull_request_is_queued_once() {
     assert_eq!(s.queued().await, 1);
 
     // The job holds the body byte for byte, the event and the repository.
-    let job = s
-        .store
-        .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = s.claim_next().await.expect("a queued job");
     assert_eq!(job.id, id);
     assert_eq!(job.delivery_id, "d-1");
     assert_eq!(job.event, "pull_request");
