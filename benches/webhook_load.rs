@@ -20,7 +20,7 @@
 //! exactly as `serve` opens it: WAL, `synchronous=FULL`).
 //!
 //! In open-loop mode (`--rate R`) it then measures the disk's own floor on the same schedule:
-//! [`disk_floor`] acknowledges each delivery as soon as a group commit of its deflated bytes —
+//! [`disk_floor`] acknowledges each delivery as soon as a group commit of its bytes as stored —
 //! a `pwrite` to a preallocated file in the same directory and an `fdatasync`, and nothing else —
 //! returns. No server that acknowledges only durable deliveries can have a lower tail on that
 //! disk, so the two tails side by side say how much of the server's is its own. The data
@@ -39,7 +39,7 @@ use anyhow::{bail, Context, Result};
 use hmac::{KeyInit, Mac};
 use patchgate::server::intake::{github_routes, Enqueuer, IntakeState, WebhookSecret};
 use patchgate::server::metrics::{ops_routes, Metrics, ReadyFlag};
-use patchgate::store::Store;
+use patchgate::store::{NewJob, PreparedJob, Store};
 
 const SECRET: &str = "webhook-load-bench-secret";
 
@@ -216,12 +216,15 @@ fn start_in_process(
     Ok((rt, addr))
 }
 
-/// Bytes the floor's group commit writes per delivery: the delivery deflated as the store does.
-fn deflated_len(body: &[u8]) -> Result<usize> {
-    use std::io::Write;
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(body)?;
-    Ok(enc.finish()?.len())
+/// Bytes the floor's group commit writes per delivery: the delivery as the store keeps it.
+fn stored_len(body: &[u8]) -> usize {
+    PreparedJob::new(NewJob {
+        delivery_id: "bench".to_string(),
+        event: "pull_request".to_string(),
+        payload: body.to_vec(),
+        repo: "o/r".to_string(),
+    })
+    .stored_len()
 }
 
 /// The disk's floor for durable acknowledgement on the open-loop schedule of [`load`]: one
@@ -540,7 +543,7 @@ fn main() -> Result<()> {
 
     if o.rate > 0.0 {
         // Same schedule, same directory, right after: the disk alone.
-        let bytes_each = deflated_len(&body)?;
+        let bytes_each = stored_len(&body);
         let mut floor = disk_floor(&data_dir, o.n, o.rate, bytes_each)?;
         print_latency("disk floor", &mut floor);
         println!(

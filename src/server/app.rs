@@ -196,12 +196,13 @@ impl AppHandler {
             .context("the payload names no installation (is the App installed?)")?;
         let full = str_at(p, "/repository/full_name").context("repository.full_name")?;
         let repo = RepoRef::parse(full)?;
-        let clone_url = str_at(p, "/repository/clone_url")
+        let given_url = str_at(p, "/repository/clone_url");
+        let clone_url = given_url
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://github.com/{full}.git"));
         // Policy events and resumed rollbacks name only the repository: remember where it is
         // cloned from (a write only when it changed, not one per job).
-        if let Some(u) = str_at(p, "/repository/clone_url") {
+        if let Some(u) = given_url {
             let known = self.store.clone_url(full).await.ok().flatten();
             if known.as_deref() != Some(u) {
                 if let Err(e) = self.store.set_clone_url(full, u).await {
@@ -275,7 +276,6 @@ impl AppHandler {
             Ok(GateResult::Outcome(outcome, advisory)) => {
                 let result = check_result(&outcome, advisory);
                 self.observe(&outcome);
-                self.observe_spend().await;
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
                     .await?;
@@ -457,16 +457,6 @@ impl AppHandler {
             self.metrics.meta_explained();
         }
         self.metrics.decision(r.quorum_passed);
-    }
-
-    /// Today's model spend (settled and reserved) into `patchgate_cost_daily_burn_usd`.
-    async fn observe_spend(&self) {
-        use crate::audit::spend::SpendStore;
-        let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
-        match self.store.spent(&day).await {
-            Ok(usd) => self.metrics.set_daily_burn_usd(usd),
-            Err(e) => warn!(error = %e, "could not read today's spend"),
-        }
     }
 
     /// After a merge: the check run on the merged head offers a Rollback button.

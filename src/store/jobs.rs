@@ -80,8 +80,9 @@ impl PreparedJob {
         }
     }
 
-    pub fn delivery_id(&self) -> &str {
-        &self.delivery_id
+    /// Bytes the payload takes as stored.
+    pub fn stored_len(&self) -> usize {
+        self.stored.len()
     }
 }
 
@@ -251,8 +252,6 @@ fn decode_payload(stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
     }
 }
 
-const ENQUEUE_INSERT: &str = "INSERT INTO jobs (delivery_id, event, repo, payload) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING RETURNING id";
 const ENQUEUE_EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
 
 /// Rows per multi-row INSERT in [`Store::enqueue_prepared`]: 4 parameters each, far below
@@ -285,31 +284,10 @@ impl Store {
                 "enqueue: empty delivery id".to_string(),
             ));
         }
-        const INSERT: &str = ENQUEUE_INSERT;
-        const EXISTING: &str = ENQUEUE_EXISTING;
-        let new: Option<i64> = on_pool!(self, INSERT, |p, sql| sqlx::query_scalar(sql)
-            .bind(&job.delivery_id)
-            .bind(&job.event)
-            .bind(&job.repo)
-            .bind(
-                encode_payload(&job.payload)
-                    .as_deref()
-                    .unwrap_or(&job.payload)
-            )
-            .fetch_optional(p)
-            .await)
-        .map_err(|e| map_err("enqueue", e))?;
-        if let Some(id) = new {
-            return Ok(Enqueued::New(id));
-        }
-        // The conflicting row is committed (PostgreSQL waits for a concurrent insert of the
-        // same key to commit before skipping), so this read sees it.
-        let id: i64 = on_pool!(self, EXISTING, |p, sql| sqlx::query_scalar(sql)
-            .bind(&job.delivery_id)
-            .fetch_one(p)
-            .await)
-        .map_err(|e| map_err("enqueue: existing", e))?;
-        Ok(Enqueued::Duplicate(id))
+        let done = self
+            .enqueue_prepared(&[PreparedJob::new(job.clone())])
+            .await?;
+        Ok(done[0])
     }
 
     /// Queue several deliveries in ONE transaction (group commit: one `fsync` for the batch).
