@@ -14,7 +14,7 @@ use octocrab::params::checks::{
 use octocrab::params::repos::Reference;
 use octocrab::Octocrab;
 use serde_json::{json, Value};
-use support::openapi::{Spec, Verdict};
+use support::openapi::{Spec, Strictness, Verdict};
 use support::{sign_github, webhook_payload, FakeGitHub, PullSpec, BOT_LOGIN};
 
 const REPO: &str = "acme/widgets";
@@ -254,13 +254,23 @@ async fn check_runs_through_octocrab_accumulate_annotations() {
         .send()
         .await
         .expect("create");
-    let updated = checks
-        .update_check_run(run.id)
-        .conclusion(CheckRunConclusion::Success)
-        .output(output("Quorum passed", (51..=60).map(annotation).collect()))
-        .send()
-        .await
-        .expect("update");
+    // octocrab's update builder also puts the run's id into the body (see
+    // `octocrabs_update_builder_sends_a_field_github_does_not_describe`), which the strict fake
+    // refuses; updates go by the route, as patchgate sends them.
+    let update = |body: Value| {
+        let route = format!("/repos/{REPO}/check-runs/{}", run.id);
+        let octo = octo.clone();
+        async move {
+            octo.patch::<octocrab::models::checks::CheckRun, _, _>(route, Some(&body))
+                .await
+        }
+    };
+    let updated = update(json!({
+        "conclusion": "success",
+        "output": output("Quorum passed", (51..=60).map(annotation).collect()),
+    }))
+    .await
+    .expect("update");
     assert_eq!(updated.conclusion.as_deref(), Some("success"));
     assert_eq!(updated.output.annotations_count, 60);
     checks
@@ -308,10 +318,7 @@ async fn check_runs_through_octocrab_accumulate_annotations() {
     assert_eq!(none.total_count, 0);
 
     // more than 50 annotations in one request: 422, like GitHub, and a violation
-    let err = checks
-        .update_check_run(run.id)
-        .output(output("too many", (1..=60).map(annotation).collect()))
-        .send()
+    let err = update(json!({"output": output("too many", (1..=60).map(annotation).collect())}))
         .await
         .expect_err("60 annotations in one request");
     match err {
@@ -330,6 +337,40 @@ async fn check_runs_through_octocrab_accumulate_annotations() {
         "nothing of it kept"
     );
     assert_eq!(fake.response_problems(), Vec::<String>::new());
+}
+
+/// Found by the strict check: octocrab's `update_check_run` builder serialises its
+/// `check_run_id` into the body, a field the operation does not have (GitHub ignores it).
+/// patchgate sends its own bodies by route; should it ever use the builder, this is why
+/// every update would be refused by the fake.
+#[tokio::test]
+async fn octocrabs_update_builder_sends_a_field_github_does_not_describe() {
+    let fake = fake().await;
+    let octo = installation_client(&fake);
+    let checks = octo.checks("acme", "widgets");
+    let run = checks
+        .create_check_run("patchgate", SHA_A)
+        .send()
+        .await
+        .expect("create");
+    let err = checks
+        .update_check_run(run.id)
+        .conclusion(CheckRunConclusion::Neutral)
+        .send()
+        .await
+        .expect_err("an undescribed body field");
+    match err {
+        octocrab::Error::GitHub { source, .. } => assert_eq!(source.status_code.as_u16(), 422),
+        other => panic!("{other:?}"),
+    }
+    let v = fake.violations();
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(
+        v[0].contains("checks/update: body: unknown property `check_run_id`"),
+        "{}",
+        v[0]
+    );
+    assert_eq!(fake.check_runs(REPO)[0].updates, 0);
 }
 
 #[tokio::test]
@@ -1049,6 +1090,174 @@ fn the_validator_accepts_real_request_bodies() {
         Verdict::Matched { problems, .. } => assert_eq!(problems.len(), 2, "{problems:#?}"),
         Verdict::Unknown(why) => panic!("{why}"),
     }
+}
+
+/// The problems `check_request_with` finds (panics on an unknown route).
+fn problems(
+    spec: &Spec,
+    mode: Strictness,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Vec<String> {
+    let query: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match spec.check_request_with(mode, method, path, &query, body) {
+        Verdict::Matched { problems, .. } => problems,
+        Verdict::Unknown(why) => panic!("{why}"),
+    }
+}
+
+/// GitHub's description never says `additionalProperties: false`, so a misspelled optional
+/// field fits it as written — and GitHub would ignore the field. The fake judges requests
+/// strictly: a property no schema describes is a violation, at any depth.
+#[tokio::test]
+async fn a_misspelled_body_field_is_a_violation() {
+    let fake = fake().await;
+    let token = fake.issue_token(INSTALLATION);
+    let action = json!([{"label": "Re-run", "description": "Run again", "identifier": "recheck"}]);
+    let misspelled = json!({"name": "patchgate", "head_sha": SHA_A, "action": action});
+    let nested = json!({"name": "patchgate", "head_sha": SHA_A,
+        "output": {"title": "t", "summary": "s", "annotation": []}});
+    let spelled = json!({"name": "patchgate", "head_sha": SHA_A, "actions": action,
+        "output": {"title": "t", "summary": "s", "annotations": []}});
+    let path = format!("/repos/{REPO}/check-runs");
+    let spec = Spec::get();
+    // As written, the description lets both through; strictly, neither.
+    for body in [&misspelled, &nested, &spelled] {
+        assert_eq!(
+            problems(spec, Strictness::Lenient, "POST", &path, &[], Some(body)),
+            Vec::<String>::new()
+        );
+    }
+    assert_eq!(
+        problems(spec, Strictness::Strict, "POST", &path, &[], Some(&spelled)),
+        Vec::<String>::new()
+    );
+    let mut statuses = Vec::new();
+    for body in [&misspelled, &nested, &spelled] {
+        let res = http()
+            .post(format!("{}{path}", fake.url()))
+            .header("authorization", format!("token {token}"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(statuses, [422, 422, 201]);
+    let v = fake.violations();
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert!(
+        v[0].contains("checks/create: body: unknown property `action`"),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[1].contains("checks/create: body.output: unknown property `annotation`"),
+        "{}",
+        v[1]
+    );
+    assert_eq!(
+        fake.check_runs(REPO).len(),
+        1,
+        "refused requests change nothing"
+    );
+    assert_eq!(fake.response_problems(), Vec::<String>::new());
+}
+
+/// A query key the operation does not describe (`perpage` for `per_page`) is a violation.
+#[tokio::test]
+async fn an_unknown_query_key_is_a_violation() {
+    let fake = fake().await;
+    let token = fake.issue_token(INSTALLATION);
+    let path = format!("/repos/{REPO}/pulls");
+    let spec = Spec::get();
+    let bad = [("state", "open"), ("perpage", "100")];
+    assert_eq!(
+        problems(spec, Strictness::Lenient, "GET", &path, &bad, None),
+        Vec::<String>::new()
+    );
+    let strict = problems(spec, Strictness::Strict, "GET", &path, &bad, None);
+    assert_eq!(strict.len(), 1, "{strict:#?}");
+    assert!(
+        strict[0].contains("pulls/list: unknown query parameter `perpage`"),
+        "{}",
+        strict[0]
+    );
+    let get = |query: &'static str| {
+        let req = http()
+            .get(format!("{}{path}?{query}", fake.url()))
+            .header("authorization", format!("token {token}"));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get("state=open&perpage=100").await, 400);
+    assert_eq!(get("state=open&per_page=100").await, 200);
+    let v = fake.violations();
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert!(
+        v[0].contains("unknown query parameter `perpage`"),
+        "{}",
+        v[0]
+    );
+}
+
+/// Strictly, `oneOf` means exactly one branch fits (as JSON Schema says); as written it was
+/// read like `anyOf`. GitHub's vendored operations have no `oneOf` a value can fit twice, so
+/// this uses a small description of the same shape.
+#[test]
+fn one_of_means_exactly_one_branch() {
+    let spec = Spec::from_document(json!({
+        "paths": {"/things": {"post": {
+            "operationId": "things/create",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/named"},
+                    {"type": "object", "properties": {
+                        "name": {"type": "string"}, "size": {"type": "integer"}}},
+                ]
+            }}}},
+            "responses": {}
+        }}},
+        "components": {"schemas": {"named": {
+            "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}}
+        }}}
+    }));
+    let post = |mode, body: Value| problems(&spec, mode, "POST", "/things", &[], Some(&body));
+    // fits both branches
+    let both = json!({"name": "x"});
+    assert_eq!(
+        post(Strictness::Lenient, both.clone()),
+        Vec::<String>::new()
+    );
+    let p = post(Strictness::Strict, both);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("body: fits 2 of the 2 `oneOf` alternatives (#0, #1); exactly one must fit"),
+        "{}",
+        p[0]
+    );
+    // fits the second only (`size` is not the first's, and it needs no `name`)
+    assert_eq!(
+        post(Strictness::Strict, json!({"size": 3})),
+        Vec::<String>::new()
+    );
+    // fits neither
+    let p = post(Strictness::Strict, json!({"name": 7}));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("fits none of the 2 `oneOf` alternatives"),
+        "{}",
+        p[0]
+    );
+    // a property neither branch declares
+    let p = post(Strictness::Strict, json!({"size": 3, "colour": "red"}));
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(p[0].contains("body: unknown property `colour`"), "{}", p[0]);
 }
 
 #[test]

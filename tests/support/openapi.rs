@@ -9,10 +9,17 @@
 //! same schema walker checks the fake's own answers in its self-tests.
 //!
 //! The JSON-Schema dialect is OpenAPI 3.0's, handled pragmatically: `$ref` into `components`,
-//! `nullable`, `type`, `enum`, `required`, `properties`, `additionalProperties` (unknown
-//! properties are refused only where it is `false`), `items`, `minItems`/`maxItems`,
-//! `minLength`/`maxLength`, `minimum`/`maximum`, `format: date-time`, `allOf`, and
-//! `oneOf`/`anyOf` (a value fits if it fits any branch).
+//! `nullable`, `type`, `enum`, `required`, `properties`, `additionalProperties`, `items`,
+//! `minItems`/`maxItems`, `minLength`/`maxLength`, `minimum`/`maximum`, `format: date-time`,
+//! `allOf`, `oneOf` and `anyOf`.
+//!
+//! Requests are judged [`Strictness::Strict`]ly: GitHub's description almost never says
+//! `additionalProperties: false`, so read as written it would let a misspelled optional field
+//! (`action` for `actions`) or an unknown query key through, and GitHub would silently ignore
+//! it. Strictly, a body property or query key the operation does not describe is a violation
+//! (as if every object schema said `unevaluatedProperties: false`), and `oneOf` means exactly
+//! one branch. Answers (the fake's own, in its self-tests) are judged
+//! [`Strictness::Lenient`]ly, as written: GitHub adds fields to its answers over time.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -69,6 +76,21 @@ pub enum Verdict<'a> {
     },
 }
 
+/// How a value is judged against a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// JSON Schema as written: an unknown property is refused only under
+    /// `additionalProperties: false`, and `oneOf` is satisfied by any branch (like `anyOf`).
+    /// For answers, which GitHub extends over time.
+    Lenient,
+    /// For requests a client sends: an object property that no applicable schema declares is
+    /// refused (unless `additionalProperties` is itself a schema, i.e. the object is a map;
+    /// `additionalProperties: true` opens nothing: GitHub writes it on branches that only add
+    /// a constraint), an unknown query key is refused, and `oneOf` needs exactly one fitting
+    /// branch.
+    Strict,
+}
+
 /// The loaded description.
 #[derive(Debug)]
 pub struct Spec {
@@ -90,7 +112,9 @@ impl Spec {
         })
     }
 
-    fn from_document(doc: Value) -> Spec {
+    /// A description from a document of the same shape (`paths`, `components`); the
+    /// validator's self-tests use small hand-written ones.
+    pub fn from_document(doc: Value) -> Spec {
         let mut operations = Vec::new();
         let paths = doc["paths"].as_object().expect("paths");
         for (template, item) in paths {
@@ -225,9 +249,22 @@ impl Spec {
         }
     }
 
-    /// Judge one request: its operation, its query parameters, its body.
+    /// Judge one request, [`Strictness::Strict`]ly: its operation, its query parameters, its
+    /// body. This is how the fake judges every request it receives.
     pub fn check_request(
         &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Verdict<'_> {
+        self.check_request_with(Strictness::Strict, method, path, query, body)
+    }
+
+    /// Judge one request with the given strictness.
+    pub fn check_request_with(
+        &self,
+        mode: Strictness,
         method: &str,
         path: &str,
         query: &[(String, String)],
@@ -260,11 +297,34 @@ impl Spec {
                 None => {}
                 Some(v) => {
                     let mut errs = Vec::new();
-                    self.validate(&schema, &parameter_value(&schema, &v), name, &mut errs);
+                    self.validate_with(
+                        mode,
+                        &schema,
+                        &parameter_value(&schema, &v),
+                        name,
+                        &mut errs,
+                    );
                     for e in errs {
                         problems.push(format!("{}: parameter {e}", op.id));
                     }
                 }
+            }
+        }
+        if mode == Strictness::Strict {
+            let unknown: std::collections::BTreeSet<&str> = query
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| {
+                    !op.parameters
+                        .iter()
+                        .any(|p| p["in"] == "query" && p["name"].as_str() == Some(*k))
+                })
+                .collect();
+            for k in unknown {
+                problems.push(format!(
+                    "{}: unknown query parameter `{k}` (the operation describes none of that name)",
+                    op.id
+                ));
             }
         }
         match (body, &op.body_schema) {
@@ -273,7 +333,7 @@ impl Spec {
             }
             (Some(body), Some(schema)) => {
                 let mut errs = Vec::new();
-                self.validate(schema, body, "body", &mut errs);
+                self.validate_with(mode, schema, body, "body", &mut errs);
                 for e in errs {
                     problems.push(format!("{}: {e}", op.id));
                 }
@@ -288,9 +348,97 @@ impl Spec {
         Verdict::Matched { matched, problems }
     }
 
-    /// Check `value` against `schema`, pushing one line per problem onto `errors`, each
-    /// starting with where it is (`body.output.annotations[3].start_line`).
+    /// Check `value` against `schema` [`Strictness::Lenient`]ly (as the schema is written),
+    /// pushing one line per problem onto `errors`, each starting with where it is
+    /// (`body.output.annotations[3].start_line`).
     pub fn validate(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+        self.validate_with(Strictness::Lenient, schema, value, at, errors)
+    }
+
+    /// [`validate`](Self::validate) with the given strictness.
+    pub fn validate_with(
+        &self,
+        mode: Strictness,
+        schema: &Value,
+        value: &Value,
+        at: &str,
+        errors: &mut Vec<String>,
+    ) {
+        self.node(mode, schema, value, at, errors);
+        if mode == Strictness::Strict {
+            if let Value::Object(map) = value {
+                let mut known = Known::default();
+                self.known_properties(schema, value, &mut known);
+                if known.described && !known.open {
+                    for key in map.keys() {
+                        if !known.names.contains(key.as_str()) {
+                            errors.push(format!(
+                                "{at}: unknown property `{key}` (not in the description)"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The properties the schemas that apply to `value` declare: `schema`'s own, its `allOf`
+    /// branches', and those of its `oneOf`/`anyOf` branches that `value` fits (all of them
+    /// when none fits; that is reported anyway).
+    fn known_properties<'s>(&'s self, schema: &'s Value, value: &Value, known: &mut Known<'s>) {
+        let schema = resolve(&self.doc, schema);
+        let Some(obj) = schema.as_object() else {
+            known.open = true; // `true`: anything goes
+            return;
+        };
+        if matches!(obj.get("additionalProperties"), Some(Value::Object(_))) {
+            known.open = true; // a map: its values are judged by that schema
+        }
+        if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+            known.described = true;
+            known.names.extend(props.keys().map(String::as_str));
+        }
+        for branch in obj
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            self.known_properties(branch, value, known);
+        }
+        for key in ["oneOf", "anyOf"] {
+            if let Some(branches) = obj.get(key).and_then(Value::as_array) {
+                let fitting: Vec<&Value> = branches
+                    .iter()
+                    .filter(|b| {
+                        let mut e = Vec::new();
+                        self.node(Strictness::Strict, b, value, "", &mut e);
+                        e.is_empty()
+                    })
+                    .collect();
+                let chosen = if fitting.is_empty() {
+                    branches.iter().collect()
+                } else {
+                    fitting
+                };
+                for b in chosen {
+                    self.known_properties(b, value, known);
+                }
+            }
+        }
+    }
+
+    /// Check `value` against `schema` itself, without the strict unknown-property check at
+    /// this level (a `oneOf`/`anyOf`/`allOf` branch often declares only the properties it
+    /// constrains); values inside (properties, items) are checked in full.
+    fn node(
+        &self,
+        mode: Strictness,
+        schema: &Value,
+        value: &Value,
+        at: &str,
+        errors: &mut Vec<String>,
+    ) {
         let schema = resolve(&self.doc, schema);
         let Some(obj) = schema.as_object() else {
             return; // `true`, `{}` or nothing: anything goes
@@ -319,25 +467,34 @@ impl Spec {
             .into_iter()
             .flatten()
         {
-            self.validate(branch, value, at, errors);
+            self.node(mode, branch, value, at, errors);
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(branches) = obj.get(key).and_then(Value::as_array) {
                 let mut first_errors = None;
-                let fits = branches.iter().any(|b| {
+                let mut fitting = Vec::new();
+                for (i, b) in branches.iter().enumerate() {
                     let mut e = Vec::new();
-                    self.validate(b, value, at, &mut e);
-                    let ok = e.is_empty();
-                    if !ok && first_errors.is_none() {
+                    self.node(mode, b, value, at, &mut e);
+                    if e.is_empty() {
+                        fitting.push(i);
+                    } else if first_errors.is_none() {
                         first_errors = Some(e);
                     }
-                    ok
-                });
-                if !fits {
+                }
+                if fitting.is_empty() {
                     let detail = first_errors.unwrap_or_default().join("; ");
                     errors.push(format!(
                         "{at}: fits none of the {} `{key}` alternatives (first: {detail})",
                         branches.len()
+                    ));
+                } else if key == "oneOf" && mode == Strictness::Strict && fitting.len() > 1 {
+                    let which: Vec<String> = fitting.iter().map(|i| format!("#{i}")).collect();
+                    errors.push(format!(
+                        "{at}: fits {} of the {} `oneOf` alternatives ({}); exactly one must fit",
+                        fitting.len(),
+                        branches.len(),
+                        which.join(", ")
                     ));
                 }
             }
@@ -413,7 +570,7 @@ impl Spec {
                 }
                 if let Some(item_schema) = obj.get("items") {
                     for (i, item) in items.iter().enumerate() {
-                        self.validate(item_schema, item, &format!("{at}[{i}]"), errors);
+                        self.validate_with(mode, item_schema, item, &format!("{at}[{i}]"), errors);
                     }
                 }
             }
@@ -432,13 +589,13 @@ impl Spec {
                 let props = obj.get("properties").and_then(Value::as_object);
                 for (key, v) in map {
                     match props.and_then(|p| p.get(key)) {
-                        Some(s) => self.validate(s, v, &format!("{at}.{key}"), errors),
+                        Some(s) => self.validate_with(mode, s, v, &format!("{at}.{key}"), errors),
                         None => match obj.get("additionalProperties") {
                             Some(Value::Bool(false)) => {
                                 errors.push(format!("{at}: unknown property `{key}`"))
                             }
                             Some(s @ Value::Object(_)) => {
-                                self.validate(s, v, &format!("{at}.{key}"), errors)
+                                self.validate_with(mode, s, v, &format!("{at}.{key}"), errors)
                             }
                             _ => {}
                         },
@@ -448,6 +605,16 @@ impl Spec {
             _ => {}
         }
     }
+}
+
+/// What [`Spec::known_properties`] found: the declared names, whether any schema declared
+/// `properties` at all (a bare `type: object` is a free-form object), and whether one is a
+/// map or `true` (anything goes).
+#[derive(Debug, Default)]
+struct Known<'s> {
+    names: std::collections::BTreeSet<&'s str>,
+    described: bool,
+    open: bool,
 }
 
 /// Follow `$ref`s (`#/components/...`) until a value that is not one.
