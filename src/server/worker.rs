@@ -222,15 +222,18 @@ async fn run_one(
     }
 }
 
-/// A job's error text as it may be stored and logged: anything that looks like a GitHub token,
-/// a bearer credential, credentials in a URL or a private key is masked. The code below the
-/// worker already keeps secrets out of its errors; this is the second line.
+/// A job's error text as it may be stored and logged: anything that looks like a GitHub token
+/// (installation `ghs_`, user-to-server `ghu_`, OAuth `gho_`, refresh `ghr_`, classic `ghp_`,
+/// fine-grained `github_pat_`), a bearer credential, credentials in a URL, a JWT or a private
+/// key is masked. The code below the worker already keeps secrets out of its errors; this is
+/// the second line.
 pub fn redact(text: &str) -> String {
     use std::sync::OnceLock;
     static PATTERNS: OnceLock<Vec<regex::Regex>> = OnceLock::new();
     let pats = PATTERNS.get_or_init(|| {
         [
             r"\bgh[pousr]_[A-Za-z0-9_]{16,}",
+            r"\bgithub_pat_[A-Za-z0-9_]{16,}",
             r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{16,}",
             r"://[^/\s:@]+:[^/\s@]+@",
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
@@ -275,5 +278,36 @@ mod tests {
             redact("plain error: 404 Not Found"),
             "plain error: 404 Not Found"
         );
+    }
+
+    #[test]
+    fn every_kind_of_github_token_is_masked() {
+        for token in [
+            "ghs_16CharactersOrMore0123",
+            "ghu_16CharactersOrMore0123",
+            "gho_16CharactersOrMore0123",
+            "ghr_16CharactersOrMore0123",
+            "ghp_16CharactersOrMore0123",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU",
+        ] {
+            for text in [
+                format!("push failed: {token}"),
+                format!("{token} was refused"),
+                format!("url https://api.example.com/x?access_token={token}&y=1"),
+                format!("\"{token}\""),
+            ] {
+                let r = redact(&text);
+                assert!(!r.contains(&token[token.len() - 10..]), "{token} survived in {r:?}");
+                assert!(r.contains("***"), "{r:?}");
+            }
+        }
+        // Names that merely start alike are not tokens.
+        for plain in [
+            "ghs_short",
+            "the github_pat_ prefix",
+            "ghost_writer_of_this_text",
+        ] {
+            assert_eq!(redact(plain), plain);
+        }
     }
 }
