@@ -293,6 +293,11 @@ impl Metrics {
                 trigger: t.to_string(),
             });
         }
+        for passed in [true, false] {
+            let _ = decisions.get_or_create(&Passed {
+                passed: passed.to_string(),
+            });
+        }
         Arc::new(Metrics {
             registry,
             webhook_requests,
@@ -558,7 +563,8 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
 mod tests {
     use super::*;
 
-    const NAMES: [(&str, &str); 15] = [
+    /// Every metric the registry has, once each.
+    const NAMES: [(&str, &str); 14] = [
         ("patchgate_webhook_requests", "counter"),
         ("patchgate_jobs", "gauge"),
         ("patchgate_quorum_ast_diff_percent", "histogram"),
@@ -572,9 +578,32 @@ mod tests {
         ("patchgate_jobs_parked", "counter"),
         ("patchgate_http_request_duration_seconds", "histogram"),
         ("patchgate_policy_events", "counter"),
-        ("patchgate_webhook_requests", "counter"),
         ("patchgate_intake_commit_seconds", "histogram"),
     ];
+
+    #[test]
+    fn decisions_and_rollback_triggers_exist_from_the_start_at_zero() {
+        let text = Metrics::new().encode();
+        for sample in [
+            "patchgate_quorum_decisions_total{passed=\"true\"} 0",
+            "patchgate_quorum_decisions_total{passed=\"false\"} 0",
+            "patchgate_rollback_triggered_total{trigger=\"policy\"} 0",
+            "patchgate_rollback_triggered_total{trigger=\"comment\"} 0",
+            "patchgate_rollback_triggered_total{trigger=\"check_action\"} 0",
+            "patchgate_rollback_triggered_total{trigger=\"cli\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample}:\n{text}");
+        }
+        let m = Metrics::new();
+        m.decision(false);
+        let text = m.encode();
+        assert!(text
+            .lines()
+            .any(|l| l == "patchgate_quorum_decisions_total{passed=\"false\"} 1"));
+        assert!(text
+            .lines()
+            .any(|l| l == "patchgate_quorum_decisions_total{passed=\"true\"} 0"));
+    }
 
     #[test]
     fn every_metric_has_help_type_and_samples() {
@@ -594,6 +623,15 @@ mod tests {
         m.intake_commit(0.0015);
         m.intake_commit(0.140);
         let text = m.encode();
+        // NAMES is every metric, once: the same set as the registry's, with no repeats.
+        let names: BTreeSet<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), NAMES.len(), "a name listed twice");
+        let registered: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(registered, names, "{text}");
         for (name, kind) in NAMES {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
             assert!(
