@@ -263,19 +263,270 @@ impl World {
         Server::start(self, extra_args, extra_env)
     }
 
+    /// Everything the fake GitHub saw was as GitHub allows: no request outside the REST
+    /// description (strictly judged, see `openapi.rs`), no answer of the fake outside it, and
+    /// no request to a route the description lacks (the fake answers those 404, which the
+    /// client may read as "no such thing" and carry on) or to an operation the fake does not
+    /// implement (501). A known route's 404 (a file that is not there) is a legitimate answer.
     pub fn assert_no_violations(&self) {
         let v = self.fake.violations();
+        let r = self.fake.response_problems();
+        let unanswerable: Vec<String> = self
+            .fake
+            .requests()
+            .iter()
+            .filter(|q| q.operation_id.is_none() || q.status == 501)
+            .map(|q| {
+                format!(
+                    "{} {}{} -> {} ({})",
+                    q.method,
+                    q.path,
+                    q.query
+                        .as_deref()
+                        .map(|x| format!("?{x}"))
+                        .unwrap_or_default(),
+                    q.status,
+                    if q.operation_id.is_none() {
+                        "no such route in the REST description"
+                    } else {
+                        "described, but the fake does not implement it"
+                    }
+                )
+            })
+            .collect();
         assert!(
-            v.is_empty(),
-            "requests outside GitHub's REST description: {v:#?}"
+            v.is_empty() && r.is_empty() && unanswerable.is_empty(),
+            "requests outside GitHub's REST description: {v:#?}\n\
+             answers of the fake outside it: {r:#?}\n\
+             requests to routes GitHub (or the fake) has not: {unanswerable:#?}"
         );
+    }
+}
+
+/// Job counts by state from `patchgate jobs list` (its `jobs: queued 0, running 0, …`
+/// line); a state it does not print is missing from the map.
+pub fn job_counts(listing: &str) -> std::collections::BTreeMap<String, u64> {
+    let line = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("jobs: "))
+        .unwrap_or_else(|| panic!("no `jobs:` line in {listing:?}"));
+    line.split(", ")
+        .map(|part| {
+            let (state, n) = part
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("cannot read {part:?} in {line:?}"));
+            let n = n
+                .parse()
+                .unwrap_or_else(|e| panic!("cannot read {part:?} in {line:?}: {e}"));
+            (state.to_string(), n)
+        })
+        .collect()
+}
+
+/// The samples of metric `name` in an OpenMetrics/Prometheus exposition (`GET /metrics`),
+/// each with its labels. `name` is the sample's full name (`…_total`, `…_count`, `…_bucket`):
+/// only that exact name matches, so `patchgate_jobs` does not match
+/// `patchgate_jobs_processed_total`.
+pub fn metric_samples(
+    text: &str,
+    name: &str,
+) -> Vec<(std::collections::BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let end = line.find(['{', ' ']).unwrap_or(line.len());
+        if &line[..end] != name {
+            continue;
+        }
+        let mut labels = std::collections::BTreeMap::new();
+        let mut rest = &line[end..];
+        if let Some(inner) = rest.strip_prefix('{') {
+            // name="value" pairs, values with \" \\ \n escapes, up to the closing brace.
+            let mut chars = inner.char_indices().peekable();
+            let mut close = None;
+            loop {
+                while chars.peek().is_some_and(|(_, c)| *c == ',' || *c == ' ') {
+                    chars.next();
+                }
+                match chars.peek() {
+                    Some((i, '}')) => {
+                        close = Some(*i);
+                        break;
+                    }
+                    None => break,
+                    _ => {}
+                }
+                let mut key = String::new();
+                for (_, c) in chars.by_ref() {
+                    if c == '=' {
+                        break;
+                    }
+                    key.push(c);
+                }
+                assert_eq!(
+                    chars.next().map(|(_, c)| c),
+                    Some('"'),
+                    "bad label in {line:?}"
+                );
+                let mut value = String::new();
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next().map(|(_, c)| c) {
+                            Some('n') => value.push('\n'),
+                            Some(e) => value.push(e),
+                            None => break,
+                        },
+                        c => value.push(c),
+                    }
+                }
+                labels.insert(key.trim().to_string(), value);
+            }
+            let close = close.unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+            rest = &inner[close + 1..];
+        }
+        let value = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_else(|| panic!("no value in {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|e| panic!("bad value in {line:?}: {e}"));
+        out.push((labels, value));
+    }
+    out
+}
+
+/// The value of the sample `name` whose labels are exactly `labels` (in any order), if the
+/// exposition has it; see [`metric_samples`].
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: std::collections::BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    metric_samples(text, name)
+        .into_iter()
+        .find(|(l, _)| *l == want)
+        .map(|(_, v)| v)
+}
+
+#[test]
+fn metric_reads_one_exact_sample() {
+    let text = "# HELP patchgate_jobs Jobs.\n# TYPE patchgate_jobs gauge\n\
+        patchgate_jobs{state=\"done\"} 10\n\
+        patchgate_jobs{state=\"queued\"} 0\n\
+        patchgate_jobs_processed_total{event=\"pull_request\",outcome=\"done\"} 1\n\
+        patchgate_quorum_ast_diff_percent_count 2\n\
+        patchgate_quorum_ast_diff_percent_bucket{le=\"+Inf\"} 2\n\
+        odd{a=\"x\\\"}, y\",b=\"2\"} 1.5e0 1700000000\n# EOF\n";
+    assert_eq!(
+        metric(text, "patchgate_jobs", &[("state", "done")]),
+        Some(10.0)
+    );
+    assert_eq!(
+        metric(text, "patchgate_jobs", &[("state", "queued")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(text, "patchgate_jobs", &[("state", "running")]),
+        None
+    );
+    assert_eq!(metric(text, "patchgate_jobs", &[]), None);
+    assert_eq!(
+        metric(
+            text,
+            "patchgate_jobs_processed_total",
+            &[("outcome", "done")]
+        ),
+        None,
+        "a label set matches only exactly"
+    );
+    assert_eq!(metric(text, "patchgate_jobs_processed", &[]), None);
+    assert_eq!(
+        metric(text, "patchgate_quorum_ast_diff_percent_count", &[]),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            text,
+            "patchgate_quorum_ast_diff_percent_bucket",
+            &[("le", "+Inf")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(text, "odd", &[("b", "2"), ("a", "x\"}, y")]),
+        Some(1.5)
+    );
+    assert_eq!(metric_samples(text, "patchgate_jobs").len(), 2);
+}
+
+/// One secret the server must never print, and what it is (for the failure message, which
+/// never repeats the secret).
+struct Secret {
+    what: String,
+    value: String,
+}
+
+/// Where a log line carries a credential by its shape: GitHub tokens (installation `ghs_`,
+/// user-to-server `ghu_`, OAuth `gho_`, refresh `ghr_`, classic `ghp_`, fine-grained
+/// `github_pat_`; the fake's installation tokens are `ghs_fake…`) and JWTs (`eyJ`, a
+/// base64url JSON header: the App's JWT).
+fn credential_shapes() -> &'static [(&'static str, regex::Regex)] {
+    static SHAPES: std::sync::OnceLock<Vec<(&'static str, regex::Regex)>> =
+        std::sync::OnceLock::new();
+    SHAPES.get_or_init(|| {
+        [
+            ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9_]{6,}"),
+            (
+                "a fine-grained GitHub token",
+                r"\bgithub_pat_[A-Za-z0-9_]{6,}",
+            ),
+            ("a JWT (the App's)", r"eyJ[A-Za-z0-9_-]{6,}"),
+            ("a private key", r"PRIVATE KEY-----"),
+        ]
+        .into_iter()
+        .map(|(what, re)| (what, regex::Regex::new(re).expect("credential regex")))
+        .collect()
+    })
+}
+
+#[test]
+fn credential_shapes_find_tokens_and_jwts_but_not_words() {
+    let found = |line: &str| credential_shapes().iter().any(|(_, re)| re.is_match(line));
+    for line in [
+        "token ghs_fake000000011a2b3c4d",
+        "{\"t\":\"ghu_abcdefgh\"}",
+        "github_pat_11ABCDEFG_xyz",
+        "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOjF9.c2ln",
+        "-----BEGIN RSA PRIVATE KEY-----",
+    ] {
+        assert!(found(line), "{line}");
+    }
+    for line in [
+        "ghost writer",
+        "eyes only",
+        "job done delivery d-1",
+        "redacted: ***",
+    ] {
+        assert!(!found(line), "{line}");
     }
 }
 
 pub struct Server {
     pub child: Child,
     pub url: String,
+    /// The server's stderr (its log).
     pub log: PathBuf,
+    /// The server's stdout after its first line (copied there by a thread).
+    pub stdout: PathBuf,
+    stdout_copier: Option<std::thread::JoinHandle<()>>,
+    /// What the server was given that must never reach its output.
+    secrets: Vec<Secret>,
+    /// Whether the output was already checked for secrets.
+    checked: bool,
 }
 
 impl Server {
@@ -320,10 +571,32 @@ impl Server {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
+        let mut secrets = vec![Secret {
+            what: "the webhook secret".into(),
+            value: SECRET.into(),
+        }];
+        for (k, v) in extra_env {
+            if k.contains("SECRET") || k.contains("TOKEN") || k.ends_with("API_KEY") {
+                secrets.push(Secret {
+                    what: format!("the value of {k}"),
+                    value: v.to_string(),
+                });
+            }
+        }
+        let pem = std::fs::read_to_string(&w.key).expect("the App's key");
+        for (i, l) in pem.lines().enumerate() {
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with("-----") {
+                secrets.push(Secret {
+                    what: format!("line {} of the App's private key", i + 1),
+                    value: l.to_string(),
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("start patchgate serve");
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
         let url = match line.trim().strip_prefix("patchgate serve: listening on ") {
             Some(u) => u.to_string(),
             None => {
@@ -335,11 +608,77 @@ impl Server {
                 );
             }
         };
-        Server { child, url, log }
+        // Keep reading stdout (so it stays open, as it would in production) into a file the
+        // secret check reads too.
+        let stdout_path = log.with_extension("stdout");
+        let mut out = std::fs::File::create(&stdout_path).unwrap();
+        let stdout_copier = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut stdout, &mut out);
+        });
+        Server {
+            child,
+            url,
+            log,
+            stdout: stdout_path,
+            stdout_copier: Some(stdout_copier),
+            secrets,
+            checked: false,
+        }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What the server printed on stdout after its first line.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Once the process has exited: its stdout and stderr carry none of its secrets (the
+    /// webhook secret, any `*SECRET*`/`*TOKEN*`/`*API_KEY` value it was given, the body lines
+    /// of the App's private key) and no credential by its shape (a GitHub token such as the
+    /// fake's installation tokens, a JWT such as the App's, a PEM private key). Every server
+    /// story gets this check when its server stops, is killed or is dropped.
+    fn assert_no_secrets_in_output(&mut self) {
+        if self.checked {
+            return;
+        }
+        self.checked = true;
+        // The copier ends when every holder of the pipe has exited (an auditor the server
+        // started could hold it a little longer); wait for it, within reason.
+        if let Some(copier) = self.stdout_copier.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !copier.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if copier.is_finished() {
+                let _ = copier.join();
+            }
+        }
+        let mut leaks = Vec::new();
+        for (stream, text) in [("stderr", self.log()), ("stdout", self.stdout())] {
+            for (n, line) in text.lines().enumerate() {
+                for s in &self.secrets {
+                    if !s.value.is_empty() && line.contains(&s.value) {
+                        leaks.push(format!("{stream} line {}: {}", n + 1, s.what));
+                    }
+                }
+                for (what, re) in credential_shapes() {
+                    if let Some(m) = re.find(line) {
+                        let shown: String = m.as_str().chars().take(8).collect();
+                        leaks.push(format!("{stream} line {}: {what} ({shown}…)", n + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            leaks.is_empty(),
+            "the server printed secrets ({} in {}):\n{}",
+            leaks.len(),
+            self.log.display(),
+            leaks.join("\n")
+        );
     }
 
     pub fn assert_alive(&mut self) {
@@ -385,6 +724,7 @@ impl Server {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let status = self.child.wait().unwrap();
+        self.assert_no_secrets_in_output();
         let log = self.log();
         (status, log)
     }
@@ -392,6 +732,7 @@ impl Server {
     pub fn kill(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.assert_no_secrets_in_output();
         self.log()
     }
 }
@@ -400,6 +741,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A test already failing keeps its own message (a second panic would abort).
+        if !std::thread::panicking() {
+            self.assert_no_secrets_in_output();
+        }
     }
 }
 
