@@ -97,9 +97,10 @@ fn distinct_head(w: &mut World, n: u64, branch: &str) -> String {
 }
 
 /// What a server's JSON log says it did: how many jobs it finished (`job done`) and the pull
-/// requests it gated (`gate decided`, with `pr`). The JSON log carries no span fields (see
-/// `src/server/logging.rs`: `with_current_span(false)`), so a `job done` line does not say
-/// which delivery it was; `gate decided` names the PR, one PR per delivery here.
+/// requests it gated (`gate decided`, with `pr`). Each line logged inside a job also carries
+/// the job's span (`span`: job id, delivery, event, repo, attempt; `with_current_span(true)`
+/// in `src/server/logging.rs`), but only `gate decided` names the PR, so the PRs are read
+/// from those lines (one PR per delivery here).
 fn worked(log: &str) -> (usize, Vec<u64>) {
     let lines: Vec<Value> = log
         .lines()
