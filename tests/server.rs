@@ -600,3 +600,302 @@ async fn render_b_set_by_command_is_compared() {
     );
     w.assert_no_violations();
 }
+
+// ---- check-run lifecycle ----
+
+/// Poll `cond` until it holds, failing with the server's log after `secs`.
+fn lifecycle_wait<T>(
+    s: &mut support::world::Server,
+    what: &str,
+    secs: u64,
+    mut cond: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        s.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; server log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// PATCHes that concluded run `id` (carried a conclusion).
+fn conclusions_sent(w: &World, id: u64) -> usize {
+    let path = format!("/repos/{REPO}/check-runs/{id}");
+    w.fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.path == path)
+        .filter(|r| r.body.as_ref().is_some_and(|b| !b["conclusion"].is_null()))
+        .count()
+}
+
+/// This App's runs on `head` (runs of the same name by anyone else left out).
+fn own_runs(w: &World, head: &str) -> Vec<support::CheckRunState> {
+    w.runs(head)
+        .into_iter()
+        .filter(|r| r.app_id == support::APP_ID)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_jobs_on_one_head_each_report_on_their_own_run() {
+    let w = World::new().await;
+    w.open_pr(3, "leaky", "main", "Add the deploy credentials.");
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let head = w.sha("leaky");
+    // The auditors wait while `hold` exists, so both jobs are in flight together.
+    std::fs::write(w.hold(), "").unwrap();
+    let mut s = w.serve(&["--workers", "2"], &[]);
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-sync",
+            &w.pull_request_payload("synchronize", 3),
+        )
+        .await;
+    assert_eq!(status, 202);
+    lifecycle_wait(&mut s, "the push's run", 120, || {
+        (w.runs(&head).len() == 1).then_some(())
+    });
+    let p = w.comment_payload(3, "maintainer", "/patchgate recheck");
+    let (status, _) = s.deliver("issue_comment", "d-recheck", &p).await;
+    assert_eq!(status, 202);
+    // The recheck starts a run of its own while the push's is still in progress.
+    let runs = lifecycle_wait(&mut s, "the recheck's own run", 120, || {
+        let r = w.runs(&head);
+        (r.len() == 2).then_some(r)
+    });
+    assert!(runs.iter().all(|r| r.status == "in_progress"), "{runs:#?}");
+    std::fs::remove_file(w.hold()).unwrap();
+    let runs = lifecycle_wait(&mut s, "both runs completed", 120, || {
+        let r = w.runs(&head);
+        r.iter().all(|r| r.status == "completed").then_some(r)
+    });
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let mut ids: Vec<&str> = runs
+        .iter()
+        .map(|r| r.external_id.as_deref().unwrap_or(""))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["pr=3;job=d-recheck", "pr=3;job=d-sync"]);
+    for r in &runs {
+        assert_eq!(r.conclusion.as_deref(), Some("failure"), "{r:#?}");
+        // Each run concluded once, with its own job's annotations, none twice.
+        assert_eq!(conclusions_sent(&w, r.id), 1, "{r:#?}");
+        assert!(
+            r.annotations.iter().any(|a| a["path"] == "creds.py"),
+            "{r:#?}"
+        );
+        let distinct: std::collections::HashSet<String> =
+            r.annotations.iter().map(Value::to_string).collect();
+        assert_eq!(distinct.len(), r.annotations.len(), "{:#?}", r.annotations);
+    }
+    assert_eq!(runs[0].annotations.len(), runs[1].annotations.len());
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_gate_reports_on_the_run_of_its_first_attempt() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    // The repository cannot be fetched for now (its clone URL leads nowhere): the gate fails,
+    // and the job is retried until it is back.
+    let away = w.dir.path().join("linkwatch.git.away");
+    std::fs::rename(&w.bare, &away).unwrap();
+    let head = w.sha("render-a");
+    let mut s = w.serve(&["--max-attempts", "50"], &[]);
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-retry",
+            &w.pull_request_payload("opened", 1),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let failed = w.completed_run(&head, &mut s);
+    assert_eq!(failed.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        failed.output.title.as_deref(),
+        Some("patchgate could not decide")
+    );
+    std::fs::rename(&away, &w.bare).unwrap();
+    let runs = lifecycle_wait(&mut s, "a retry that passes", 120, || {
+        let r = w.runs(&head);
+        r.iter()
+            .any(|r| r.conclusion.as_deref() == Some("success"))
+            .then_some(r)
+    });
+    // Every attempt of the job reported on the one run its first attempt started.
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].id, failed.id);
+    assert_eq!(runs[0].external_id.as_deref(), Some("pr=1;job=d-retry"));
+    assert!(conclusions_sent(&w, failed.id) >= 2);
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patchgate_quorum_run_of_another_app_is_neither_reused_nor_trusted() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    let head = w.sha("render-a");
+    // A workflow (GitHub Actions' App) posts runs named like patchgate's: one passing, one in
+    // progress.
+    let spoofed_pass = w.fake.add_check_run(
+        REPO,
+        "patchgate/quorum",
+        &head,
+        "completed",
+        Some("success"),
+    );
+    let spoofed_open = w
+        .fake
+        .add_check_run(REPO, "patchgate/quorum", &head, "in_progress", None);
+    // Reconciliation does not take them for patchgate's check: the PR is gated, on a run of
+    // this App's own.
+    let mut s = w.serve(&["--reconcile-interval", "1"], &[]);
+    let run = lifecycle_wait(&mut s, "patchgate's own run, completed", 120, || {
+        own_runs(&w, &head)
+            .into_iter()
+            .find(|r| r.status == "completed")
+    });
+    assert_eq!(run.conclusion.as_deref(), Some("success"), "{run:#?}");
+    assert!(
+        run.external_id
+            .as_deref()
+            .is_some_and(|e| e.starts_with("pr=1;job=reconcile:")),
+        "{run:#?}"
+    );
+    // After the merge the Rollback button goes on this App's run only.
+    w.fake.update_pull(REPO, 1, |p| p.merged = true);
+    let mut closed = w.pull_request_payload("closed", 1);
+    closed["pull_request"]["merged"] = serde_json::json!(true);
+    closed["pull_request"]["state"] = serde_json::json!("closed");
+    let (status, _) = s.deliver("pull_request", "d-closed", &closed).await;
+    assert_eq!(status, 202);
+    lifecycle_wait(&mut s, "the Rollback button", 60, || {
+        own_runs(&w, &head)
+            .into_iter()
+            .find(|r| r.actions.iter().any(|a| a["identifier"] == "rollback"))
+    });
+    for id in [spoofed_pass, spoofed_open] {
+        let r = w
+            .fake
+            .check_runs(REPO)
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap();
+        assert_eq!(r.updates, 0, "another App's run was written to: {r:#?}");
+        assert!(r.actions.is_empty() && r.external_id.is_none(), "{r:#?}");
+    }
+    assert!(
+        w.fake.requests().iter().all(|r| r.status != 403),
+        "a request was refused: {:#?}",
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.status == 403)
+            .collect::<Vec<_>>()
+    );
+    assert!(!s.log().contains("job failed"), "{}", s.log());
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_goes_on_past_an_installation_that_fails() {
+    let w = World::new().await;
+    // Another installation, listed first, whose tokens GitHub refuses (a suspended one).
+    w.fake.add_installation(17, &[]);
+    w.fake.fail_next(
+        "POST",
+        "/app/installations/17/access_tokens",
+        403,
+        1_000_000,
+    );
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    let mut s = w.serve(&["--reconcile-interval", "1"], &[]);
+    let run = w.completed_run(&w.sha("render-a"), &mut s);
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    let log = s.log();
+    assert!(log.contains("installation unavailable"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("reconciliation pass finished with errors")
+                && l.contains("\"errors\":1")),
+        "{log}"
+    );
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_gates_again_a_run_left_in_progress() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    w.open_pr(3, "leaky", "main", "Add the deploy credentials.");
+    let at = |ago: chrono::Duration| {
+        (chrono::Utc::now() - ago).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let in_progress = |head: String, job: &str, started: String| support::CheckRunState {
+        app_id: support::APP_ID,
+        name: "patchgate/quorum".into(),
+        head_sha: head,
+        status: "in_progress".into(),
+        external_id: Some(job.into()),
+        started_at: Some(started),
+        ..support::CheckRunState::default()
+    };
+    // PR 1's run was left in progress two hours ago (its job lost); PR 3's started a minute
+    // ago (its job still at work).
+    let lost = w.fake.insert_check_run(
+        REPO,
+        in_progress(
+            w.sha("render-a"),
+            "pr=1;job=d-lost",
+            at(chrono::Duration::hours(2)),
+        ),
+    );
+    let busy = w.fake.insert_check_run(
+        REPO,
+        in_progress(
+            w.sha("leaky"),
+            "pr=3;job=d-busy",
+            at(chrono::Duration::minutes(1)),
+        ),
+    );
+    let mut s = w.serve(&["--reconcile-interval", "1"], &[]);
+    let run = w.completed_run(&w.sha("render-a"), &mut s);
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_ne!(run.id, lost);
+    assert!(
+        run.external_id
+            .as_deref()
+            .is_some_and(|e| e.starts_with("pr=1;job=reconcile:")),
+        "{run:#?}"
+    );
+    // Two more passes: the lost run is gated again once, the busy one not at all.
+    let passes = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("reconciliation pass finished"))
+            .count()
+    };
+    let s_log = s.log.clone();
+    let seen = passes(&s.log());
+    lifecycle_wait(&mut s, "two more reconciliation passes", 60, || {
+        let log = std::fs::read_to_string(&s_log).unwrap_or_default();
+        (passes(&log) >= seen + 2).then_some(())
+    });
+    assert_eq!(w.runs(&w.sha("render-a")).len(), 2);
+    let leaky = w.runs(&w.sha("leaky"));
+    assert_eq!(leaky.len(), 1, "{leaky:#?}");
+    assert_eq!(
+        (leaky[0].id, leaky[0].status.as_str()),
+        (busy, "in_progress")
+    );
+    w.assert_no_violations();
+}

@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::world::{git, Server, World, INSTALLATION, REPO};
-use support::{webhook_payload, BOT_LOGIN};
+use support::world::{git, jobs, Server, World, INSTALLATION, REPO};
+use support::{webhook_payload, CheckRunState, BOT_LOGIN};
 
 /// `PATCHGATE_EVENTS_SECRET` of the server and of `patchgate event` (at least 16 bytes).
 const EVENTS_SECRET: &str = "events-secret-0123456789abcdef";
@@ -271,10 +271,16 @@ fn metric_line(metrics: &str, prefix: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The App's payload of `check_run.requested_action` on PR 1's patchgate check run.
+/// The App's payload of `check_run.requested_action` on PR 1's patchgate check run, as
+/// GitHub sends it after the merge: the run's own fields (its `external_id` included) and no
+/// pull request (`pull_requests` lists open PRs only).
 fn rollback_button_payload(w: &World, user: &str) -> Value {
     let head = w.sha("render-a");
     let run = w.runs(&head).into_iter().next().expect("a check run");
+    button_payload(w, user, &run)
+}
+
+fn button_payload(w: &World, user: &str, run: &CheckRunState) -> Value {
     let mut p = webhook_payload("check_run.requested_action");
     p["installation"] = json!({"id": INSTALLATION, "node_id": "x"});
     p["repository"]["full_name"] = json!(REPO);
@@ -283,12 +289,13 @@ fn rollback_button_payload(w: &World, user: &str) -> Value {
     p["repository"]["clone_url"] = json!(w.bare.to_str().unwrap());
     p["repository"]["default_branch"] = json!("main");
     p["check_run"]["id"] = json!(run.id);
-    p["check_run"]["name"] = json!("patchgate/quorum");
-    p["check_run"]["head_sha"] = json!(head);
-    p["check_run"]["status"] = json!("completed");
-    p["check_run"]["conclusion"] = json!("success");
-    p["check_run"]["pull_requests"][0]["number"] = json!(1);
-    p["check_run"]["pull_requests"][0]["head"]["sha"] = json!(head);
+    p["check_run"]["name"] = json!(run.name);
+    p["check_run"]["head_sha"] = json!(run.head_sha);
+    p["check_run"]["external_id"] = json!(run.external_id.clone().unwrap_or_default());
+    p["check_run"]["status"] = json!(run.status);
+    p["check_run"]["conclusion"] = json!(run.conclusion);
+    p["check_run"]["app"]["id"] = json!(run.app_id);
+    p["check_run"]["pull_requests"] = json!([]);
     p["requested_action"] = json!({"identifier": "rollback"});
     p["sender"]["login"] = json!(user);
     p["sender"]["type"] = json!("User");
@@ -463,6 +470,88 @@ async fn the_rollback_button_needs_write_permission() {
         .find(|c| c.contains("rolled back this pull request"))
         .expect("the rollback comment");
     assert!(said.contains("trigger: check_action"), "{said}");
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_button_on_a_run_naming_no_pull_request_does_nothing_and_is_not_retried() {
+    let (w, mut s, m) = merged_world(None).await;
+    w.fake.set_permission(REPO, "maintainer", "write");
+    // A run of this App on the merged head without patchgate's external id: after the merge
+    // GitHub lists no pull request on it either, so nothing says what to roll back.
+    let mut run = w.runs(&w.sha("render-a")).remove(0);
+    run.external_id = None;
+    let p = button_payload(&w, "maintainer", &run);
+    assert_eq!(p["check_run"]["pull_requests"], json!([]));
+    let (status, body) = s.deliver("check_run", "d-btn-none", &p).await;
+    assert_eq!(status, 202, "{body}");
+    // The job ends done at its first attempt (d-open, d-closed and this one): never retried,
+    // never parked.
+    let listing = wait_for(&mut s, "the button's job to end", 60, || {
+        let j = jobs(&w);
+        j.contains("done 3").then_some(j)
+    })
+    .await;
+    assert!(
+        listing.contains("queued 0") && listing.contains("parked 0"),
+        "{listing}"
+    );
+    let log = s.log();
+    assert!(
+        log.contains("names no pull request") && !log.contains("job failed"),
+        "{log}"
+    );
+    assert!(
+        bot_comments(&w, 1)
+            .iter()
+            .all(|c| !c.contains("@maintainer")),
+        "{:#?}",
+        bot_comments(&w, 1)
+    );
+    assert!(commits_after(&w, &m.merge).is_empty());
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_after_the_merge_keeps_the_rollback_button() {
+    let (w, mut s, m) = merged_world(None).await;
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let head = w.sha("render-a");
+    let p = w.comment_payload(1, "maintainer", "/patchgate recheck");
+    let (status, body) = s.deliver("issue_comment", "d-recheck", &p).await;
+    assert_eq!(status, 202, "{body}");
+    let runs = wait_for(&mut s, "the recheck's run, completed", 120, || {
+        let runs = w.runs(&head);
+        (runs.len() == 2 && runs.iter().all(|r| r.status == "completed")).then_some(runs)
+    })
+    .await;
+    // The recheck reported on a run of its own, and concluded it with the button.
+    assert_eq!(runs[0].external_id.as_deref(), Some("pr=1;job=d-open"));
+    assert_eq!(runs[1].external_id.as_deref(), Some("pr=1;job=d-recheck"));
+    assert_eq!(runs[1].conclusion.as_deref(), Some("success"));
+    for r in &runs {
+        assert!(
+            r.actions.iter().any(|a| a["identifier"] == "rollback"),
+            "{r:#?}"
+        );
+    }
+    // The button on that run rolls the merge back (the PR comes from its external id).
+    let (status, body) = s
+        .deliver(
+            "check_run",
+            "d-btn-recheck",
+            &button_payload(&w, "maintainer", &runs[1]),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let reply = wait_for(&mut s, "the reply to the button", 60, || {
+        bot_comments(&w, 1)
+            .into_iter()
+            .find(|c| c.contains("@maintainer"))
+    })
+    .await;
+    assert!(reply.starts_with("Rolled back #1"), "{reply}");
+    assert_reverted_once(&w, &m);
     w.assert_no_violations();
 }
 

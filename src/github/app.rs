@@ -518,7 +518,9 @@ impl Installation {
         Ok(wires.into_iter().map(PullInfo::from).collect())
     }
 
-    /// The check runs named `name` on commit `sha` (all of them, not only the latest).
+    /// This App's check runs named `name` on commit `sha` (all of them, not only the latest).
+    /// Runs of the same name by anyone else — another App, or a workflow's token — are left
+    /// out (`app_id`), so they can neither be taken for ours nor be updated by us.
     pub async fn check_runs_for_ref(
         &self,
         repo: &RepoRef,
@@ -529,9 +531,10 @@ impl Installation {
         let route = repo_route(
             repo,
             &format!(
-                "/commits/{}/check-runs?check_name={}&filter=all",
+                "/commits/{}/check-runs?check_name={}&filter=all&app_id={}",
                 encode(sha),
-                encode(name)
+                encode(name),
+                self.app.app_id()
             ),
         );
         Caller::Inst(self)
@@ -561,8 +564,10 @@ impl Installation {
         Ok(created.id)
     }
 
-    /// Complete a check run: conclusion, output and actions in one PATCH with the first 50
-    /// annotations, then one PATCH per further 50 (GitHub appends annotations).
+    /// Complete a check run. Annotations beyond the first 50 go first, 50 per PATCH, while the
+    /// run is still in progress (GitHub appends them); the last PATCH carries the conclusion,
+    /// the output, the actions and the last batch. So a run is never concluded with part of
+    /// its annotations missing: if any request fails, the run is still in progress.
     pub async fn complete_check_run(
         &self,
         repo: &RepoRef,
@@ -1086,6 +1091,29 @@ pub struct CheckRunInfo {
     pub conclusion: Option<String>,
     #[serde(default)]
     pub external_id: Option<String>,
+    /// RFC 3339, as GitHub gives it.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub output: CheckRunOutputInfo,
+}
+
+/// What patchgate reads of a listed check run's `output`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CheckRunOutputInfo {
+    /// Annotations the run carries (GitHub only ever adds to them).
+    #[serde(default)]
+    pub annotations_count: u64,
+}
+
+impl CheckRunInfo {
+    /// When the run started, if GitHub says (and says it in RFC 3339).
+    pub fn started(&self) -> Option<DateTime<Utc>> {
+        let s = self.started_at.as_deref()?;
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
 }
 
 /// A check run to create (it starts `in_progress`).
@@ -1165,8 +1193,10 @@ pub struct CheckRunResult {
     pub actions: Vec<CheckAction>,
 }
 
-/// The PATCH bodies that complete a check run: the first carries the conclusion, the actions
-/// and the first 50 annotations; each further one the same output with the next 50.
+/// The PATCH bodies that complete a check run, in the order they are sent: one per 50
+/// annotations beyond the first batch, leaving the status alone (in progress), then the one that
+/// concludes — status, conclusion, actions and the last batch. Each carries the output (GitHub
+/// requires a summary with any output).
 fn check_run_patches(result: &CheckRunResult, now: DateTime<Utc>) -> Vec<Value> {
     let mut output = json!({
         "title": truncate_chars(&result.title, 255),
@@ -1180,6 +1210,7 @@ fn check_run_patches(result: &CheckRunResult, now: DateTime<Utc>) -> Vec<Value> 
     if batches.is_empty() {
         batches.push(&[]);
     }
+    let last = batches.len() - 1;
     batches
         .into_iter()
         .enumerate()
@@ -1188,7 +1219,7 @@ fn check_run_patches(result: &CheckRunResult, now: DateTime<Utc>) -> Vec<Value> 
             if !batch.is_empty() {
                 output["annotations"] = json!(batch);
             }
-            if i > 0 {
+            if i < last {
                 return json!({ "output": output });
             }
             json!({
@@ -1354,17 +1385,29 @@ mod tests {
             .map(|p| p["output"]["annotations"].as_array().map_or(0, Vec::len))
             .collect();
         assert_eq!(counts, [50, 50, 20]);
-        assert_eq!(patches[0]["conclusion"], "failure");
-        assert_eq!(patches[0]["actions"].as_array().unwrap().len(), 3);
+        // The extra batches go while the run is in progress; the last request concludes.
+        for p in &patches[..2] {
+            assert!(
+                p.get("conclusion").is_none() && p.get("status").is_none(),
+                "{p}"
+            );
+            assert!(
+                p.get("actions").is_none() && p["output"]["summary"] == "s",
+                "{p}"
+            );
+        }
+        let last = &patches[2];
+        assert_eq!(last["conclusion"], "failure");
+        assert_eq!(last["status"], "completed");
+        assert_eq!(last["actions"].as_array().unwrap().len(), 3);
         assert_eq!(
-            patches[0]["actions"][0]["label"]
+            last["actions"][0]["label"]
                 .as_str()
                 .unwrap()
                 .chars()
                 .count(),
             20
         );
-        assert!(patches[1].get("conclusion").is_none() && patches[1]["output"]["summary"] == "s");
         // Lines are clamped into what GitHub accepts; an empty title is left out.
         let a = &patches[0]["output"]["annotations"][0];
         assert_eq!(
@@ -1372,8 +1415,11 @@ mod tests {
             (Some(1), Some(1))
         );
         assert!(a.get("title").is_none());
-        assert_eq!(check_run_patches(&result_with(0), Utc::now()).len(), 1);
-        assert_eq!(check_run_patches(&result_with(50), Utc::now()).len(), 1);
+        for n in [0, 50] {
+            let one = check_run_patches(&result_with(n), Utc::now());
+            assert_eq!(one.len(), 1);
+            assert_eq!(one[0]["conclusion"], "failure");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -43,8 +43,14 @@ use crate::store::{Job, NewJob, Store};
 pub const CHECK_NAME: &str = "patchgate/quorum";
 /// Identifier of the check run's Rollback button.
 pub const ROLLBACK_ACTION: &str = "rollback";
-/// Internal event of reconciliation jobs.
+/// Internal event of reconciliation jobs (one missed pull request each).
 pub const RECONCILE_EVENT: &str = "patchgate.reconcile";
+/// Internal event of a reconciliation pass (one per `--reconcile-interval` slot, whichever
+/// replica queues it first).
+pub const RECONCILE_PASS_EVENT: &str = "patchgate.reconcile.pass";
+/// A `patchgate/quorum` run still in progress this long after it started is taken for lost
+/// (its job parked, or gone) by reconciliation, which gates its pull request again.
+pub const STALE_RUN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Rollbacks through the App (the orchestrator lives in `crate::rollback::auto`).
 pub trait Rollbacks: Send + Sync + 'static {
@@ -94,11 +100,41 @@ pub struct AppHandler {
     pub rollbacks: Option<Arc<dyn Rollbacks>>,
 }
 
-/// The repository and installation a payload is about.
+/// The repository and installation a payload is about, and the job acting on it.
 struct Target {
     inst: Installation,
     repo: RepoRef,
     clone_url: String,
+    /// The delivery id of the job being run (named by the check runs it starts).
+    job: String,
+}
+
+/// The `external_id` of the check run job `job` reports PR `pr` on: `pr=<N>;job=<delivery>`.
+/// The PR is read back from it when GitHub no longer lists the PR on the run (after a merge
+/// `check_run.pull_requests` is empty); the job finds the run its earlier attempt started.
+pub fn external_id(pr: u64, job: &str) -> String {
+    format!("pr={pr};job={job}")
+}
+
+/// The pull request an `external_id` of [`external_id`]'s form names.
+pub fn external_id_pr(id: &str) -> Option<u64> {
+    let (pr, _job) = id.strip_prefix("pr=")?.split_once(";job=")?;
+    pr.parse().ok()
+}
+
+/// The pull request a webhook's check run is about: the one its external id names, else the
+/// first one GitHub lists on it (open pull requests only).
+fn check_run_pr(run: &Value) -> Option<u64> {
+    str_at(run, "/external_id")
+        .and_then(external_id_pr)
+        .or_else(|| u64_at(run, "/pull_requests/0/number"))
+}
+
+/// Whether a webhook's check run or suite (`obj`) belongs to another App. GitHub sends these
+/// events only to the App that owns the run, so this is a second line of defence; a payload
+/// without the App's id is taken as ours.
+fn foreign_app(obj: &Value, ours: u64) -> bool {
+    u64_at(obj, "/app/id").is_some_and(|id| id != ours)
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
@@ -120,17 +156,17 @@ impl JobHandler for AppHandler {
         Box::pin(async move {
             let payload: Value =
                 serde_json::from_slice(&job.payload).context("the stored payload is not JSON")?;
-            self.dispatch(&job.event, &payload).await
+            self.dispatch(&job.delivery_id, &job.event, &payload).await
         })
     }
 }
 
 impl AppHandler {
-    async fn dispatch(&self, event: &str, p: &Value) -> Result<()> {
+    async fn dispatch(&self, job: &str, event: &str, p: &Value) -> Result<()> {
         let action = str_at(p, "/action").unwrap_or("");
         match (event, action) {
             ("pull_request", "opened" | "synchronize" | "reopened" | "ready_for_review") => {
-                let t = self.target(p).await?;
+                let t = self.target(job, p).await?;
                 if p.pointer("/pull_request/draft").and_then(Value::as_bool) == Some(true) {
                     info!("draft pull request: gated when it is ready for review");
                     return Ok(());
@@ -143,29 +179,54 @@ impl AppHandler {
                 if p.pointer("/pull_request/merged").and_then(Value::as_bool) != Some(true) {
                     return Ok(());
                 }
-                let t = self.target(p).await?;
+                let t = self.target(job, p).await?;
                 let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
                 self.offer_rollback(&t, head).await
             }
             (RECONCILE_EVENT, _) => {
-                let t = self.target(p).await?;
+                let t = self.target(job, p).await?;
                 let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
                 let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
                 self.gate_pr(&t, number, Some(head)).await
             }
-            ("issue_comment", "created") => self.on_comment(p).await,
-            ("check_run", "rerequested") | ("check_suite", "rerequested") => {
-                let key = if event == "check_run" {
-                    "/check_run"
+            (RECONCILE_PASS_EVENT, _) => {
+                let r = reconcile(&self.app, &self.store).await;
+                if r.errors > 0 {
+                    warn!(
+                        queued = r.queued,
+                        errors = r.errors,
+                        "reconciliation pass finished with errors (each logged above)"
+                    );
                 } else {
-                    "/check_suite"
-                };
-                if event == "check_run" && str_at(p, "/check_run/name") != Some(CHECK_NAME) {
+                    info!(queued = r.queued, "reconciliation pass finished");
+                }
+                Ok(())
+            }
+            ("issue_comment", "created") => self.on_comment(job, p).await,
+            ("check_run", "rerequested") => {
+                let run = p.pointer("/check_run").context("check_run")?;
+                if str_at(run, "/name") != Some(CHECK_NAME) || foreign_app(run, self.app.app_id()) {
                     return Ok(());
                 }
-                let t = self.target(p).await?;
-                let prs = p
-                    .pointer(&format!("{key}/pull_requests"))
+                // The PR from the run's external id: GitHub lists only open PRs on a run.
+                let Some(n) = check_run_pr(run) else {
+                    warn!(
+                        check_run = u64_at(run, "/id").unwrap_or(0),
+                        "re-run requested on a check run that names no pull request; nothing to gate"
+                    );
+                    return Ok(());
+                };
+                let t = self.target(job, p).await?;
+                self.gate_pr(&t, n, None).await
+            }
+            ("check_suite", "rerequested") => {
+                let suite = p.pointer("/check_suite").context("check_suite")?;
+                if foreign_app(suite, self.app.app_id()) {
+                    return Ok(());
+                }
+                let t = self.target(job, p).await?;
+                let prs = suite
+                    .pointer("/pull_requests")
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
@@ -176,10 +237,10 @@ impl AppHandler {
                 }
                 Ok(())
             }
-            ("check_run", "requested_action") => self.on_requested_action(p).await,
+            ("check_run", "requested_action") => self.on_requested_action(job, p).await,
             ("check_run", "completed") | ("status", _) => match &self.rollbacks {
                 Some(r) => {
-                    let t = self.target(p).await?;
+                    let t = self.target(job, p).await?;
                     r.ci_webhook(&t.inst, event, p).await
                 }
                 None => Ok(()),
@@ -191,7 +252,7 @@ impl AppHandler {
         }
     }
 
-    async fn target(&self, p: &Value) -> Result<Target> {
+    async fn target(&self, job: &str, p: &Value) -> Result<Target> {
         let inst_id = u64_at(p, "/installation/id")
             .context("the payload names no installation (is the App installed?)")?;
         let full = str_at(p, "/repository/full_name").context("repository.full_name")?;
@@ -219,6 +280,7 @@ impl AppHandler {
             inst,
             repo,
             clone_url,
+            job: job.to_string(),
         })
     }
 
@@ -255,7 +317,7 @@ impl AppHandler {
         // This PR is render B of another: the gate runs there.
         if let Some(of) = commands::render_of(&body) {
             if of != number {
-                let id = self.start_check(t, &head).await?;
+                let id = self.start_check(t, number, &head).await?;
                 let result = CheckRunResult {
                     conclusion: Conclusion::Neutral,
                     title: format!("Render B of #{of}"),
@@ -271,10 +333,18 @@ impl AppHandler {
             }
         }
 
-        let check_id = self.start_check(t, &head).await?;
+        let check_id = self.start_check(t, number, &head).await?;
+        // A merged PR's run keeps offering the Rollback button (a recheck after the merge
+        // would otherwise take it away).
+        let buttons = if pull.merged {
+            vec![rollback_button()]
+        } else {
+            Vec::new()
+        };
         match self.run_gate(t, number, &pull, &head).await {
             Ok(GateResult::Outcome(outcome, advisory)) => {
-                let result = check_result(&outcome, advisory);
+                let mut result = check_result(&outcome, advisory);
+                result.actions = buttons;
                 self.observe(&outcome);
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
@@ -298,7 +368,7 @@ impl AppHandler {
                     ),
                     text: None,
                     annotations: Vec::new(),
-                    actions: Vec::new(),
+                    actions: buttons,
                 };
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
@@ -307,7 +377,8 @@ impl AppHandler {
             }
             Err(e) => {
                 // Say so on the check (it would otherwise stay in progress), then let the job
-                // retry: the next attempt finds this run and completes it.
+                // retry: the retry finds this run by its external id (this job's) and
+                // completes it again, so one job keeps one run however often it is retried.
                 let result = CheckRunResult {
                     conclusion: Conclusion::Failure,
                     title: "patchgate could not decide".into(),
@@ -317,7 +388,7 @@ impl AppHandler {
                     ),
                     text: None,
                     annotations: Vec::new(),
-                    actions: Vec::new(),
+                    actions: buttons,
                 };
                 if let Err(e2) = t.inst.complete_check_run(&t.repo, check_id, &result).await {
                     warn!(error = %format!("{e2:#}"), "could not report the failure on the check run");
@@ -327,29 +398,60 @@ impl AppHandler {
         }
     }
 
-    /// The in-progress `patchgate/quorum` run on `head`: an earlier attempt's (a retried job),
-    /// else a new one.
-    async fn start_check(&self, t: &Target, head: &str) -> Result<u64> {
+    /// This job's `patchgate/quorum` run for PR `number` on `head`: the one an earlier attempt
+    /// of the same job started (its external id names the PR and the job), completed or not;
+    /// else a new one. Another job's run on the same head — a push and a recheck gated at the
+    /// same time — is never taken over, and only this App's runs are looked at.
+    async fn start_check(&self, t: &Target, number: u64, head: &str) -> Result<u64> {
+        let ext = external_id(number, &t.job);
         let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
-        if let Some(r) = runs
+        let earlier = runs
             .iter()
-            .find(|r| r.name == CHECK_NAME && r.head_sha == head && r.status != "completed")
-        {
-            return Ok(r.id);
+            .filter(|r| {
+                r.name == CHECK_NAME
+                    && r.head_sha == head
+                    && r.external_id.as_deref() == Some(ext.as_str())
+            })
+            .max_by_key(|r| r.id);
+        if let Some(r) = earlier {
+            if r.output.annotations_count == 0 {
+                return Ok(r.id);
+            }
         }
-        t.inst
+        let id = t
+            .inst
             .create_check_run(
                 &t.repo,
                 &NewCheckRun {
                     name: CHECK_NAME.into(),
                     head_sha: head.to_string(),
-                    external_id: None,
+                    external_id: Some(ext),
                     details_url: None,
                     title: "Gating…".into(),
                     summary: "patchgate is comparing the renders and asking its auditors.".into(),
                 },
             )
-            .await
+            .await?;
+        // The earlier attempt's run already carries annotations (it failed between the
+        // requests that complete a run): GitHub only appends them, so completing it again
+        // would show them twice. The new run reports; the old one, if left in progress, is
+        // closed as failure (it must pass for nothing; a required check reads the newer run).
+        if let Some(r) = earlier.filter(|r| r.status != "completed") {
+            let result = CheckRunResult {
+                conclusion: Conclusion::Failure,
+                title: "Superseded by a retry".into(),
+                summary: format!(
+                    "This attempt failed while reporting. The retry reports on check run {id}."
+                ),
+                text: None,
+                annotations: Vec::new(),
+                actions: Vec::new(),
+            };
+            if let Err(e) = t.inst.complete_check_run(&t.repo, r.id, &result).await {
+                warn!(check_run = r.id, error = %format!("{e:#}"), "could not close the superseded check run");
+            }
+        }
+        Ok(id)
     }
 
     async fn run_gate(
@@ -459,7 +561,8 @@ impl AppHandler {
         self.metrics.decision(r.quorum_passed);
     }
 
-    /// After a merge: the check run on the merged head offers a Rollback button.
+    /// After a merge: this App's completed check runs on the merged head offer a Rollback
+    /// button (a run of the same name by anyone else is not looked at).
     async fn offer_rollback(&self, t: &Target, head: &str) -> Result<()> {
         let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
         for r in runs.iter().filter(|r| r.status == "completed") {
@@ -470,7 +573,7 @@ impl AppHandler {
         Ok(())
     }
 
-    async fn on_comment(&self, p: &Value) -> Result<()> {
+    async fn on_comment(&self, job: &str, p: &Value) -> Result<()> {
         if p.pointer("/issue/pull_request").is_none() {
             return Ok(()); // an issue, not a pull request
         }
@@ -483,7 +586,7 @@ impl AppHandler {
         if parsed.is_empty() {
             return Ok(());
         }
-        let t = self.target(p).await?;
+        let t = self.target(job, p).await?;
         let number = u64_at(p, "/issue/number").context("issue.number")?;
         let comment_id = u64_at(comment, "/id").unwrap_or(0);
         let user = str_at(comment, "/user/login")
@@ -596,25 +699,26 @@ impl AppHandler {
         Ok(())
     }
 
-    async fn on_requested_action(&self, p: &Value) -> Result<()> {
+    async fn on_requested_action(&self, job: &str, p: &Value) -> Result<()> {
+        let run = p.pointer("/check_run").context("check_run")?;
         if str_at(p, "/requested_action/identifier") != Some(ROLLBACK_ACTION)
-            || str_at(p, "/check_run/name") != Some(CHECK_NAME)
+            || str_at(run, "/name") != Some(CHECK_NAME)
+            || foreign_app(run, self.app.app_id())
         {
             return Ok(());
         }
-        let t = self.target(p).await?;
+        // After a merge GitHub lists no pull request on the run: the PR is in its external id.
+        let Some(number) = check_run_pr(run) else {
+            warn!(
+                check_run = u64_at(run, "/id").unwrap_or(0),
+                "the Rollback button was pressed on a check run that names no pull request; nothing was done"
+            );
+            return Ok(());
+        };
+        let t = self.target(job, p).await?;
         let user = str_at(p, "/sender/login")
             .context("sender.login")?
             .to_string();
-        let prs = p
-            .pointer("/check_run/pull_requests")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let number = match prs.first().and_then(|pr| u64_at(pr, "/number")) {
-            Some(n) => n,
-            None => bail!("the check run names no pull request to roll back"),
-        };
         if !self.authorize(&t, &user).await? {
             t.inst
                 .comment(
@@ -752,27 +856,114 @@ impl crate::gate::repo_config::ConfigSource for ApiConfigSource<'_> {
     }
 }
 
+/// What a reconciliation pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// Gate jobs queued for pull requests without a live patchgate check run.
+    pub queued: usize,
+    /// Installations, repositories or pull requests that could not be looked at (each logged
+    /// as a warning); the pass went on with the others.
+    pub errors: usize,
+}
+
+/// The delivery id of the reconciliation pass of the `--reconcile-interval` slot `now` falls
+/// in: `patchgate.reconcile:<unix seconds / interval>`. Every replica queues the pass under the
+/// same id, so the queue's delivery dedupe runs one pass per slot across replicas.
+pub fn reconcile_pass_delivery(
+    now: chrono::DateTime<chrono::Utc>,
+    every: std::time::Duration,
+) -> String {
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    format!("{RECONCILE_EVENT}:{}", secs / every.as_secs().max(1))
+}
+
+/// Queue this slot's reconciliation pass unless some replica already did; `true` when this
+/// call queued it.
+pub async fn queue_reconcile_pass(store: &Store, every: std::time::Duration) -> Result<bool> {
+    let job = NewJob {
+        delivery_id: reconcile_pass_delivery(chrono::Utc::now(), every),
+        event: RECONCILE_PASS_EVENT.into(),
+        payload: b"{}".to_vec(),
+        repo: String::new(),
+    };
+    Ok(matches!(
+        store.enqueue(&job).await?,
+        crate::store::Enqueued::New(_)
+    ))
+}
+
+/// Whether a run counts as the head's patchgate check: completed, or in progress for less
+/// than [`STALE_RUN`] (a run whose start GitHub does not give is taken as live).
+fn live_run(r: &crate::github::app::CheckRunInfo, now: chrono::DateTime<chrono::Utc>) -> bool {
+    if r.status == "completed" {
+        return true;
+    }
+    let stale = chrono::Duration::from_std(STALE_RUN).unwrap_or(chrono::Duration::MAX);
+    r.started().is_none_or(|t| now - t < stale)
+}
+
 /// Reconciliation: every open, non-draft PR of every installed repository whose head has no
-/// `patchgate/quorum` check run gets a gate job. The delivery id names the head, so several
-/// replicas reconciling at once queue one job.
-pub async fn reconcile(app: &GitHubApp, store: &Store) -> Result<usize> {
-    let mut queued = 0;
-    for inst_id in app.installations().await? {
-        let inst = app.installation(inst_id).await?;
-        for repo in inst.repositories().await? {
+/// live `patchgate/quorum` check run of this App (none, or only runs left in progress for
+/// longer than [`STALE_RUN`]) gets a gate job. The delivery id names the head
+/// (`reconcile:<repo>#<N>@<sha>`; for a head whose runs are all stale,
+/// `…:stale:<newest run id>`, so each lost run is gated again once). A failing installation,
+/// repository or API call is logged, counted and skipped: the pass goes on with the rest.
+pub async fn reconcile(app: &GitHubApp, store: &Store) -> ReconcileReport {
+    let mut report = ReconcileReport::default();
+    let installations = match app.installations().await {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "reconcile: listing the App's installations failed");
+            report.errors += 1;
+            return report;
+        }
+    };
+    for inst_id in installations {
+        let inst = match app.installation(inst_id).await {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(installation = inst_id, error = %format!("{e:#}"), "reconcile: installation unavailable; skipped");
+                report.errors += 1;
+                continue;
+            }
+        };
+        let repos = match inst.repositories().await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(installation = inst_id, error = %format!("{e:#}"), "reconcile: listing the installation's repositories failed; skipped");
+                report.errors += 1;
+                continue;
+            }
+        };
+        for repo in repos {
             let pulls = match inst.open_pulls(&repo).await {
                 Ok(p) => p,
                 Err(e) => {
                     warn!(repo = %repo, error = %format!("{e:#}"), "reconcile: listing pull requests failed");
+                    report.errors += 1;
                     continue;
                 }
             };
             for pr in pulls.into_iter().filter(|p| !p.draft) {
-                let runs = inst
+                let runs = match inst
                     .check_runs_for_ref(&repo, &pr.head_sha, CHECK_NAME)
-                    .await?;
-                if runs.iter().any(|r| r.name == CHECK_NAME) {
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        warn!(repo = %repo, pr = pr.number, error = %format!("{e:#}"), "reconcile: listing check runs failed");
+                        report.errors += 1;
+                        continue;
+                    }
+                };
+                let now = chrono::Utc::now();
+                let ours: Vec<_> = runs.iter().filter(|r| r.name == CHECK_NAME).collect();
+                if ours.iter().any(|r| live_run(r, now)) {
                     continue;
+                }
+                let mut delivery_id = format!("reconcile:{repo}#{}@{}", pr.number, pr.head_sha);
+                if let Some(newest) = ours.iter().map(|r| r.id).max() {
+                    delivery_id.push_str(&format!(":stale:{newest}"));
                 }
                 let payload = serde_json::json!({
                     "action": "reconcile",
@@ -781,22 +972,132 @@ pub async fn reconcile(app: &GitHubApp, store: &Store) -> Result<usize> {
                     "pull_request": {"number": pr.number, "head": {"sha": pr.head_sha}},
                 });
                 let job = NewJob {
-                    delivery_id: format!("reconcile:{repo}#{}@{}", pr.number, pr.head_sha),
+                    delivery_id,
                     event: RECONCILE_EVENT.into(),
-                    payload: serde_json::to_vec(&payload)?,
+                    payload: payload.to_string().into_bytes(),
                     repo: repo.to_string(),
                 };
-                if let crate::store::Enqueued::New(_) = store.enqueue(&job).await? {
-                    info!(repo = %repo, pr = pr.number, "reconcile: missed pull request queued");
-                    queued += 1;
+                match store.enqueue(&job).await {
+                    Ok(crate::store::Enqueued::New(_)) => {
+                        info!(repo = %repo, pr = pr.number, stale = !ours.is_empty(), "reconcile: pull request without a live check run queued");
+                        report.queued += 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(repo = %repo, pr = pr.number, error = %e, "reconcile: queueing the gate job failed");
+                        report.errors += 1;
+                    }
                 }
             }
         }
     }
-    Ok(queued)
+    report
 }
 
 /// Fail loudly on an unexpected shape rather than guess.
 pub fn require_app(app: Option<GitHubApp>) -> Result<GitHubApp> {
     app.ok_or_else(|| anyhow!("GitHub App credentials are required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::app::{CheckRunInfo, CheckRunOutputInfo};
+    use chrono::{TimeZone, Utc};
+    use std::time::Duration;
+
+    #[test]
+    fn external_ids_name_the_pull_request_and_the_job() {
+        let id = external_id(17, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        assert_eq!(id, "pr=17;job=72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        assert_eq!(external_id_pr(&id), Some(17));
+        // A job id with the separators in it still reads back the PR.
+        assert_eq!(
+            external_id_pr(&external_id(3, "reconcile:o/r#3@abc;job=x")),
+            Some(3)
+        );
+        for other in ["", "42", "pr=;job=d", "pr=x;job=d", "pr=4", "job=d;pr=4"] {
+            assert_eq!(external_id_pr(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_check_run_names_its_pr_by_external_id_then_by_listed_prs() {
+        let run =
+            serde_json::json!({"external_id": "pr=5;job=d", "pull_requests": [{"number": 9}]});
+        assert_eq!(check_run_pr(&run), Some(5));
+        let run = serde_json::json!({"external_id": "", "pull_requests": [{"number": 9}]});
+        assert_eq!(check_run_pr(&run), Some(9));
+        let run = serde_json::json!({"external_id": null, "pull_requests": []});
+        assert_eq!(check_run_pr(&run), None);
+        assert!(foreign_app(
+            &serde_json::json!({"app": {"id": 15368}}),
+            4242
+        ));
+        assert!(!foreign_app(
+            &serde_json::json!({"app": {"id": 4242}}),
+            4242
+        ));
+        assert!(!foreign_app(&serde_json::json!({}), 4242));
+    }
+
+    #[test]
+    fn one_reconciliation_pass_per_interval_slot() {
+        let every = Duration::from_secs(600);
+        let t = |s| Utc.timestamp_opt(s, 0).unwrap();
+        assert_eq!(
+            reconcile_pass_delivery(t(1_800_000_000), every),
+            "patchgate.reconcile:3000000"
+        );
+        assert_eq!(
+            reconcile_pass_delivery(t(1_800_000_599), every),
+            reconcile_pass_delivery(t(1_800_000_000), every)
+        );
+        assert_ne!(
+            reconcile_pass_delivery(t(1_800_000_600), every),
+            reconcile_pass_delivery(t(1_800_000_599), every)
+        );
+    }
+
+    #[tokio::test]
+    async fn replicas_queue_the_pass_of_a_slot_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), None).await.unwrap();
+        // A slot of about 32 years: both ticks fall in the same one.
+        let every = Duration::from_secs(1 << 30);
+        assert!(queue_reconcile_pass(&store, every).await.unwrap());
+        assert!(!queue_reconcile_pass(&store, every).await.unwrap());
+        store.close().await;
+    }
+
+    fn run(status: &str, started: Option<String>) -> CheckRunInfo {
+        CheckRunInfo {
+            id: 1,
+            name: CHECK_NAME.into(),
+            head_sha: "a".repeat(40),
+            status: status.into(),
+            conclusion: None,
+            external_id: None,
+            started_at: started,
+            output: CheckRunOutputInfo::default(),
+        }
+    }
+
+    #[test]
+    fn a_run_left_in_progress_goes_stale() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let ago = |m: i64| {
+            Some(
+                (now - chrono::Duration::minutes(m))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+        };
+        assert!(live_run(&run("in_progress", ago(5)), now));
+        assert!(live_run(&run("in_progress", ago(29)), now));
+        assert!(!live_run(&run("in_progress", ago(31)), now));
+        assert!(!live_run(&run("queued", ago(120)), now));
+        assert!(live_run(&run("completed", ago(600)), now));
+        // No start given: taken as live rather than gated twice.
+        assert!(live_run(&run("in_progress", None), now));
+    }
 }

@@ -233,7 +233,8 @@ pub async fn serve(
             });
         }
         if let Some(every) = opts.reconcile_every {
-            let app = app.clone();
+            // Each tick queues the pass of the current interval slot as a job; replicas queue
+            // it under the same delivery id, so one of them runs it per interval.
             let store = store.clone();
             let mut stop = stop_rx.clone();
             let wake = wake.clone();
@@ -246,13 +247,12 @@ pub async fn serve(
                         _ = tick.tick() => {}
                         _ = stop.changed() => break,
                     }
-                    match app::reconcile(&app, &store).await {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            info!(queued = n, "reconciliation queued missed pull requests");
-                            wake.notify_waiters();
+                    match app::queue_reconcile_pass(&store, every).await {
+                        Ok(true) => wake.notify_waiters(),
+                        Ok(false) => {} // another replica queued this interval's pass
+                        Err(e) => {
+                            warn!(error = %format!("{e:#}"), "queueing the reconciliation pass failed")
                         }
-                        Err(e) => warn!(error = %format!("{e:#}"), "reconciliation failed"),
                     }
                     if let Some(r) = &rollbacks {
                         if let Err(e) = r.resume_all().await {

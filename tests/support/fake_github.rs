@@ -413,6 +413,16 @@ impl FakeGitHub {
         id
     }
 
+    /// A check run as given (any App's, any state, e.g. one left in progress hours ago by a
+    /// job that was lost), under a fresh id, which is returned.
+    pub fn insert_check_run(&self, repo: &str, mut run: CheckRunState) -> u64 {
+        let mut g = self.lock();
+        run.id = g.id();
+        let id = run.id;
+        g.repo(repo).check_runs.push(run);
+        id
+    }
+
     /// All check runs of the repository, oldest first.
     pub fn check_runs(&self, repo: &str) -> Vec<CheckRunState> {
         self.lock().repo(repo).check_runs.clone()
