@@ -162,7 +162,7 @@ pub fn settings() -> Vec<Setting> {
             key: "job_retention_days",
             env: "PATCHGATE_JOB_RETENTION_DAYS",
             flag: "serve --job-retention-days",
-            default: "`7`".into(),
+            default: format!("`{}`", crate::server::DEFAULT_RETENTION_DAYS),
             places: &[Flag, Env],
             meaning: "Days done jobs are kept (their delivery ids make redeliveries duplicates; GitHub redelivers for up to 3 days), then deleted in the background in batches of 1,000. `0` keeps them forever; 1 and 2 are refused. Parked jobs are never deleted automatically.",
         },

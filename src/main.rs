@@ -174,7 +174,7 @@ struct ServeArgs {
     /// Days done jobs are kept (their delivery ids dedupe redeliveries, which GitHub allows for
     /// 3 days), then deleted in the background; 0 keeps them forever. Parked jobs are never
     /// deleted automatically.
-    #[arg(long, env = "PATCHGATE_JOB_RETENTION_DAYS", default_value_t = 7)]
+    #[arg(long, env = "PATCHGATE_JOB_RETENTION_DAYS", default_value_t = patchgate::server::DEFAULT_RETENTION_DAYS)]
     job_retention_days: u64,
     /// Webhook requests handled at once; more are answered 503 at once (GitHub can redeliver).
     #[arg(long, default_value_t = 256)]
@@ -974,11 +974,7 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
     };
-    limits.validate().map_err(|e| {
-        anyhow::anyhow!(
-            "{e} (--max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs)"
-        )
-    })?;
+    limits.validate().map_err(|e| anyhow::anyhow!(e))?;
     let defaults = WorkerOptions::default();
     let opts = ServeOptions {
         listen,

@@ -163,23 +163,27 @@ impl ListenerLimits {
     /// Refuse limits that would refuse every request, or let one wait forever.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_in_flight == 0 {
-            return Err("the webhook concurrency limit must be at least 1".into());
+            return Err(
+                "the webhook concurrency limit (--max-webhook-requests) must be at least 1".into(),
+            );
         }
         if self.max_in_flight > Semaphore::MAX_PERMITS {
-            return Err("the webhook concurrency limit is too large".into());
+            return Err(
+                "the webhook concurrency limit (--max-webhook-requests) is too large".into(),
+            );
         }
         if self.max_body_bytes_in_flight < MAX_BODY_BYTES {
             return Err(format!(
-                "the in-flight body budget must be at least {} MiB (one delivery of the largest accepted size)",
+                "the in-flight body budget (--max-webhook-body-mib) must be at least {} MiB (one delivery of the largest accepted size)",
                 MAX_BODY_BYTES / (1024 * 1024)
             ));
         }
         if self.body_timeout.is_zero() || self.request_timeout.is_zero() {
-            return Err("the body and request timeouts must be at least 1 second".into());
+            return Err("the body and request timeouts (--body-timeout-secs, --request-timeout-secs) must be at least 1 second".into());
         }
         if self.body_timeout > self.request_timeout {
             return Err(
-                "the body timeout must not be longer than the request timeout (the body is part of the request)"
+                "the body timeout (--body-timeout-secs) must not be longer than the request timeout (--request-timeout-secs): the body is part of the request"
                     .into(),
             );
         }
