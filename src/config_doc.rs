@@ -159,6 +159,22 @@ pub fn settings() -> Vec<Setting> {
             meaning: "How often `serve` looks for open PRs whose head has no patchgate check run (a missed webhook) and gates them.",
         },
         Setting {
+            key: "job_retention_days",
+            env: "PATCHGATE_JOB_RETENTION_DAYS",
+            flag: "serve --job-retention-days",
+            default: format!("`{}`", crate::server::DEFAULT_RETENTION_DAYS),
+            places: &[Flag, Env],
+            meaning: "Days done jobs are kept (their delivery ids make redeliveries duplicates; GitHub redelivers for up to 3 days), then deleted in the background in batches of 1,000. `0` keeps them forever; 1 and 2 are refused. Parked jobs are never deleted automatically.",
+        },
+        Setting {
+            key: "webhook limits",
+            env: "",
+            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs",
+            default: "`256`, `256`, `10`, `30`".into(),
+            places: &[Flag],
+            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests and MiB of declared bodies in flight (more are answered `503` with `Retry-After` at once), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`).",
+        },
+        Setting {
             key: "webhook_secret",
             env: "PATCHGATE_WEBHOOK_SECRET",
             flag: "",

@@ -171,6 +171,24 @@ struct ServeArgs {
     /// Seconds a job in hand may run on after SIGTERM before it is released.
     #[arg(long, default_value_t = 20)]
     grace_secs: u64,
+    /// Days done jobs are kept (their delivery ids dedupe redeliveries, which GitHub allows for
+    /// 3 days), then deleted in the background; 0 keeps them forever. Parked jobs are never
+    /// deleted automatically.
+    #[arg(long, env = "PATCHGATE_JOB_RETENTION_DAYS", default_value_t = patchgate::server::DEFAULT_RETENTION_DAYS)]
+    job_retention_days: u64,
+    /// Webhook requests handled at once; more are answered 503 at once (GitHub can redeliver).
+    #[arg(long, default_value_t = 256)]
+    max_webhook_requests: usize,
+    /// MiB of webhook bodies (as declared by Content-Length) handled at once; more are answered
+    /// 503 at once. At least 25.
+    #[arg(long, default_value_t = 256)]
+    max_webhook_body_mib: usize,
+    /// Seconds within which a webhook's whole body must arrive, else 408 and nothing queued.
+    #[arg(long, default_value_t = 10)]
+    body_timeout_secs: u64,
+    /// Seconds within which a webhook request is answered, else 503.
+    #[arg(long, default_value_t = 30)]
+    request_timeout_secs: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -189,13 +207,20 @@ struct JobsArgs {
 enum JobsAction {
     /// Counts by state and every parked job with its last error (the default).
     List,
-    /// Put parked jobs back in the queue.
+    /// Put parked jobs back in the queue (attempts reset, last error cleared).
     Requeue {
         /// Job ids (from `patchgate jobs list`).
         ids: Vec<i64>,
         /// Every parked job.
         #[arg(long, conflicts_with = "ids")]
         all: bool,
+    },
+    /// Give up on parked jobs: they become done without running (a redelivery of theirs stays
+    /// a duplicate until retention deletes them).
+    Discard {
+        /// Job ids (from `patchgate jobs list`).
+        #[arg(required = true)]
+        ids: Vec<i64>,
     },
 }
 
@@ -942,6 +967,14 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
     if args.lease_secs < 3 {
         bail!("--lease-secs must be at least 3");
     }
+    let job_retention = server::job_retention(args.job_retention_days)?;
+    let limits = server::intake::ListenerLimits {
+        max_in_flight: args.max_webhook_requests,
+        max_body_bytes_in_flight: args.max_webhook_body_mib.saturating_mul(1024 * 1024),
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+    };
+    limits.validate().map_err(|e| anyhow::anyhow!(e))?;
     let defaults = WorkerOptions::default();
     let opts = ServeOptions {
         listen,
@@ -958,6 +991,8 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
             grace: Duration::from_secs(args.grace_secs),
             ..defaults
         },
+        job_retention,
+        limits,
     };
     let secrets = ServeSecrets::from_env(&env_var)?;
     let env: server::EnvFn = Arc::new(env_var);
@@ -981,8 +1016,13 @@ async fn cmd_jobs(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
                 println!("no parked jobs");
             }
             for j in parked {
+                let lost = if j.lost > 0 {
+                    format!(" ({} lost their worker)", j.lost)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "parked #{}  {}  {}  delivery {}  attempts {}  since {}",
+                    "parked #{}  {}  {}  delivery {}  attempts {}{lost}  since {}",
                     j.id,
                     j.event,
                     j.repo,
@@ -1008,8 +1048,20 @@ async fn cmd_jobs(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
             }
             let mut missing = 0;
             for id in ids {
-                if store.requeue(id).await? {
+                if store.requeue(id, chrono::Utc::now()).await? {
                     println!("requeued #{id}");
+                } else {
+                    eprintln!("#{id} is not a parked job");
+                    missing += 1;
+                }
+            }
+            Ok(u8::from(missing > 0))
+        }
+        JobsAction::Discard { ids } => {
+            let mut missing = 0;
+            for id in ids {
+                if store.discard(id, chrono::Utc::now()).await? {
+                    println!("discarded #{id}");
                 } else {
                     eprintln!("#{id} is not a parked job");
                     missing += 1;

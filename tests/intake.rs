@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use hmac::{KeyInit, Mac};
 use patchgate::server::intake::{
-    github_routes, Enqueuer, IntakeState, WebhookSecret, MAX_BODY_BYTES,
+    github_routes, limit_webhooks, Enqueuer, IntakeState, ListenerLimits, WebhookSecret,
+    MAX_BODY_BYTES,
 };
 use patchgate::server::metrics::{ops_routes, track_requests, Metrics, ReadyFlag};
 use patchgate::store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 const SECRET: &str = "test secret: not a real one";
 
@@ -44,17 +47,30 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(None, None).await
+    }
+
+    /// With the webhook route under `limits` (as `serve` has it), and/or an enqueuer that wakes
+    /// `wake` after each commit that added a job.
+    async fn start_with(limits: Option<ListenerLimits>, wake: Option<Arc<Notify>>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), None).await.unwrap();
         let metrics = Metrics::new();
         let ready = ReadyFlag::new();
+        let queue = match wake {
+            Some(wake) => Enqueuer::start_waking(store.clone(), 64, metrics.clone(), wake),
+            None => Enqueuer::start(store.clone(), 64, metrics.clone()),
+        };
         let state = IntakeState {
             metrics: metrics.clone(),
             secret: WebhookSecret::try_from(SECRET.to_string()).unwrap(),
-            queue: Enqueuer::start(store.clone(), 64, metrics.clone()),
+            queue,
         };
-        let app =
-            github_routes(state).merge(ops_routes(store.clone(), metrics.clone(), ready.clone()));
+        let webhooks = match &limits {
+            Some(l) => limit_webhooks(github_routes(state), l),
+            None => github_routes(state),
+        };
+        let app = webhooks.merge(ops_routes(store.clone(), metrics.clone(), ready.clone()));
         let app = track_requests(app, metrics.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -109,9 +125,15 @@ impl Server {
     /// Take the oldest ready job, as a worker would.
     async fn claim_next(&self) -> Option<patchgate::store::Job> {
         self.store
-            .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
+            .claim(
+                "w",
+                std::time::Duration::from_secs(60),
+                5,
+                chrono::Utc::now(),
+            )
             .await
             .unwrap()
+            .job
     }
 
     async fn counts(&self) -> BTreeMap<String, i64> {
@@ -539,6 +561,262 @@ async fn githubs_documented_test_vector() {
     assert!(r.text().await.unwrap().starts_with("malformed JSON"));
 }
 
+// ---- listener limits and waking the workers ----------------------------------------------
+
+/// A generous bound for things that take milliseconds: only there so a broken build fails
+/// instead of hanging.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Open a raw connection and send a signed delivery's headers (its `Content-Length` is
+/// `declared`) and the first `sent` bytes of `body`, then leave it there.
+async fn send_partial(
+    addr: SocketAddr,
+    delivery: &str,
+    body: &[u8],
+    declared: usize,
+    sent: usize,
+) -> tokio::net::TcpStream {
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /webhook/github HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-github-event: pull_request\r\nx-github-delivery: {delivery}\r\n\
+         x-hub-signature-256: {}\r\ncontent-length: {declared}\r\n\r\n",
+        sign(body)
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..sent]).await.unwrap();
+    conn.flush().await.unwrap();
+    conn
+}
+
+/// Read one HTTP response (status and body) from `conn`.
+async fn read_response(conn: &mut tokio::net::tcp::OwnedReadHalf) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = text[9..12].parse().unwrap();
+                return (status, text[end + 4..end + 4 + len].to_string());
+            }
+        }
+        let n = conn.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a full response: {text:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A body that trickles in slower than the body timeout allows is answered `408` and nothing
+/// is queued; the route keeps working for others.
+#[tokio::test]
+async fn a_body_slower_than_the_timeout_is_408_and_nothing_is_queued() {
+    let s = Server::start_with(
+        Some(ListenerLimits {
+            body_timeout: std::time::Duration::from_secs(1),
+            request_timeout: std::time::Duration::from_secs(30),
+            ..ListenerLimits::default()
+        }),
+        None,
+    )
+    .await;
+    let body = fixture("pull_request.opened.json");
+    let conn = send_partial(s.addr, "slow-1", &body, body.len(), 100).await;
+    let (mut rx, mut tx) = conn.into_split();
+    // One byte every 200 ms: the rest would take minutes.
+    let rest = body[100..].to_vec();
+    let trickle = tokio::spawn(async move {
+        for b in rest {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if tx.write_all(&[b]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (status, text) = tokio::time::timeout(PATIENCE, read_response(&mut rx))
+        .await
+        .expect("an answer");
+    trickle.abort();
+    assert_eq!(status, 408, "{text}");
+    assert_eq!(text, "the body did not arrive in time\n");
+    assert_eq!(s.counts().await.values().sum::<i64>(), 0);
+    assert_eq!(s.webhook_count("pull_request", "malformed"), 1);
+    // A delivery that arrives in time is queued as usual.
+    let (status, text) = s.deliver("pull_request", "fast-1", body).await;
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(s.queued().await, 1);
+}
+
+/// Send unsigned probes until one is shed (`503`): a probe the server admits is refused
+/// (`401`) and queues nothing, so this waits for the held request to be in flight without
+/// guessing how long that takes. Returns the shed answer's `Retry-After` and body.
+async fn probe_until_shed(s: &Server) -> (String, String) {
+    let probe = async {
+        loop {
+            let r = s
+                .client
+                .post(s.url("/webhook/github"))
+                .header("x-github-event", "ping")
+                .header("x-github-delivery", "probe")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            match r.status().as_u16() {
+                503 => {
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string())
+                        .unwrap_or_default();
+                    return (retry, r.text().await.unwrap());
+                }
+                401 => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                other => panic!("probe answered {other}"),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, probe)
+        .await
+        .expect("a probe is shed")
+}
+
+/// Deliver until the delivery is queued (`202`): while the server has not yet noticed a
+/// dropped connection, its slot is still taken and deliveries are shed (`503`, not queued).
+async fn deliver_once_admitted(s: &Server, delivery: &str, body: Vec<u8>) {
+    let attempt = async {
+        loop {
+            match s.deliver("pull_request", delivery, body.clone()).await {
+                (202, _) => return,
+                (503, _) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                (status, text) => panic!("{status} {text}"),
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, attempt)
+        .await
+        .expect("admitted once the slot is free")
+}
+
+/// More webhook requests in flight than the limit: the extra ones are answered `503` with
+/// `Retry-After` at once (not queued in memory, not queued as jobs).
+#[tokio::test]
+async fn requests_over_the_concurrency_limit_are_shed_with_503() {
+    let s = Server::start_with(
+        Some(ListenerLimits {
+            max_in_flight: 1,
+            ..ListenerLimits::default()
+        }),
+        None,
+    )
+    .await;
+    let body = fixture("pull_request.opened.json");
+    let held = send_partial(s.addr, "held-1", &body, body.len(), 10).await;
+    let (retry, text) = probe_until_shed(&s).await;
+    assert_eq!(retry, "1");
+    assert_eq!(
+        text,
+        "too many webhook requests in flight; redeliver later\n"
+    );
+    assert_eq!(s.counts().await.values().sum::<i64>(), 0);
+    drop(held);
+    deliver_once_admitted(&s, "after-1", body).await;
+    let c = s.counts().await;
+    assert_eq!((c["queued"], c.values().sum::<i64>()), (1, 1), "{c:?}");
+}
+
+/// Bodies in flight are bounded in bytes too: one request that declares the largest accepted
+/// body fills a budget of that size, and the next is shed until it is gone.
+#[tokio::test]
+async fn declared_body_bytes_over_the_budget_are_shed_with_503() {
+    let s = Server::start_with(
+        Some(ListenerLimits {
+            max_body_bytes_in_flight: MAX_BODY_BYTES,
+            ..ListenerLimits::default()
+        }),
+        None,
+    )
+    .await;
+    let body = fixture("pull_request.opened.json");
+    let held = send_partial(s.addr, "huge-1", &body, MAX_BODY_BYTES, 10).await;
+    let (_, text) = probe_until_shed(&s).await;
+    assert_eq!(
+        text,
+        "too many webhook body bytes in flight; redeliver later\n"
+    );
+    drop(held);
+    deliver_once_admitted(&s, "after-1", body).await;
+    assert_eq!(s.queued().await, 1);
+}
+
+/// Records the deliveries a worker ran.
+struct Recorder(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl patchgate::server::JobHandler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        job: &'a patchgate::store::Job,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let _ = self.0.send(job.delivery_id.clone());
+            Ok(())
+        })
+    }
+}
+
+/// An idle worker that polls the queue only once an hour still runs a delivery as soon as
+/// intake has committed it: the enqueuer wakes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_delivery_wakes_an_idle_worker() {
+    use patchgate::server::worker::run_worker;
+    use patchgate::server::WorkerOptions;
+    let wake = Arc::new(Notify::new());
+    let s = Server::start_with(None, Some(wake.clone())).await;
+    let (ran_tx, mut ran) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkerOptions {
+        poll: std::time::Duration::from_secs(3600),
+        ..WorkerOptions::default()
+    };
+    let worker = tokio::spawn(run_worker(
+        "w-1".to_string(),
+        s.store.clone(),
+        Arc::new(Recorder(ran_tx)),
+        s.metrics.clone(),
+        opts,
+        wake,
+        stop_rx,
+    ));
+    let body = fixture("pull_request.opened.json");
+    for n in 1..=3 {
+        let delivery = format!("wake-{n}");
+        // Give the worker time to finish the previous job and go idle (were it still busy,
+        // its next claim would find the delivery without any wake-up).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (status, text) = s.deliver("pull_request", &delivery, body.clone()).await;
+        assert_eq!(status, 202, "{text}");
+        let got = tokio::time::timeout(PATIENCE, ran.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{delivery} was not run: the idle worker was not woken"));
+        assert_eq!(got.as_deref(), Some(delivery.as_str()));
+    }
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(PATIENCE, worker)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    let c = s.counts().await;
+    assert_eq!(c["done"], 3, "{c:?}");
+}
+
 // ---- Store::enqueue_many on both backends ------------------------------------------------
 
 /// A store for one `enqueue_many` test: SQLite in a tempdir, or PostgreSQL in a schema of its
@@ -685,9 +963,15 @@ async fn enqueue_many_across_statements(postgres: bool) {
     // Bodies round-trip (stored deflated or not).
     let mut seen = 0;
     while let Some(job) = s
-        .claim("w", std::time::Duration::from_secs(60), chrono::Utc::now())
+        .claim(
+            "w",
+            std::time::Duration::from_secs(60),
+            5,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap()
+        .job
     {
         if job.delivery_id == "x-0700" {
             assert_eq!(job.payload, new_job("x-0700").payload);

@@ -309,3 +309,45 @@ async fn ledger_survives_reopen(f: &Fixture, _: &str) {
     let c = record(3, &b.record_hash);
     assert_eq!(s.append(&c).await.unwrap(), 3);
 }
+
+/// PostgreSQL over TLS (rustls). The local server has `ssl = on` with a self-signed
+/// certificate: `sslmode=require` — what managed PostgreSQL asks for — connects encrypted;
+/// `disable` connects in the clear; `verify-full` refuses the certificate (no trusted root
+/// signed it) with an error that names the problem. SQLite has no connection to encrypt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls() {
+    let schema = pg::PgSchema::new("pgtest_tls").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = |mode: &str| format!("{}&sslmode={mode}", schema.url);
+
+    let s = patchgate::store::Store::open(dir.path(), Some(&url("require")))
+        .await
+        .unwrap_or_else(|e| panic!("sslmode=require: {e}"));
+    assert_eq!(s.encrypted().await.unwrap(), Some(true));
+    // Migrated and usable over the encrypted connection.
+    let id = s.try_reserve(&reservation("tls", 0.25), 1.0).await.unwrap();
+    assert!(id.is_some());
+    assert!(close(s.spent(DAY).await.unwrap(), 0.25));
+    s.close().await;
+
+    let s = patchgate::store::Store::open(dir.path(), Some(&url("disable")))
+        .await
+        .unwrap();
+    assert_eq!(s.encrypted().await.unwrap(), Some(false));
+    assert!(close(s.spent(DAY).await.unwrap(), 0.25));
+    s.close().await;
+
+    let e = patchgate::store::Store::open(dir.path(), Some(&url("verify-full")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    assert!(
+        e.to_string().contains("cannot connect to PostgreSQL"),
+        "{e}"
+    );
+
+    let sqlite = patchgate::store::Store::open(dir.path(), None)
+        .await
+        .unwrap();
+    assert_eq!(sqlite.encrypted().await.unwrap(), None);
+}

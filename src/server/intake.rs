@@ -16,23 +16,31 @@
 //! durability. The writer does no CPU work of its own: after a disk stall it commits the
 //! backlog in one transaction at once instead of first deflating it, one body after another.
 //!
+//! Limits ([`limit_webhooks`], [`ListenerLimits`]; flags of `serve`): at most so many webhook
+//! requests and so many declared body bytes in flight — more are shed at once with `503` and
+//! `Retry-After` (GitHub shows the failed delivery, which can be redelivered) instead of
+//! queueing without bound; the whole body must arrive within the body timeout (`408`, nothing
+//! queued); a request not answered within the request timeout gets `503` (a store that stalls
+//! cannot hold a request, or graceful shutdown, forever).
+//!
 //! What it must never do: parse, store or log a body whose signature did not verify; log or
 //! return the secret, the signature header, a header map or a body; send internal error text to
 //! the client; answer `202` before the commit; work on the event inside the request (workers do).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use octocrab::models::webhook_events::verification::{verify_signature, WebhookVerificationError};
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::metrics::Metrics;
 use crate::store::{Enqueued, NewJob, PreparedJob, Store, StoreError};
@@ -123,6 +131,135 @@ pub fn github_routes(state: IntakeState) -> Router {
         .with_state(state)
 }
 
+/// Limits of the public webhook routes (see the module documentation). The defaults are far
+/// above what GitHub needs (it sends one delivery per connection, a few KiB to 25 MB, and
+/// gives up after 10 s) and far below what exhausts a small container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Webhook requests handled at once; more are answered `503` at once.
+    pub max_in_flight: usize,
+    /// Body bytes (as declared by `Content-Length`; a body without one counts as the 25 MiB
+    /// cap) of the requests handled at once; more are answered `503` at once. At least
+    /// [`MAX_BODY_BYTES`], so one delivery of any accepted size fits.
+    pub max_body_bytes_in_flight: usize,
+    /// The whole body must have arrived this long after the request began, else `408`.
+    pub body_timeout: Duration,
+    /// A request not answered this long after it began gets `503`.
+    pub request_timeout: Duration,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_in_flight: 256,
+            max_body_bytes_in_flight: 256 * 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ListenerLimits {
+    /// Refuse limits that would refuse every request, or let one wait forever.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_in_flight == 0 {
+            return Err(
+                "the webhook concurrency limit (--max-webhook-requests) must be at least 1".into(),
+            );
+        }
+        if self.max_in_flight > Semaphore::MAX_PERMITS {
+            return Err(
+                "the webhook concurrency limit (--max-webhook-requests) is too large".into(),
+            );
+        }
+        if self.max_body_bytes_in_flight < MAX_BODY_BYTES {
+            return Err(format!(
+                "the in-flight body budget (--max-webhook-body-mib) must be at least {} MiB (one delivery of the largest accepted size)",
+                MAX_BODY_BYTES / (1024 * 1024)
+            ));
+        }
+        if self.body_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err("the body and request timeouts (--body-timeout-secs, --request-timeout-secs) must be at least 1 second".into());
+        }
+        if self.body_timeout > self.request_timeout {
+            return Err(
+                "the body timeout (--body-timeout-secs) must not be longer than the request timeout (--request-timeout-secs): the body is part of the request"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The requests and body bytes in flight on the limited routes.
+#[derive(Debug)]
+struct InFlight {
+    requests: Arc<Semaphore>,
+    /// Permits are KiB of declared body.
+    body_kib: Arc<Semaphore>,
+}
+
+/// Put `router`'s routes (the public webhook routes) under `limits`. Layers: load shedding
+/// outermost (a refused request costs nothing), then the request timeout, then the body
+/// deadline; the body deadline surfaces in the handler, which answers `408` and queues nothing.
+pub fn limit_webhooks(router: Router, limits: &ListenerLimits) -> Router {
+    use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
+    let kib = (limits.max_body_bytes_in_flight / 1024).clamp(1, Semaphore::MAX_PERMITS);
+    let gate = Arc::new(InFlight {
+        requests: Arc::new(Semaphore::new(
+            limits.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+        )),
+        body_kib: Arc::new(Semaphore::new(kib)),
+    });
+    router
+        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(gate, shed))
+}
+
+/// Admit a request if a request slot and room for its declared body are free; else `503`.
+async fn shed(State(gate): State<Arc<InFlight>>, req: Request, next: Next) -> Response {
+    let busy = |what: &str| {
+        tracing::debug!(limit = what, "webhook request shed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            format!("too many {what} in flight; redeliver later\n"),
+        )
+            .into_response()
+    };
+    let Ok(_request) = gate.requests.clone().try_acquire_owned() else {
+        return busy("webhook requests");
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(MAX_BODY_BYTES)
+        .min(MAX_BODY_BYTES);
+    let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let Ok(_body) = gate.body_kib.clone().try_acquire_many_owned(kib) else {
+        return busy("webhook body bytes");
+    };
+    next.run(req).await
+}
+
+/// Whether reading the body failed because its deadline passed.
+fn body_timed_out(r: &BytesRejection) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(e) = cur {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
 /// The fields of a delivery that intake reads; the rest is left to the worker. Unknown fields
 /// are skipped but still syntax-checked, so a truncated body is refused here.
 #[derive(Debug, Deserialize)]
@@ -208,6 +345,13 @@ async fn check_and_queue(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("body larger than {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        Err(r) if body_timed_out(&r) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "malformed",
+                "the body did not arrive in time".to_string(),
             )
         }
         Err(r) => {
@@ -347,7 +491,8 @@ type Reply = oneshot::Sender<Result<Enqueued, StoreError>>;
 
 /// Group commit in front of [`Store::enqueue_prepared`]: callers prepare their job and hand it
 /// to one background task, which writes everything pending (up to `max_batch`) in one
-/// transaction and then answers each caller. Cheap to clone.
+/// transaction and then answers each caller — and, when the batch added a new job (not only
+/// duplicates), wakes this process's idle workers ([`Enqueuer::start_waking`]). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Enqueuer {
     tx: mpsc::Sender<(PreparedJob, Reply)>,
@@ -358,8 +503,29 @@ impl Enqueuer {
     /// clone is dropped. `max_batch` is at least 1. Each commit's duration goes to
     /// `patchgate_intake_commit_seconds`.
     pub fn start(store: Store, max_batch: usize, metrics: Arc<Metrics>) -> Enqueuer {
+        Self::spawn(store, max_batch, metrics, None)
+    }
+
+    /// [`start`](Self::start), and after each commit that added a new job, notify every
+    /// worker waiting on `wake` (see [`run_worker`](super::worker::run_worker)), so a delivery
+    /// is picked up at once instead of at the workers' next poll.
+    pub fn start_waking(
+        store: Store,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+    ) -> Enqueuer {
+        Self::spawn(store, max_batch, metrics, Some(wake))
+    }
+
+    fn spawn(
+        store: Store,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+        wake: Option<Arc<Notify>>,
+    ) -> Enqueuer {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(store, rx, max_batch.max(1), metrics));
+        tokio::spawn(write_batches(store, rx, max_batch.max(1), metrics, wake));
         Enqueuer { tx }
     }
 
@@ -390,6 +556,7 @@ async fn write_batches(
     mut rx: mpsc::Receiver<(PreparedJob, Reply)>,
     max_batch: usize,
     metrics: Arc<Metrics>,
+    wake: Option<Arc<Notify>>,
 ) {
     let mut pending: Vec<(PreparedJob, Reply)> = Vec::with_capacity(max_batch);
     // `recv_many` waits for at least one job, then takes whatever else is already waiting.
@@ -407,6 +574,12 @@ async fn write_batches(
         );
         match written {
             Ok(done) => {
+                // Committed: workers may take the new jobs now (duplicates add no work).
+                if let Some(wake) = &wake {
+                    if done.iter().any(|d| matches!(d, Enqueued::New(_))) {
+                        wake.notify_waiters();
+                    }
+                }
                 for (reply, d) in replies.into_iter().zip(done) {
                     // A caller that went away (client disconnected) needs no answer.
                     let _ = reply.send(Ok(d));

@@ -54,6 +54,64 @@ pub struct ServeOptions {
     /// How often to look for pull requests whose webhooks were missed (`None`: never).
     pub reconcile_every: Option<Duration>,
     pub worker: WorkerOptions,
+    /// How long done jobs are kept (`None`: forever); see [`job_retention`].
+    pub job_retention: Option<Duration>,
+    /// Limits of the public webhook routes.
+    pub limits: intake::ListenerLimits,
+}
+
+/// How often `serve` deletes done jobs past their retention.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(300);
+/// Done jobs deleted per statement: each statement is short, so intake never waits long for
+/// the write lock.
+pub const PRUNE_BATCH: u32 = 1000;
+/// Shortest retention accepted: GitHub lets a delivery be redelivered for 3 days, and a
+/// delivery whose done job was pruned would be run again.
+pub const MIN_RETENTION_DAYS: u64 = 3;
+/// Default retention of done jobs (`--job-retention-days`).
+pub const DEFAULT_RETENTION_DAYS: u64 = 7;
+
+/// The retention of done jobs for `--job-retention-days` (`PATCHGATE_JOB_RETENTION_DAYS`):
+/// `0` keeps them forever (`None`); otherwise at least [`MIN_RETENTION_DAYS`] and at most 100
+/// years.
+pub fn job_retention(days: u64) -> Result<Option<Duration>> {
+    match days {
+        0 => Ok(None),
+        d if d < MIN_RETENTION_DAYS => bail!(
+            "--job-retention-days / PATCHGATE_JOB_RETENTION_DAYS is {d}: it must be 0 (keep done jobs \
+             forever) or at least {MIN_RETENTION_DAYS} — GitHub may redeliver a delivery for 3 days, \
+             and a delivery whose done job was deleted would be run again"
+        ),
+        d if d > 36_500 => {
+            bail!("--job-retention-days / PATCHGATE_JOB_RETENTION_DAYS is {d}: at most 36500 (or 0: forever)")
+        }
+        d => Ok(Some(Duration::from_secs(d * 86_400))),
+    }
+}
+
+/// Delete every done job done more than `keep` before `now`, `batch` rows per statement, with
+/// a short pause between full batches so that intake's commits get the write lock in between.
+/// Returns how many went. Safe to run in several replicas at once (each statement skips rows
+/// another one holds).
+pub async fn prune_done_jobs(
+    store: &Store,
+    keep: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+    batch: u32,
+) -> Result<u64, crate::store::StoreError> {
+    let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let cutoff = now
+        .checked_sub_signed(keep)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let mut total = 0u64;
+    loop {
+        let n = store.prune_done(cutoff, batch).await?;
+        total += n;
+        if n < u64::from(batch) {
+            return Ok(total);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The secrets `serve` needs, read from the environment; never printed.
@@ -148,19 +206,17 @@ pub async fn serve(
         );
     }
 
-    let queue = intake::Enqueuer::start(store.clone(), 256, metrics.clone());
-    let mut router = intake::github_routes(intake::IntakeState {
+    let wake = Arc::new(Notify::new());
+    // The writer wakes this process's idle workers after each commit that added a job.
+    let queue = intake::Enqueuer::start_waking(store.clone(), 256, metrics.clone(), wake.clone());
+    // The public webhook routes, put under the listener limits below; the operator routes
+    // (metrics, health) are not limited.
+    let mut webhooks = intake::github_routes(intake::IntakeState {
         metrics: metrics.clone(),
         secret: intake::WebhookSecret::try_from(secrets.webhook.clone())?,
         queue: queue.clone(),
-    })
-    .merge(metrics::ops_routes(
-        store.clone(),
-        metrics.clone(),
-        ready.clone(),
-    ));
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
 
     let mirrors = Arc::new(Mirrors::new(&settings.data_dir));
@@ -179,7 +235,7 @@ pub async fn serve(
             .map_err(|e| anyhow::anyhow!("PATCHGATE_EVENTS_SECRET: {e}"))?;
         match &app_rollbacks {
             Some(sink) => {
-                router = router.merge(events::events_routes(events::EventsState::new(
+                webhooks = webhooks.merge(events::events_routes(events::EventsState::new(
                     store.clone(),
                     secret,
                     sink.clone(),
@@ -192,7 +248,12 @@ pub async fn serve(
             ),
         }
     }
-    router = metrics::track_requests(router, metrics.clone());
+    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(metrics::ops_routes(
+        store.clone(),
+        metrics.clone(),
+        ready.clone(),
+    ));
+    let router = metrics::track_requests(router, metrics.clone());
 
     if let Some(app) = &app {
         let handler: Arc<dyn JobHandler> = Arc::new(app::AppHandler {
@@ -264,6 +325,31 @@ pub async fn serve(
         }
     }
 
+    if let Some(keep) = opts.job_retention {
+        // Done jobs past their retention go in the background, in short batches.
+        let store = store.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                let prune = prune_done_jobs(&store, keep, chrono::Utc::now(), PRUNE_BATCH);
+                tokio::select! {
+                    r = prune => match r {
+                        Ok(0) => {}
+                        Ok(n) => info!(deleted = n, retention_days = keep.as_secs() / 86_400, "done jobs past their retention deleted"),
+                        Err(e) => warn!(error = %e, "deleting done jobs past their retention failed"),
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+    }
+
     if store.backend() == "sqlite" {
         // The WAL is checkpointed here, in the background, not inside a delivery's commit.
         let store = store.clone();
@@ -292,9 +378,16 @@ pub async fn serve(
         let _ = writeln!(out, "patchgate serve: listening on http://{addr}");
         let _ = out.flush();
     }
+    let tls = match store.encrypted().await {
+        Ok(Some(true)) => "yes",
+        Ok(Some(false)) => "no",
+        Ok(None) => "n/a",
+        Err(_) => "unknown",
+    };
     info!(
         %addr,
         store = store.backend(),
+        store_tls = tls,
         workers = if app.is_some() { opts.workers } else { 0 },
         "serving"
     );
@@ -326,4 +419,56 @@ fn hostname() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "patchgate".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_retention_days() {
+        assert_eq!(job_retention(0).unwrap(), None);
+        assert_eq!(
+            job_retention(7).unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            job_retention(3).unwrap(),
+            Some(Duration::from_secs(3 * 86_400))
+        );
+        for short in [1, 2] {
+            let e = job_retention(short).unwrap_err().to_string();
+            assert!(e.contains("at least 3") && e.contains("redeliver"), "{e}");
+        }
+        let e = job_retention(u64::MAX).unwrap_err().to_string();
+        assert!(e.contains("at most 36500"), "{e}");
+    }
+
+    #[test]
+    fn listener_limits_are_checked() {
+        use intake::ListenerLimits;
+        assert_eq!(ListenerLimits::default().validate(), Ok(()));
+        let bad = [
+            ListenerLimits {
+                max_in_flight: 0,
+                ..Default::default()
+            },
+            ListenerLimits {
+                max_body_bytes_in_flight: intake::MAX_BODY_BYTES - 1,
+                ..Default::default()
+            },
+            ListenerLimits {
+                body_timeout: Duration::ZERO,
+                ..Default::default()
+            },
+            ListenerLimits {
+                body_timeout: Duration::from_secs(31),
+                request_timeout: Duration::from_secs(30),
+                ..Default::default()
+            },
+        ];
+        for limits in bad {
+            assert!(limits.validate().is_err(), "{limits:?}");
+        }
+    }
 }

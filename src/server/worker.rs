@@ -4,7 +4,13 @@
 //! ([`Store::claim`], atomic across processes), keeps the lease alive with a heartbeat while the
 //! handler runs, and then completes the job, or fails it (the store backs off and, after the
 //! retry policy's limit, parks it — logged and counted). A worker killed mid-job leaves a
-//! running row whose lease runs out; the next claim anywhere takes it again.
+//! running row whose lease runs out; the next claim anywhere takes it again, or parks it when
+//! that was its last attempt (logged and counted like any other park).
+//!
+//! An idle worker sleeps until the poll interval passes or `wake` is notified: intake's writer
+//! notifies it after committing a new job, reconciliation after queueing missed ones. The
+//! worker registers for the notification before it looks at the queue, so a job committed
+//! between an empty claim and the wait still wakes it.
 //!
 //! Shutdown: when the shutdown signal flips, a worker takes no new job. A job in hand is given
 //! `grace` to finish; if it does not, its handler is dropped and the job is released (back to
@@ -22,7 +28,7 @@ use tokio::sync::{watch, Notify};
 use tracing::{error, info, warn, Instrument};
 
 use crate::server::metrics::Metrics;
-use crate::store::{FailOutcome, Job, RetryPolicy, Store};
+use crate::store::{Claim, FailOutcome, Job, LostJob, RetryPolicy, Store};
 
 /// Runs one job. An `Err` is retried with backoff (after the policy's limit: parked).
 pub trait JobHandler: Send + Sync + 'static {
@@ -37,7 +43,9 @@ pub trait JobHandler: Send + Sync + 'static {
 pub struct WorkerOptions {
     /// How long a claim lasts without a heartbeat.
     pub lease: Duration,
-    /// Wait between polls of an empty queue (new jobs of this process wake workers at once).
+    /// Wait between polls of an empty queue. New jobs committed by this process (intake, or
+    /// reconciliation) wake idle workers at once; the poll finds jobs queued by other
+    /// replicas and retries whose backoff ran out.
     pub poll: Duration,
     pub retry: RetryPolicy,
     /// How long a job in hand may run on after shutdown was asked for.
@@ -76,10 +84,18 @@ pub async fn run_worker(
         if *shutdown.borrow() {
             break;
         }
-        let job = match store.claim(&name, opts.lease, Utc::now()).await {
-            Ok(j) => {
+        // Registered before the claim: a wake-up sent after this point is not missed.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let claim = store.claim(&name, opts.lease, opts.retry.max_attempts, Utc::now());
+        let job = match claim.await {
+            Ok(Claim { job, parked }) => {
                 store_errors = 0;
-                j
+                for lost in &parked {
+                    parked_lost(&name, lost, &metrics);
+                }
+                job
             }
             Err(e) => {
                 store_errors = store_errors.saturating_add(1);
@@ -96,7 +112,7 @@ pub async fn run_worker(
         };
         let Some(job) = job else {
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = woken => {}
                 _ = tokio::time::sleep(opts.poll) => {}
                 _ = shutdown.changed() => {}
             }
@@ -123,6 +139,21 @@ pub async fn run_worker(
         .await;
     }
     info!(worker = %name, "worker stopped");
+}
+
+/// Log and count a job that a claim parked because its worker was lost on its last attempt.
+fn parked_lost(name: &str, lost: &LostJob, metrics: &Metrics) {
+    error!(
+        worker = %name,
+        job = lost.id,
+        delivery = %lost.delivery_id,
+        event = %lost.event,
+        repo = %lost.repo,
+        attempts = lost.attempts,
+        lost = lost.lost,
+        "job lost its worker on its last attempt (killed, out of memory, or stalled); parked (see `patchgate jobs`)"
+    );
+    metrics.job_parked(&lost.event);
 }
 
 /// Run one claimed job to its end (complete, fail, or release on shutdown).
@@ -183,7 +214,7 @@ async fn run_one(
             metrics.job_done(&job.event, "released", secs);
         }
         Some(Ok(())) => {
-            match store.complete(job.id, name).await {
+            match store.complete(job.id, name, Utc::now()).await {
                 Ok(true) => info!(secs, "job done"),
                 Ok(false) => warn!("job finished but its lease had been taken over"),
                 Err(e) => error!(error = %e, "job finished but could not be marked done"),

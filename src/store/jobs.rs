@@ -23,7 +23,8 @@
 //! as received (GitHub webhook bodies carry no credentials; the signature header is not
 //! stored); error texts are the caller's and must already be redacted (they are truncated to
 //! [`MAX_ERROR_CHARS`]). This module logs nothing and counts nothing itself: the worker logs a
-//! [`FailOutcome::Parked`] and metrics read [`Store::counts`].
+//! [`FailOutcome::Parked`] and each [`Claim::parked`] job, and metrics read
+//! [`Store::counts`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -127,9 +128,34 @@ pub struct JobSummary {
     pub repo: String,
     pub state: String,
     pub attempts: i64,
+    /// Attempts whose worker was lost (its lease ran out before the job ended).
+    pub lost: i64,
     pub last_error: Option<String>,
     /// Last state change (the caller's clock).
     pub updated_at: DateTime<Utc>,
+}
+
+/// A job that [`Store::claim`] parked instead of taking: its lease ran out (the worker was
+/// killed, ran out of memory, or stalled) on an attempt that was its last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostJob {
+    pub id: i64,
+    pub delivery_id: String,
+    pub event: String,
+    pub repo: String,
+    /// Attempts made, the lost one included (`>= max_attempts`).
+    pub attempts: i64,
+    /// How many of them lost their worker.
+    pub lost: i64,
+}
+
+/// What [`Store::claim`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claim {
+    /// The job taken, if one was ready.
+    pub job: Option<Job>,
+    /// Jobs parked by this claim (see [`LostJob`]); the caller logs and counts them.
+    pub parked: Vec<LostJob>,
 }
 
 /// How failed jobs are retried.
@@ -198,17 +224,44 @@ type SummaryRow = (
     String,
     String,
     i64,
+    i64,
     Option<String>,
     i64,
 );
+type LostRow = (i64, String, String, String, i64, i64);
 
+/// Takes the oldest ready job. A running job whose lease ran out is taken again only while it
+/// has attempts left (`$4` = `max_attempts`); taking it counts its lost worker.
 const CLAIM: &str = "UPDATE jobs SET state = 'running', lease_until = $1, worker = $2, \
-     attempts = attempts + 1, updated_at = $3 \
+     attempts = attempts + 1, updated_at = $3, \
+     lost = lost + CASE WHEN state = 'running' THEN 1 ELSE 0 END \
      WHERE id = (SELECT id FROM jobs \
         WHERE (state = 'queued' AND run_after <= $3) \
-           OR (state = 'running' AND lease_until <= $3) \
+           OR (state = 'running' AND lease_until <= $3 AND attempts < $4) \
         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, delivery_id, event, repo, payload, attempts, lease_until";
+
+/// Most lost jobs one claim parks (the rest are parked by the next claims).
+const PARK_LOST_MAX: i64 = 100;
+
+/// Parks running jobs whose lease ran out by `$1` on their last attempt (`attempts >= $2`):
+/// the worker was lost each time it got that far, so taking the job again would only repeat it.
+/// The previous failure's text, if any, is kept after the explanation.
+const PARK_LOST: &str = "UPDATE jobs SET state = 'parked', run_after = $1, lease_until = NULL, \
+     worker = NULL, updated_at = $1, lost = lost + 1, \
+     last_error = substr('worker lost on ' || (lost + 1) || ' of ' || attempts || \
+        ' attempts (its lease ran out before the job ended: killed, out of memory, or \
+stalled); parked after the last one' || COALESCE('; earlier error: ' || last_error, ''), 1, $3) \
+     WHERE id IN (SELECT id FROM jobs \
+        WHERE state = 'running' AND lease_until <= $1 AND attempts >= $2 \
+        ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, delivery_id, event, repo, attempts, lost";
+
+/// Deletes up to `$2` done jobs last changed before `$1` (oldest first). Rows another
+/// transaction holds are skipped, so replicas pruning at once do not wait on each other.
+const PRUNE_DONE: &str = "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+     WHERE state = 'done' AND updated_at < $1 \
+     ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 /// Payloads at least this long are stored deflated (a webhook body is JSON that compresses
 /// about 10x; writing a tenth of the bytes is what keeps the queue's commits short).
@@ -369,28 +422,56 @@ impl Store {
     }
 
     /// Take the oldest ready job — queued with `run_after <= now`, or running with a lease
-    /// that ran out by `now` — for `worker` until `now + lease`; counts an attempt. `None`
-    /// when nothing is ready. Atomic across processes: no two claims get the same job while
-    /// its lease holds.
+    /// that ran out by `now` and attempts left — for `worker` until `now + lease`; counts an
+    /// attempt. First, in the same transaction, every running job whose lease ran out on its
+    /// last attempt (`attempts >= max_attempts`) is parked ([`Claim::parked`]): a job that
+    /// kills its worker each time ends like one that fails each time. `job` is `None` when
+    /// nothing is ready. Atomic across processes: no two claims get the same job while its
+    /// lease holds.
     pub async fn claim(
         &self,
         worker: &str,
         lease: Duration,
+        max_attempts: u32,
         now: DateTime<Utc>,
-    ) -> Result<Option<Job>, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let until = ms(now).saturating_add(dur_ms(lease));
-        let row: Option<JobRow> = in_tx!(self, "claim", |tx, sql| {
-            sqlx::query_as(&sql(CLAIM))
+        let max = i64::from(max_attempts.max(1));
+        let max_error = i32::try_from(MAX_ERROR_CHARS).unwrap_or(i32::MAX);
+        let (lost, row): (Vec<LostRow>, Option<JobRow>) = in_tx!(self, "claim", |tx, sql| {
+            let lost: Vec<LostRow> = sqlx::query_as(&sql(PARK_LOST))
+                .bind(ms(now))
+                .bind(max)
+                .bind(max_error)
+                .bind(PARK_LOST_MAX)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| map_err("claim: park lost jobs", e))?;
+            let row: Option<JobRow> = sqlx::query_as(&sql(CLAIM))
                 .bind(until)
                 .bind(worker)
                 .bind(ms(now))
+                .bind(max)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(|e| map_err("claim", e))?
+                .map_err(|e| map_err("claim", e))?;
+            (lost, row)
         });
-        match row {
-            None => Ok(None),
-            Some((id, delivery_id, event, repo, payload, attempts, lease_until)) => Ok(Some(Job {
+        let mut parked: Vec<LostJob> = lost
+            .into_iter()
+            .map(|(id, delivery_id, event, repo, attempts, lost)| LostJob {
+                id,
+                delivery_id,
+                event,
+                repo,
+                attempts,
+                lost,
+            })
+            .collect();
+        parked.sort_by_key(|j| j.id);
+        let job = match row {
+            None => None,
+            Some((id, delivery_id, event, repo, payload, attempts, lease_until)) => Some(Job {
                 id,
                 delivery_id,
                 event,
@@ -398,8 +479,9 @@ impl Store {
                 payload: decode_payload(payload)?,
                 attempts,
                 lease_until: from_ms(lease_until),
-            })),
-        }
+            }),
+        };
+        Ok(Claim { job, parked })
     }
 
     /// Extend `worker`'s lease on job `id` to `now + lease`. `false` (and nothing changed)
@@ -426,14 +508,21 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Mark job `id` done. `true` when `worker` owned it; `false` (and nothing changed) when
-    /// not — e.g. its lease ran out and another worker took the job.
-    pub async fn complete(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+    /// Mark job `id` done at `now` (retention counts from then). `true` when `worker` owned
+    /// it; `false` (and nothing changed) when not — e.g. its lease ran out and another worker
+    /// took the job.
+    pub async fn complete(
+        &self,
+        id: i64,
+        worker: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE jobs SET state = 'done', lease_until = NULL, worker = NULL, \
-             last_error = NULL WHERE id = $1 AND state = 'running' AND worker = $2";
+             last_error = NULL, updated_at = $3 WHERE id = $1 AND state = 'running' AND worker = $2";
         let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
             .bind(id)
             .bind(worker)
+            .bind(ms(now))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
@@ -515,15 +604,15 @@ impl Store {
 
     /// Parked jobs, oldest first (for `patchgate jobs`).
     pub async fn parked(&self) -> Result<Vec<JobSummary>, StoreError> {
-        const SQL: &str = "SELECT id, delivery_id, event, repo, state, attempts, last_error, \
-             updated_at FROM jobs WHERE state = 'parked' ORDER BY id";
+        const SQL: &str = "SELECT id, delivery_id, event, repo, state, attempts, lost, \
+             last_error, updated_at FROM jobs WHERE state = 'parked' ORDER BY id";
         let rows: Vec<SummaryRow> =
             on_pool!(self, SQL, |p, sql| sqlx::query_as(sql).fetch_all(p).await)
                 .map_err(|e| map_err("parked", e))?;
         Ok(rows
             .into_iter()
             .map(
-                |(id, delivery_id, event, repo, state, attempts, last_error, updated_at)| {
+                |(id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at)| {
                     JobSummary {
                         id,
                         delivery_id,
@@ -531,6 +620,7 @@ impl Store {
                         repo,
                         state,
                         attempts,
+                        lost,
                         last_error,
                         updated_at: from_ms(updated_at),
                     }
@@ -539,18 +629,59 @@ impl Store {
             .collect())
     }
 
-    /// Put parked job `id` back in the queue, ready at once, with its attempts reset. `false`
-    /// (and nothing changed) when it was not parked.
-    pub async fn requeue(&self, id: i64) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE jobs SET state = 'queued', run_after = 0, attempts = 0 \
-             WHERE id = $1 AND state = 'parked'";
+    /// Put parked job `id` back in the queue at `now`, ready at once, with its attempts (and
+    /// lost workers) reset and its last error cleared. `false` (and nothing changed) when it
+    /// was not parked.
+    pub async fn requeue(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET state = 'queued', run_after = 0, attempts = 0, \
+             lost = 0, last_error = NULL, updated_at = $2 WHERE id = $1 AND state = 'parked'";
         let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
             .bind(id)
+            .bind(ms(now))
             .execute(p)
             .await
             .map(|r| r.rows_affected()))
         .map_err(|e| map_err("requeue", e))?;
         Ok(n == 1)
+    }
+
+    /// Give up on parked job `id` at `now`: it becomes done without being run (its last error
+    /// is kept, marked as discarded), so a redelivery stays a duplicate until retention prunes
+    /// it like any done job. `false` (and nothing changed) when it was not parked.
+    pub async fn discard(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE jobs SET state = 'done', lease_until = NULL, worker = NULL, \
+             last_error = substr('discarded while parked' || \
+                COALESCE('; last error: ' || last_error, ''), 1, $3), \
+             updated_at = $2 WHERE id = $1 AND state = 'parked'";
+        let max_error = i32::try_from(MAX_ERROR_CHARS).unwrap_or(i32::MAX);
+        let n = on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(id)
+            .bind(ms(now))
+            .bind(max_error)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("discard", e))?;
+        Ok(n == 1)
+    }
+
+    /// Delete up to `batch` done jobs that were done before `cutoff`, oldest first; returns how
+    /// many went. One short statement, so it never holds the write lock long (call it again
+    /// while it returns `batch`). Queued, running and parked jobs are never deleted. A pruned
+    /// delivery is no longer a duplicate: keep done jobs longer than GitHub redelivers (3 days).
+    pub async fn prune_done(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
+        if batch == 0 {
+            return Err(StoreError::Invalid(
+                "prune_done: a batch of 0 rows deletes nothing".to_string(),
+            ));
+        }
+        on_pool!(self, PRUNE_DONE, |p, sql| sqlx::query(sql)
+            .bind(ms(cutoff))
+            .bind(i64::from(batch))
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("prune_done", e))
     }
 
     /// Jobs per state (every state in [`STATES`] present, zero included), for metrics.

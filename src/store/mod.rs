@@ -11,6 +11,10 @@
 //! advisory locks on PostgreSQL), each backend keeps its native types (`BIGINT` identity,
 //! `DOUBLE PRECISION`, `TIMESTAMPTZ`), and no runtime driver registry is needed.
 //!
+//! PostgreSQL connections use TLS (rustls) as the URL's `sslmode` asks: `require` encrypts
+//! without checking the certificate, `verify-ca` / `verify-full` check it against the Mozilla
+//! roots or `sslrootcert`; the default, `prefer`, encrypts when the server offers it.
+//!
 //! The schema lives in `migrations/sqlite/` and `migrations/postgres/` (one file per version,
 //! the same tables in each dialect), embedded at build time with `sqlx::migrate!` and applied
 //! by [`Store::open`]. Cargo does not notice a *new* file there: after adding a migration,
@@ -96,7 +100,9 @@ use sqlx::sqlite::{
 };
 
 pub use error::StoreError;
-pub use jobs::{Enqueued, FailOutcome, Job, JobSummary, NewJob, PreparedJob, RetryPolicy};
+pub use jobs::{
+    Claim, Enqueued, FailOutcome, Job, JobSummary, LostJob, NewJob, PreparedJob, RetryPolicy,
+};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "patchgate.db";
@@ -189,6 +195,25 @@ impl Store {
         match self.pool {
             Pool::Sqlite(_) => "sqlite",
             Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Whether the connection to the database is encrypted (TLS): `None` for SQLite (a local
+    /// file), else what PostgreSQL reports for one pooled connection (`pg_stat_ssl`). With
+    /// `sslmode=require` (or `verify-ca`, `verify-full`) in the URL, a connection that cannot be
+    /// encrypted is refused; the default (`prefer`) encrypts when the server offers TLS.
+    pub async fn encrypted(&self) -> Result<Option<bool>, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(p) => {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                )
+                .fetch_one(p)
+                .await
+                .map(Some)
+                .map_err(|e| map_err("encrypted", e))
+            }
         }
     }
 
