@@ -462,7 +462,17 @@ async fn the_organisation_default_applies_and_a_config_edit_gets_a_note() {
     .await;
     let run = w.completed_run(&w.sha("bad-config"), &mut s);
     let summary = run.output.summary.unwrap_or_default();
-    assert!(summary.contains("applies after merge"), "{summary}");
+    // Verdict first, and the note once (not also prepended above the verdict).
+    assert!(
+        summary.starts_with("## ✅ patchgate: passed")
+            || summary.starts_with("## ❌ patchgate: blocked"),
+        "the summary does not open with the verdict: {summary}"
+    );
+    assert_eq!(
+        summary.matches("applies after merge").count(),
+        1,
+        "{summary}"
+    );
     w.assert_no_violations();
 }
 

@@ -687,10 +687,8 @@ pub fn check_result(o: &CheckOutcome, advisory: bool) -> CheckRunResult {
     } else {
         format!("Blocked: {approvals} of {required} approvals")
     };
-    let mut summary = step_summary(o);
-    if let Some(note) = &o.config_note {
-        summary = format!("> **Note:** {note}\n\n{summary}");
-    }
+    // Verdict first: `step_summary` opens with it, and carries the config-edit note itself.
+    let summary = step_summary(o);
     let annotations = all_findings(o)
         .into_iter()
         .filter_map(|x| {
