@@ -107,7 +107,8 @@ pub fn help_text() -> String {
          | `/patchgate help` (or `/patchgate` alone) | shows this list | anyone |\n\
          \n\
          A pull request can also name the one it is a second rendering of with a line \
-         `Render-Of: #N` in its description.\n"
+         `Render-Of: #N` in its description (honoured when its author wrote #N or has write \
+         access): both are then gated, each with the other as render B.\n"
     )
 }
 
@@ -202,7 +203,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `text` as an inline code span that survives backticks inside it.
-fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     if longest == 0 {
