@@ -790,3 +790,76 @@ async fn two_pull_requests_naming_each_other_are_each_gated_once() {
     assert_eq!(w.runs(&w.sha("render-b")).len(), 2);
     w.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_b_may_be_a_tag_or_a_commit_and_a_missing_one_is_said() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", &explanation(&w, "render-a"));
+    // An annotated tag on the divergent render, and render-b's commit known only by its id.
+    support::world::git(
+        &w.bare,
+        &["tag", "-a", "v1.2", "-m", "linear backoff", "render-c"],
+    );
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let head = w.sha("render-a");
+    let mut s = w.serve(&[], &[]);
+    let steps: Vec<(String, &str, &str)> = vec![
+        ("v1.2".into(), "failure", "refs/tags/v1.2"),
+        ("refs/tags/v1.2".into(), "failure", "refs/tags/v1.2"),
+        (w.sha("render-b"), "success", ""),
+    ];
+    let mut n = 0;
+    for (i, (r, conclusion, source)) in steps.iter().enumerate() {
+        let p = w.comment_payload(1, "maintainer", &format!("/patchgate render-b {r}"));
+        s.deliver("issue_comment", &format!("d-ref-{i}"), &p).await;
+        n += 1;
+        let run = nth_completed_run(&w, &head, n, &mut s);
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some(*conclusion),
+            "{r}: {:?}",
+            run.output
+        );
+        let text = run.output.text.unwrap_or_default();
+        let source = if source.is_empty() {
+            r.as_str()
+        } else {
+            source
+        };
+        assert!(text.contains(source), "{r}: {text}");
+    }
+    // A branch that does not exist, and a commit id the remote does not have: said on the
+    // check, and the job is done (not retried, not parked).
+    for (i, (r, said)) in [
+        ("no-such-branch", "`no-such-branch`"),
+        (
+            "0123456789abcdef0123456789abcdef01234567",
+            "`0123456789abcdef0123456789abcdef01234567`",
+        ),
+        ("#99", "`refs/pull/99/head`"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = w.comment_payload(1, "maintainer", &format!("/patchgate render-b {r}"));
+        s.deliver("issue_comment", &format!("d-miss-{i}"), &p).await;
+        n += 1;
+        let run = nth_completed_run(&w, &head, n, &mut s);
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some("failure"),
+            "{r}: {:?}",
+            run.output
+        );
+        assert_eq!(run.output.title.as_deref(), Some("Render B not found"));
+        let summary = run.output.summary.unwrap_or_default();
+        assert!(
+            summary.starts_with("## BLOCKED — render B not found"),
+            "{summary}"
+        );
+        assert!(summary.contains(said), "{summary}");
+    }
+    let j = wait_jobs_done(&w, 6, &mut s);
+    assert!(j.contains("parked 0"), "{j}");
+    w.assert_no_violations();
+}

@@ -102,7 +102,7 @@ pub fn help_text() -> String {
          | --- | --- | --- |\n\
          | `/patchgate recheck` | runs the gate again on the pull request's current head | users with write access |\n\
          | `/patchgate render-b #N` | takes pull request #N as render B (the independent second rendering) and runs the gate again | users with write access |\n\
-         | `/patchgate render-b <ref>` | takes a branch, tag or commit of this repository as render B and runs the gate again | users with write access |\n\
+         | `/patchgate render-b <ref>` | takes a branch or tag (`v1.2`, `refs/tags/v1.2`) or a full commit id of this repository as render B and runs the gate again | users with write access |\n\
          | `/patchgate rollback [reason]` | reverts this pull request's merge (pushed, or proposed as a revert PR, as the repository's config says); the reason, up to {MAX_REASON_CHARS} characters, is recorded with the revert | users with write access |\n\
          | `/patchgate help` (or `/patchgate` alone) | shows this list | anyone |\n\
          \n\

@@ -385,6 +385,14 @@ impl AppHandler {
                     .await?;
                 Ok(())
             }
+            Ok(GateResult::RenderBMissing { why, advisory }) => {
+                let result = render_b_missing_result(&why, advisory);
+                t.inst
+                    .complete_check_run(&t.repo, check_id, &result)
+                    .await?;
+                info!(pr = number, head = %head, "render B not found: the gate did not run");
+                Ok(())
+            }
             Err(e) => {
                 // Say so on the check (it would otherwise stay in progress), then let the job
                 // retry: the next attempt finds this run and completes it.
@@ -487,14 +495,44 @@ impl AppHandler {
             format!("+refs/heads/{0}:refs/heads/{0}", pull.base_ref),
             format!("+refs/pull/{number}/head:refs/pull/{number}/head"),
         ];
+        // Where render B may be found in the mirror after the fetch, first match wins. A
+        // refspec whose source the remote does not have fetches nothing (no error), so a name
+        // is looked up as both a branch and a tag; a full commit id is fetched by itself.
+        let mut candidates: Vec<String> = Vec::new();
+        let mut by_id: Option<String> = None;
         if let Some(b) = render_b_pr {
-            refspecs.push(format!("+refs/pull/{b}/head:refs/pull/{b}/head"));
+            let r = format!("refs/pull/{b}/head");
+            refspecs.push(format!("+{r}:{r}"));
+            candidates.push(r);
         }
         if let Some(r) = &render_b_ref {
-            let name = r.strip_prefix("refs/heads/").unwrap_or(r);
-            refspecs.push(format!("+refs/heads/{name}:refs/heads/{name}"));
+            if is_full_commit_id(r) {
+                by_id = Some(format!("+{r}:refs/patchgate/render-b/{r}"));
+                candidates.push(r.clone());
+            } else if r.starts_with("refs/") {
+                refspecs.push(format!("+{r}:{r}"));
+                candidates.push(r.clone());
+            } else {
+                for kind in ["heads", "tags"] {
+                    refspecs.push(format!("+refs/{kind}/{r}:refs/{kind}/{r}"));
+                    candidates.push(format!("refs/{kind}/{r}"));
+                }
+                // An abbreviated commit id: found only among what the mirror has.
+                if r.len() >= 7 && r.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    candidates.push(r.clone());
+                }
+            }
         }
         let path = self.fetch(t, refspecs).await?;
+        let mut fetch_error: Option<String> = None;
+        if let Some(spec) = by_id {
+            // An unknown id (or a remote that cannot serve one) is an answer about render B,
+            // not a reason to retry the job.
+            if let Err(e) = self.fetch(t, vec![spec]).await {
+                warn!(error = %format!("{e:#}"), "fetching render B by commit id failed");
+                fetch_error = Some(format!("{e:#}"));
+            }
+        }
 
         // The repository's configuration, from the base only.
         let local = {
@@ -514,10 +552,42 @@ impl AppHandler {
         }
         let advisory = resolved.config.advisory;
 
-        let render_b = match (render_b_pr, render_b_ref) {
-            (Some(b), _) => Some(RenderBSource::Rev(format!("refs/pull/{b}/head"))),
-            (None, Some(r)) => Some(RenderBSource::Rev(r)),
-            (None, None) => None,
+        let render_b = if candidates.is_empty() {
+            None
+        } else {
+            let found = {
+                let path = path.clone();
+                let candidates = candidates.clone();
+                tokio::task::spawn_blocking(move || first_commit(&path, &candidates))
+                    .await
+                    .context("looking up render B")??
+            };
+            match found {
+                Some(rev) => Some(RenderBSource::Rev(rev)),
+                None => {
+                    let why = match (render_b_pr, &render_b_ref) {
+                        (Some(b), _) => format!(
+                            "render B is pull request #{b}, but {} has no `refs/pull/{b}/head` (is #{b} a pull request of this repository?)",
+                            t.repo
+                        ),
+                        (None, Some(r)) if is_full_commit_id(r) => format!(
+                            "render B is commit {}, which could not be fetched from {}{}",
+                            commands::code(r),
+                            t.repo,
+                            fetch_error
+                                .map(|e| format!(":\n\n```\n{}\n```", truncate(&e, 2000)))
+                                .unwrap_or_default()
+                        ),
+                        (None, Some(r)) => format!(
+                            "render B is {}, which is neither a branch nor a tag of {} (nor a commit of its mirror)",
+                            commands::code(r),
+                            t.repo
+                        ),
+                        (None, None) => unreachable!("candidates come from a render B"),
+                    };
+                    return Ok(GateResult::RenderBMissing { why, advisory });
+                }
+            }
         };
         let req = CheckRequest {
             repo: path,
@@ -749,6 +819,11 @@ enum GateResult {
     /// the summary (a `Render-Of` line that was ignored, and why).
     Outcome(Box<CheckOutcome>, bool, Vec<String>),
     ConfigProblems(String),
+    /// Render B was asked for but is not there: the gate does not run on a guess.
+    RenderBMissing {
+        why: String,
+        advisory: bool,
+    },
 }
 
 /// How a PR's own `Render-Of: #N` line is taken.
@@ -759,6 +834,44 @@ enum RenderOf {
     Linked(u64),
     /// Ignored; the sentence says why, for the summary.
     Ignored(String),
+}
+
+/// A full commit id (SHA-1 or SHA-256, hexadecimal).
+fn is_full_commit_id(r: &str) -> bool {
+    matches!(r.len(), 40 | 64) && r.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The first of `candidates` that names a commit in the mirror at `path`.
+fn first_commit(path: &std::path::Path, candidates: &[String]) -> Result<Option<String>> {
+    let repo = git2::Repository::open(path)?;
+    Ok(candidates
+        .iter()
+        .find(|c| {
+            repo.revparse_single(c)
+                .and_then(|o| o.peel_to_commit())
+                .is_ok()
+        })
+        .cloned())
+}
+
+/// The check run when render B is not there: blocked (neutral when advisory), saying what to do.
+fn render_b_missing_result(why: &str, advisory: bool) -> CheckRunResult {
+    let (conclusion, verdict) = if advisory {
+        (Conclusion::Neutral, "WOULD BLOCK (advisory)")
+    } else {
+        (Conclusion::Failure, "BLOCKED")
+    };
+    CheckRunResult {
+        conclusion,
+        title: "Render B not found".into(),
+        summary: format!(
+            "## {verdict} — render B not found\n\n{}.\n\nThe gate did not run. Name an existing render B with `/patchgate render-b #N` (a pull request) or `/patchgate render-b <branch, tag or full commit id>`, or push it and comment `/patchgate recheck`.",
+            why
+        ),
+        text: None,
+        annotations: Vec::new(),
+        actions: Vec::new(),
+    }
 }
 
 fn command_word(c: &Command) -> &'static str {
