@@ -399,14 +399,16 @@ async fn render_of_links_two_prs_and_compares_them() {
         2,
         "render-b",
         "main",
-        "Render-Of: #1\n\nThe same change, built independently.",
+        &format!("Render-Of: #1\n\n{}", explanation(&w, "render-b")),
     );
     let mut s = w.serve(&[], &[]);
     s.deliver("pull_request", "d-rb", &w.pull_request_payload("opened", 2))
         .await;
+    // Render B is gated in its own right, with #1 as its render B (never a free `neutral`).
     let b = w.completed_run(&w.sha("render-b"), &mut s);
-    assert_eq!(b.conclusion.as_deref(), Some("neutral"));
-    assert!(b.output.title.as_deref().unwrap_or("").contains("#1"));
+    assert_eq!(b.conclusion.as_deref(), Some("success"), "{:?}", b.output);
+    let b_text = b.output.text.clone().unwrap_or_default();
+    assert!(b_text.contains("refs/pull/1/head"), "{b_text}");
     let a = w.completed_run(&w.sha("render-a"), &mut s);
     let summary = a.output.summary.clone().unwrap_or_default();
     assert!(
@@ -558,7 +560,17 @@ async fn the_organisation_default_applies_and_a_config_edit_gets_a_note() {
     .await;
     let run = w.completed_run(&w.sha("bad-config"), &mut s);
     let summary = run.output.summary.unwrap_or_default();
-    assert!(summary.contains("applies after merge"), "{summary}");
+    // Verdict first, and the note once (not also prepended above the verdict).
+    assert!(
+        summary.starts_with("## ✅ patchgate: passed")
+            || summary.starts_with("## ❌ patchgate: blocked"),
+        "the summary does not open with the verdict: {summary}"
+    );
+    assert_eq!(
+        summary.matches("applies after merge").count(),
+        1,
+        "{summary}"
+    );
     w.assert_no_violations();
 }
 
@@ -897,5 +909,352 @@ async fn reconciliation_gates_again_a_run_left_in_progress() {
         (leaky[0].id, leaky[0].status.as_str()),
         (busy, "in_progress")
     );
+    w.assert_no_violations();
+}
+
+// ---- Render-Of and summaries ----
+
+/// Wait until `head` has at least `n` completed patchgate check runs; the `n`-th one.
+fn nth_completed_run(
+    w: &World,
+    head: &str,
+    n: usize,
+    s: &mut support::world::Server,
+) -> support::CheckRunState {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let done: Vec<_> = w
+            .runs(head)
+            .into_iter()
+            .filter(|r| r.status == "completed")
+            .collect();
+        if done.len() >= n {
+            let mut done = done;
+            done.sort_by_key(|r| r.id);
+            return done[n - 1].clone();
+        }
+        s.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "{} completed run(s) on {head}, waiting for {n}:\n{}",
+            done.len(),
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Wait until the job list says `done {n}` with nothing queued or running.
+fn wait_jobs_done(w: &World, n: usize, s: &mut support::world::Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let j = jobs(w);
+        if j.contains(&format!("queued 0, running 0, done {n},")) {
+            return j;
+        }
+        s.assert_alive();
+        assert!(Instant::now() < deadline, "jobs: {j}\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The builder's explanation of a demo render: its commit message.
+fn explanation(w: &World, branch: &str) -> String {
+    support::world::git(&w.bare, &["log", "-1", "--format=%B", branch])
+}
+
+/// A new commit on `branch` (same tree as `from`, its own message), so it has its own head SHA.
+fn branch_copy(w: &mut World, branch: &str, from: &str, message: &str) {
+    let tree = format!("{from}^{{tree}}");
+    let sha = support::world::git(&w.bare, &["commit-tree", &tree, "-p", from, "-m", message]);
+    support::world::git(
+        &w.bare,
+        &["update-ref", &format!("refs/heads/{branch}"), &sha],
+    );
+    w.shas.insert(branch.to_string(), sha);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_of_never_lets_a_pull_request_pass_ungated() {
+    let mut w = World::new().await;
+    branch_copy(
+        &mut w,
+        "self-ref",
+        "render-a",
+        "Retry HTTP fetches (self-named).",
+    );
+    branch_copy(
+        &mut w,
+        "names-closed",
+        "render-a",
+        "Retry HTTP fetches (closed pair).",
+    );
+    branch_copy(
+        &mut w,
+        "other-base",
+        "render-a",
+        "Retry HTTP fetches (other base).",
+    );
+    // #3 commits a key and names a PR that does not exist: it is still gated, and blocked.
+    w.open_pr(
+        3,
+        "leaky",
+        "main",
+        "Render-Of: #99\n\nAdd the deploy credentials.",
+    );
+    // #6 names itself; #7 names a closed PR; #8 names a PR on another base branch.
+    w.open_pr(6, "self-ref", "main", "Render-Of: #6");
+    w.open_pr(1, "render-b", "main", "Retry HTTP fetches.");
+    w.fake.update_pull(REPO, 1, |p| p.closed = true);
+    w.open_pr(7, "names-closed", "main", "Render-Of: #1");
+    w.open_pr(4, "on-bad-config", "bad-config", "Add notes.");
+    w.open_pr(8, "other-base", "main", "Render-Of: #4");
+    let mut s = w.serve(&[], &[]);
+    for n in [3, 6, 7, 8] {
+        s.deliver(
+            "pull_request",
+            &format!("d-ro-{n}"),
+            &w.pull_request_payload("opened", n),
+        )
+        .await;
+    }
+    let leaky = w.completed_run(&w.sha("leaky"), &mut s);
+    assert_eq!(
+        leaky.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        leaky.output
+    );
+    let summary = leaky.output.summary.clone().unwrap_or_default();
+    assert!(summary.starts_with("## ❌ patchgate: blocked"), "{summary}");
+    assert!(
+        summary.contains("`Render-Of: #99`") && summary.contains("#99 is not a pull request"),
+        "{summary}"
+    );
+    // The audit ran on the change: the key is found.
+    assert!(
+        leaky.annotations.iter().any(|a| a["path"] == "creds.py"),
+        "{:#?}",
+        leaky.annotations
+    );
+    for (branch, why) in [
+        ("self-ref", "names this pull request itself"),
+        ("names-closed", "#1 is closed"),
+        (
+            "other-base",
+            "#4 targets `bad-config` and #8 targets `main`",
+        ),
+    ] {
+        let run = w.completed_run(&w.sha(branch), &mut s);
+        let summary = run.output.summary.clone().unwrap_or_default();
+        assert!(summary.starts_with("## "), "{branch}: {summary}");
+        assert!(summary.contains(why), "{branch}: {summary}");
+        assert!(
+            summary.contains("the line is ignored"),
+            "{branch}: {summary}"
+        );
+        // Gated as a single render: a real verdict, not a pass-through.
+        assert!(run
+            .output
+            .text
+            .unwrap_or_default()
+            .contains("quorum_passed"));
+        assert_ne!(run.conclusion.as_deref(), Some("neutral"), "{branch}");
+    }
+    // The PRs named were not gated on their behalf, and every job completed (none parked).
+    wait_jobs_done(&w, 4, &mut s);
+    assert!(w.runs(&w.sha("render-b")).is_empty());
+    assert!(w.runs(&w.sha("on-bad-config")).is_empty());
+    let j = jobs(&w);
+    assert!(j.contains("parked 0"), "{j}");
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_of_from_an_outsider_is_ignored_until_they_may_write() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    // A stranger's divergent PR claims to be render B of #1.
+    w.open_pr(2, "render-c", "main", "Render-Of: #1\n\nA linear backoff.");
+    w.fake.update_pull(REPO, 2, |p| p.user = "mallory".into());
+    w.fake.set_permission(REPO, "mallory", "read");
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let mut s = w.serve(&[], &[]);
+    s.deliver(
+        "pull_request",
+        "d-out-2",
+        &w.pull_request_payload("opened", 2),
+    )
+    .await;
+    let b = w.completed_run(&w.sha("render-c"), &mut s);
+    let summary = b.output.summary.clone().unwrap_or_default();
+    assert!(summary.starts_with("## "), "{summary}");
+    assert!(
+        summary.contains("@mallory") && summary.contains("no write permission"),
+        "{summary}"
+    );
+    assert!(!b
+        .output
+        .text
+        .unwrap_or_default()
+        .contains("refs/pull/1/head"));
+    wait_jobs_done(&w, 1, &mut s);
+    assert!(
+        w.runs(&w.sha("render-a")).is_empty(),
+        "#1 was gated on a stranger's say-so"
+    );
+    // #1 itself: the stranger's PR is not its render B, and its summary says so.
+    s.deliver(
+        "pull_request",
+        "d-out-1",
+        &w.pull_request_payload("opened", 1),
+    )
+    .await;
+    let a = w.completed_run(&w.sha("render-a"), &mut s);
+    assert_eq!(a.conclusion.as_deref(), Some("success"), "{:?}", a.output);
+    let summary = a.output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains("#2 declares `Render-Of: #1`")
+            && summary.contains("not taken as render B"),
+        "{summary}"
+    );
+    assert!(!a
+        .output
+        .text
+        .unwrap_or_default()
+        .contains("refs/pull/2/head"));
+    // Once the author may write, the same line links them: #1 escalates against render-c.
+    w.fake.set_permission(REPO, "mallory", "write");
+    let p = w.comment_payload(1, "maintainer", "/patchgate recheck");
+    s.deliver("issue_comment", "d-out-c", &p).await;
+    let a2 = nth_completed_run(&w, &w.sha("render-a"), 2, &mut s);
+    assert_eq!(a2.conclusion.as_deref(), Some("failure"), "{:?}", a2.output);
+    assert!(a2
+        .output
+        .text
+        .unwrap_or_default()
+        .contains("refs/pull/2/head"));
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pull_requests_naming_each_other_are_each_gated_once() {
+    let w = World::new().await;
+    let (a, b) = (explanation(&w, "render-a"), explanation(&w, "render-b"));
+    w.open_pr(1, "render-a", "main", &format!("Render-Of: #2\n\n{a}"));
+    w.open_pr(2, "render-b", "main", &format!("Render-Of: #1\n\n{b}"));
+    let mut s = w.serve(&[], &[]);
+    s.deliver(
+        "pull_request",
+        "d-loop-1",
+        &w.pull_request_payload("opened", 1),
+    )
+    .await;
+    let j = wait_jobs_done(&w, 1, &mut s);
+    assert!(j.contains("parked 0"), "{j}");
+    for (mine, other) in [("render-a", 2), ("render-b", 1)] {
+        let runs = w.runs(&w.sha(mine));
+        assert_eq!(runs.len(), 1, "{mine}: {runs:#?}");
+        assert_eq!(runs[0].status, "completed");
+        assert_eq!(
+            runs[0].conclusion.as_deref(),
+            Some("success"),
+            "{:?}",
+            runs[0].output
+        );
+        let text = runs[0].output.text.clone().unwrap_or_default();
+        assert!(
+            text.contains(&format!("refs/pull/{other}/head")),
+            "{mine}: {text}"
+        );
+    }
+    // The other side's event: again one gate each, and the job completes.
+    s.deliver(
+        "pull_request",
+        "d-loop-2",
+        &w.pull_request_payload("opened", 2),
+    )
+    .await;
+    wait_jobs_done(&w, 2, &mut s);
+    assert_eq!(w.runs(&w.sha("render-a")).len(), 2);
+    assert_eq!(w.runs(&w.sha("render-b")).len(), 2);
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn render_b_may_be_a_tag_or_a_commit_and_a_missing_one_is_said() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", &explanation(&w, "render-a"));
+    // An annotated tag on the divergent render, and render-b's commit known only by its id.
+    support::world::git(
+        &w.bare,
+        &["tag", "-a", "v1.2", "-m", "linear backoff", "render-c"],
+    );
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let head = w.sha("render-a");
+    let mut s = w.serve(&[], &[]);
+    let steps: Vec<(String, &str, &str)> = vec![
+        ("v1.2".into(), "failure", "refs/tags/v1.2"),
+        ("refs/tags/v1.2".into(), "failure", "refs/tags/v1.2"),
+        (w.sha("render-b"), "success", ""),
+    ];
+    let mut n = 0;
+    for (i, (r, conclusion, source)) in steps.iter().enumerate() {
+        let p = w.comment_payload(1, "maintainer", &format!("/patchgate render-b {r}"));
+        s.deliver("issue_comment", &format!("d-ref-{i}"), &p).await;
+        n += 1;
+        let run = nth_completed_run(&w, &head, n, &mut s);
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some(*conclusion),
+            "{r}: {:?}",
+            run.output
+        );
+        let text = run.output.text.unwrap_or_default();
+        let source = if source.is_empty() {
+            r.as_str()
+        } else {
+            source
+        };
+        assert!(text.contains(source), "{r}: {text}");
+    }
+    // A branch that does not exist, and a commit id the remote does not have: said on the
+    // check, and the job is done (not retried, not parked).
+    for (i, (r, said)) in [
+        ("no-such-branch", "`no-such-branch`"),
+        (
+            "0123456789abcdef0123456789abcdef01234567",
+            "`0123456789abcdef0123456789abcdef01234567`",
+        ),
+        ("#99", "`refs/pull/99/head`"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = w.comment_payload(1, "maintainer", &format!("/patchgate render-b {r}"));
+        s.deliver("issue_comment", &format!("d-miss-{i}"), &p).await;
+        n += 1;
+        let run = nth_completed_run(&w, &head, n, &mut s);
+        assert_eq!(
+            run.conclusion.as_deref(),
+            Some("failure"),
+            "{r}: {:?}",
+            run.output
+        );
+        assert_eq!(run.output.title.as_deref(), Some("Render B not found"));
+        let summary = run.output.summary.unwrap_or_default();
+        assert!(
+            summary.starts_with("## BLOCKED — render B not found"),
+            "{summary}"
+        );
+        assert!(summary.contains(said), "{summary}");
+    }
+    let j = wait_jobs_done(&w, 6, &mut s);
+    assert!(j.contains("parked 0"), "{j}");
     w.assert_no_violations();
 }

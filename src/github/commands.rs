@@ -102,12 +102,13 @@ pub fn help_text() -> String {
          | --- | --- | --- |\n\
          | `/patchgate recheck` | runs the gate again on the pull request's current head | users with write access |\n\
          | `/patchgate render-b #N` | takes pull request #N as render B (the independent second rendering) and runs the gate again | users with write access |\n\
-         | `/patchgate render-b <ref>` | takes a branch, tag or commit of this repository as render B and runs the gate again | users with write access |\n\
+         | `/patchgate render-b <ref>` | takes a branch or tag (`v1.2`, `refs/tags/v1.2`) or a full commit id of this repository as render B and runs the gate again | users with write access |\n\
          | `/patchgate rollback [reason]` | reverts this pull request's merge (pushed, or proposed as a revert PR, as the repository's config says); the reason, up to {MAX_REASON_CHARS} characters, is recorded with the revert | users with write access |\n\
          | `/patchgate help` (or `/patchgate` alone) | shows this list | anyone |\n\
          \n\
          A pull request can also name the one it is a second rendering of with a line \
-         `Render-Of: #N` in its description.\n"
+         `Render-Of: #N` in its description (honoured when its author wrote #N or has write \
+         access): both are then gated, each with the other as render B.\n"
     )
 }
 
@@ -202,7 +203,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `text` as an inline code span that survives backticks inside it.
-fn code(text: &str) -> String {
+pub fn code(text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     if longest == 0 {

@@ -173,7 +173,7 @@ impl AppHandler {
                 }
                 let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
                 let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
-                self.gate_pr(&t, number, Some(head)).await
+                self.gate_pr(&t, number, Some(head), true).await
             }
             ("pull_request", "closed") => {
                 if p.pointer("/pull_request/merged").and_then(Value::as_bool) != Some(true) {
@@ -187,7 +187,7 @@ impl AppHandler {
                 let t = self.target(job, p).await?;
                 let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
                 let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
-                self.gate_pr(&t, number, Some(head)).await
+                self.gate_pr(&t, number, Some(head), true).await
             }
             (RECONCILE_PASS_EVENT, _) => {
                 let r = reconcile(&self.app, &self.store).await;
@@ -217,7 +217,7 @@ impl AppHandler {
                     return Ok(());
                 };
                 let t = self.target(job, p).await?;
-                self.gate_pr(&t, n, None).await
+                self.gate_pr(&t, n, None, true).await
             }
             ("check_suite", "rerequested") => {
                 let suite = p.pointer("/check_suite").context("check_suite")?;
@@ -232,7 +232,7 @@ impl AppHandler {
                     .unwrap_or_default();
                 for pr in prs {
                     if let Some(n) = u64_at(&pr, "/number") {
-                        self.gate_pr(&t, n, None).await?;
+                        self.gate_pr(&t, n, None, true).await?;
                     }
                 }
                 Ok(())
@@ -309,30 +309,110 @@ impl AppHandler {
 
     /// Gate pull request `number` and report it on a check run on `head` (the PR's current head
     /// when `None`).
-    async fn gate_pr(&self, t: &Target, number: u64, head: Option<&str>) -> Result<()> {
+    ///
+    /// A PR whose description says `Render-Of: #N` is render B of #N: it is gated in its own
+    /// right with #N as its render B (variance is symmetric, so it is the same comparison; its
+    /// own audit runs on its own change), then — when `follow_render_of` — #N is gated again
+    /// with this PR as its render B. The re-gate never follows `Render-Of` again, so two PRs
+    /// naming each other are each gated once. A `Render-Of` line that cannot be honoured (see
+    /// [`AppHandler::render_of_problem`]) is ignored and said so in the summary: the PR is gated
+    /// without it, never waved through.
+    async fn gate_pr(
+        &self,
+        t: &Target,
+        number: u64,
+        head: Option<&str>,
+        follow_render_of: bool,
+    ) -> Result<()> {
         let pull = t.inst.pull(&t.repo, number).await?;
         let head = head.unwrap_or(&pull.head_sha).to_string();
-        let body = pull.body.clone().unwrap_or_default();
-
-        // This PR is render B of another: the gate runs there.
-        if let Some(of) = commands::render_of(&body) {
-            if of != number {
-                let id = self.start_check(t, number, &head).await?;
-                let result = CheckRunResult {
-                    conclusion: Conclusion::Neutral,
-                    title: format!("Render B of #{of}"),
-                    summary: format!(
-                        "This pull request declares `Render-Of: #{of}`: it is the second rendering of #{of}, and the gate's decision is reported on #{of}'s check run."
-                    ),
-                    text: None,
-                    annotations: Vec::new(),
-                    actions: Vec::new(),
-                };
-                t.inst.complete_check_run(&t.repo, id, &result).await?;
-                return Box::pin(self.gate_pr(t, of, None)).await;
-            }
+        let render_of = self.declared_render_of(t, &pull).await?;
+        self.gate_one(t, number, pull, head, &render_of).await?;
+        if let (true, RenderOf::Linked(of)) = (follow_render_of, &render_of) {
+            info!(
+                pr = number,
+                of = *of,
+                "render B gated: gating the PR it renders again"
+            );
+            Box::pin(self.gate_pr(t, *of, None, false)).await?;
         }
+        Ok(())
+    }
 
+    /// How PR `pull`'s own `Render-Of: #N` line is taken.
+    async fn declared_render_of(
+        &self,
+        t: &Target,
+        pull: &crate::github::app::PullInfo,
+    ) -> Result<RenderOf> {
+        let Some(of) = pull.body.as_deref().and_then(commands::render_of) else {
+            return Ok(RenderOf::None);
+        };
+        let ignored = |why: String| {
+            RenderOf::Ignored(format!(
+                "this pull request declares `Render-Of: #{of}`, but {why}; the line is ignored: this pull request is gated without #{of} as its render B, and #{of} does not take it as its render B."
+            ))
+        };
+        if of == pull.number {
+            return Ok(ignored("it names this pull request itself".into()));
+        }
+        let a = match t.inst.pull(&t.repo, of).await {
+            Ok(a) => a,
+            Err(e)
+                if crate::github::app::GitHubError::of(&e)
+                    .is_some_and(crate::github::app::GitHubError::is_not_found) =>
+            {
+                return Ok(ignored(format!(
+                    "#{of} is not a pull request of {}",
+                    t.repo
+                )));
+            }
+            Err(e) => return Err(e.context(format!("reading #{of}, named by `Render-Of`"))),
+        };
+        Ok(match self.render_of_problem(t, pull, &a).await? {
+            None => RenderOf::Linked(of),
+            Some(why) => ignored(why),
+        })
+    }
+
+    /// Why PR `b`'s `Render-Of` line naming PR `a` is not honoured; `None` when it is: `a` is
+    /// open, both target the same base branch, and `b`'s author is `a`'s author or may write to
+    /// the repository (the same [`AppHandler::authorize`] check `/patchgate render-b` needs, so
+    /// a stranger's PR cannot make itself someone else's render B).
+    async fn render_of_problem(
+        &self,
+        t: &Target,
+        b: &crate::github::app::PullInfo,
+        a: &crate::github::app::PullInfo,
+    ) -> Result<Option<String>> {
+        if a.state != "open" || a.merged {
+            let state = if a.merged { "merged" } else { "closed" };
+            return Ok(Some(format!("#{} is {state}", a.number)));
+        }
+        if a.base_ref != b.base_ref {
+            return Ok(Some(format!(
+                "#{} targets `{}` and #{} targets `{}`",
+                a.number, a.base_ref, b.number, b.base_ref
+            )));
+        }
+        if b.user_login != a.user_login && !self.authorize(t, &b.user_login).await? {
+            return Ok(Some(format!(
+                "#{}'s author @{} is not #{}'s author and has no write permission on {}",
+                b.number, b.user_login, a.number, t.repo
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Gate one pull request, `pull` at `head`, and complete its check run.
+    async fn gate_one(
+        &self,
+        t: &Target,
+        number: u64,
+        pull: crate::github::app::PullInfo,
+        head: String,
+        render_of: &RenderOf,
+    ) -> Result<()> {
         let check_id = self.start_check(t, number, &head).await?;
         // A merged PR's run keeps offering the Rollback button (a recheck after the merge
         // would otherwise take it away).
@@ -341,9 +421,9 @@ impl AppHandler {
         } else {
             Vec::new()
         };
-        match self.run_gate(t, number, &pull, &head).await {
-            Ok(GateResult::Outcome(outcome, advisory)) => {
-                let mut result = check_result(&outcome, advisory);
+        match self.run_gate(t, number, &pull, &head, render_of).await {
+            Ok(GateResult::Outcome(outcome, advisory, notes)) => {
+                let mut result = check_result(&outcome, advisory, &notes);
                 result.actions = buttons;
                 self.observe(&outcome);
                 t.inst
@@ -373,6 +453,15 @@ impl AppHandler {
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
                     .await?;
+                Ok(())
+            }
+            Ok(GateResult::RenderBMissing { why, advisory }) => {
+                let mut result = render_b_missing_result(&why, advisory);
+                result.actions = buttons;
+                t.inst
+                    .complete_check_run(&t.repo, check_id, &result)
+                    .await?;
+                info!(pr = number, head = %head, "render B not found: the gate did not run");
                 Ok(())
             }
             Err(e) => {
@@ -460,23 +549,47 @@ impl AppHandler {
         number: u64,
         pull: &crate::github::app::PullInfo,
         head: &str,
+        render_of: &RenderOf,
     ) -> Result<GateResult> {
-        // Render B: `/patchgate render-b`, else an open PR declaring `Render-Of: #number`.
+        // Render B, in this order: `/patchgate render-b`; this PR's own `Render-Of: #N`; an open
+        // PR declaring `Render-Of: #number` (honoured only under `render_of_problem`'s rules).
+        let mut notes: Vec<String> = Vec::new();
+        if let RenderOf::Ignored(why) = render_of {
+            notes.push(why.clone());
+        }
         let link = self.store.render_b(&t.repo.to_string(), number).await?;
         let mut render_b_pr: Option<u64> = None;
         let mut render_b_ref: Option<String> = None;
-        match link.as_deref() {
-            Some(l) if l.starts_with('#') => {
-                render_b_pr = Some(l[1..].parse().context("stored render B link")?);
+        match (link.as_deref(), render_of) {
+            (Some(l), _) => {
+                if let RenderOf::Linked(of) = render_of {
+                    notes.push(format!(
+                        "render B was set with `/patchgate render-b` to {}, which takes precedence over this pull request's `Render-Of: #{of}`.",
+                        commands::code(l)
+                    ));
+                }
+                match l.strip_prefix('#') {
+                    Some(n) => render_b_pr = Some(n.parse().context("stored render B link")?),
+                    None => render_b_ref = Some(l.to_string()),
+                }
             }
-            Some(l) => render_b_ref = Some(l.to_string()),
-            None => {
+            (None, RenderOf::Linked(of)) => render_b_pr = Some(*of),
+            (None, _) => {
                 for other in t.inst.open_pulls(&t.repo).await? {
-                    if other.number != number
-                        && other.body.as_deref().and_then(commands::render_of) == Some(number)
+                    if other.number == number
+                        || other.body.as_deref().and_then(commands::render_of) != Some(number)
                     {
-                        render_b_pr = Some(other.number);
-                        break;
+                        continue;
+                    }
+                    match self.render_of_problem(t, &other, pull).await? {
+                        None => {
+                            render_b_pr = Some(other.number);
+                            break;
+                        }
+                        Some(why) => notes.push(format!(
+                            "#{} declares `Render-Of: #{number}`, but {why}; it is not taken as render B.",
+                            other.number
+                        )),
                     }
                 }
             }
@@ -485,14 +598,44 @@ impl AppHandler {
             format!("+refs/heads/{0}:refs/heads/{0}", pull.base_ref),
             format!("+refs/pull/{number}/head:refs/pull/{number}/head"),
         ];
+        // Where render B may be found in the mirror after the fetch, first match wins. A
+        // refspec whose source the remote does not have fetches nothing (no error), so a name
+        // is looked up as both a branch and a tag; a full commit id is fetched by itself.
+        let mut candidates: Vec<String> = Vec::new();
+        let mut by_id: Option<String> = None;
         if let Some(b) = render_b_pr {
-            refspecs.push(format!("+refs/pull/{b}/head:refs/pull/{b}/head"));
+            let r = format!("refs/pull/{b}/head");
+            refspecs.push(format!("+{r}:{r}"));
+            candidates.push(r);
         }
         if let Some(r) = &render_b_ref {
-            let name = r.strip_prefix("refs/heads/").unwrap_or(r);
-            refspecs.push(format!("+refs/heads/{name}:refs/heads/{name}"));
+            if is_full_commit_id(r) {
+                by_id = Some(format!("+{r}:refs/patchgate/render-b/{r}"));
+                candidates.push(r.clone());
+            } else if r.starts_with("refs/") {
+                refspecs.push(format!("+{r}:{r}"));
+                candidates.push(r.clone());
+            } else {
+                for kind in ["heads", "tags"] {
+                    refspecs.push(format!("+refs/{kind}/{r}:refs/{kind}/{r}"));
+                    candidates.push(format!("refs/{kind}/{r}"));
+                }
+                // An abbreviated commit id: found only among what the mirror has.
+                if r.len() >= 7 && r.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    candidates.push(r.clone());
+                }
+            }
         }
         let path = self.fetch(t, refspecs).await?;
+        let mut fetch_error: Option<String> = None;
+        if let Some(spec) = by_id {
+            // An unknown id (or a remote that cannot serve one) is an answer about render B,
+            // not a reason to retry the job.
+            if let Err(e) = self.fetch(t, vec![spec]).await {
+                warn!(error = %format!("{e:#}"), "fetching render B by commit id failed");
+                fetch_error = Some(format!("{e:#}"));
+            }
+        }
 
         // The repository's configuration, from the base only.
         let local = {
@@ -512,10 +655,42 @@ impl AppHandler {
         }
         let advisory = resolved.config.advisory;
 
-        let render_b = match (render_b_pr, render_b_ref) {
-            (Some(b), _) => Some(RenderBSource::Rev(format!("refs/pull/{b}/head"))),
-            (None, Some(r)) => Some(RenderBSource::Rev(r)),
-            (None, None) => None,
+        let render_b = if candidates.is_empty() {
+            None
+        } else {
+            let found = {
+                let path = path.clone();
+                let candidates = candidates.clone();
+                tokio::task::spawn_blocking(move || first_commit(&path, &candidates))
+                    .await
+                    .context("looking up render B")??
+            };
+            match found {
+                Some(rev) => Some(RenderBSource::Rev(rev)),
+                None => {
+                    let why = match (render_b_pr, &render_b_ref) {
+                        (Some(b), _) => format!(
+                            "render B is pull request #{b}, but {} has no `refs/pull/{b}/head` (is #{b} a pull request of this repository?)",
+                            t.repo
+                        ),
+                        (None, Some(r)) if is_full_commit_id(r) => format!(
+                            "render B is commit {}, which could not be fetched from {}{}",
+                            commands::code(r),
+                            t.repo,
+                            fetch_error
+                                .map(|e| format!(":\n\n```\n{}\n```", truncate(&e, 2000)))
+                                .unwrap_or_default()
+                        ),
+                        (None, Some(r)) => format!(
+                            "render B is {}, which is neither a branch nor a tag of {} (nor a commit of its mirror)",
+                            commands::code(r),
+                            t.repo
+                        ),
+                        (None, None) => unreachable!("candidates come from a render B"),
+                    };
+                    return Ok(GateResult::RenderBMissing { why, advisory });
+                }
+            }
         };
         let req = CheckRequest {
             repo: path,
@@ -544,7 +719,7 @@ impl AppHandler {
             &env_fn,
         )
         .await?;
-        Ok(GateResult::Outcome(Box::new(outcome), advisory))
+        Ok(GateResult::Outcome(Box::new(outcome), advisory, notes))
     }
 
     fn observe(&self, o: &CheckOutcome) {
@@ -644,7 +819,7 @@ impl AppHandler {
                     .comment(&t.repo, number, &commands::help_text())
                     .await?;
             }
-            Command::Recheck => self.gate_pr(t, number, None).await?,
+            Command::Recheck => self.gate_pr(t, number, None, true).await?,
             Command::RenderB(r) => {
                 let text = match &r {
                     RenderBRef::Pr(n) => format!("#{n}"),
@@ -660,7 +835,7 @@ impl AppHandler {
                         &format!("Render B of this pull request is now `{text}` (set by @{user}); gating again."),
                     )
                     .await?;
-                self.gate_pr(t, number, None).await?;
+                self.gate_pr(t, number, None, true).await?;
             }
             Command::Rollback { reason } => {
                 let reason = reason.unwrap_or_else(|| "asked in a comment".into());
@@ -745,8 +920,63 @@ impl AppHandler {
 }
 
 enum GateResult {
-    Outcome(Box<CheckOutcome>, bool),
+    /// The gate's outcome, whether the repository is advisory, and notes about render B for
+    /// the summary (a `Render-Of` line that was ignored, and why).
+    Outcome(Box<CheckOutcome>, bool, Vec<String>),
     ConfigProblems(String),
+    /// Render B was asked for but is not there: the gate does not run on a guess.
+    RenderBMissing {
+        why: String,
+        advisory: bool,
+    },
+}
+
+/// How a PR's own `Render-Of: #N` line is taken.
+enum RenderOf {
+    /// No such line.
+    None,
+    /// Honoured: #N is this PR's render B, and this PR is #N's.
+    Linked(u64),
+    /// Ignored; the sentence says why, for the summary.
+    Ignored(String),
+}
+
+/// A full commit id (SHA-1 or SHA-256, hexadecimal).
+fn is_full_commit_id(r: &str) -> bool {
+    matches!(r.len(), 40 | 64) && r.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The first of `candidates` that names a commit in the mirror at `path`.
+fn first_commit(path: &std::path::Path, candidates: &[String]) -> Result<Option<String>> {
+    let repo = git2::Repository::open(path)?;
+    Ok(candidates
+        .iter()
+        .find(|c| {
+            repo.revparse_single(c)
+                .and_then(|o| o.peel_to_commit())
+                .is_ok()
+        })
+        .cloned())
+}
+
+/// The check run when render B is not there: blocked (neutral when advisory), saying what to do.
+fn render_b_missing_result(why: &str, advisory: bool) -> CheckRunResult {
+    let (conclusion, verdict) = if advisory {
+        (Conclusion::Neutral, "WOULD BLOCK (advisory)")
+    } else {
+        (Conclusion::Failure, "BLOCKED")
+    };
+    CheckRunResult {
+        conclusion,
+        title: "Render B not found".into(),
+        summary: format!(
+            "## {verdict} — render B not found\n\n{}.\n\nThe gate did not run. Name an existing render B with `/patchgate render-b #N` (a pull request) or `/patchgate render-b <branch, tag or full commit id>`, or push it and comment `/patchgate recheck`.",
+            why
+        ),
+        text: None,
+        annotations: Vec::new(),
+        actions: Vec::new(),
+    }
 }
 
 fn command_word(c: &Command) -> &'static str {
@@ -774,8 +1004,9 @@ pub fn rollback_button() -> CheckAction {
     }
 }
 
-/// The check run's conclusion and output for a gate outcome.
-pub fn check_result(o: &CheckOutcome, advisory: bool) -> CheckRunResult {
+/// The check run's conclusion and output for a gate outcome; `notes` (about render B, e.g. an
+/// ignored `Render-Of` line) are shown under the verdict.
+pub fn check_result(o: &CheckOutcome, advisory: bool, notes: &[String]) -> CheckRunResult {
     let passed = o.record.quorum_passed;
     let conclusion = match (passed, advisory) {
         (true, _) => Conclusion::Success,
@@ -791,9 +1022,16 @@ pub fn check_result(o: &CheckOutcome, advisory: bool) -> CheckRunResult {
     } else {
         format!("Blocked: {approvals} of {required} approvals")
     };
+    // Verdict first: `step_summary` opens with it (and carries the config-edit note itself);
+    // notes about render B go right under the verdict's heading.
     let mut summary = step_summary(o);
-    if let Some(note) = &o.config_note {
-        summary = format!("> **Note:** {note}\n\n{summary}");
+    if !notes.is_empty() {
+        let at = summary.find("\n\n").map_or(summary.len(), |i| i + 2);
+        let block: String = notes
+            .iter()
+            .map(|n| format!("> **Render B:** {n}\n\n"))
+            .collect();
+        summary.insert_str(at, &block);
     }
     let annotations = all_findings(o)
         .into_iter()
