@@ -296,11 +296,19 @@ async fn a_worker_killed_mid_job_completes_it_once_after_restart() {
     // Exactly one check run for the head, completed once; the job done once.
     let runs = w.runs(&w.sha("render-a"));
     assert_eq!(runs.len(), 1, "{runs:#?}");
+    // The run completes before the worker records the job done: wait for that, not a race.
+    wait_done(&w, &mut s2, 1);
     drop(s2);
-    let j = jobs(&w);
-    assert!(
-        j.contains("done 1") && j.contains("queued 0") && j.contains("running 0"),
-        "{j}"
+    let j = job_counts(&jobs(&w));
+    assert_eq!(
+        (
+            j.get("done"),
+            j.get("queued"),
+            j.get("running"),
+            j.get("parked")
+        ),
+        (Some(&1), Some(&0), Some(&0), Some(&0)),
+        "{j:?}"
     );
     w.assert_no_violations();
 }
@@ -469,7 +477,7 @@ async fn a_job_that_keeps_failing_is_parked_and_patchgate_jobs_requeues_it() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let listing = loop {
         let j = jobs(&w);
-        if j.contains("parked 1") {
+        if job_counts(&j).get("parked") == Some(&1) {
             break j;
         }
         s.assert_alive();
@@ -510,9 +518,14 @@ async fn a_job_that_keeps_failing_is_parked_and_patchgate_jobs_requeues_it() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    wait_done(&w, &mut s, 1);
     drop(s);
-    let j = jobs(&w);
-    assert!(j.contains("done 1") && j.contains("parked 0"), "{j}");
+    let j = job_counts(&jobs(&w));
+    assert_eq!(
+        (j.get("done"), j.get("parked")),
+        (Some(&1), Some(&0)),
+        "{j:?}"
+    );
     // Requeueing a job that is not parked says so and fails.
     let o = patchgate(&w, &["jobs", "requeue", "1"]);
     assert_eq!(o.status.code(), Some(1));
@@ -1256,5 +1269,135 @@ async fn render_b_may_be_a_tag_or_a_commit_and_a_missing_one_is_said() {
     }
     let j = wait_jobs_done(&w, 6, &mut s);
     assert!(j.contains("parked 0"), "{j}");
+    w.assert_no_violations();
+}
+
+// ---- superseded heads ----
+
+/// Move PR `number`'s head to `sha` (a push): the fake's PR and `refs/pull/N/head`.
+fn push_head(w: &World, number: u64, sha: &str) {
+    support::world::git(
+        &w.bare,
+        &["update-ref", &format!("refs/pull/{number}/head"), sha],
+    );
+    w.fake
+        .update_pull(REPO, number, |p| p.head_sha = sha.to_string());
+}
+
+/// Wait until `patchgate jobs list` counts `n` done jobs.
+fn wait_done(w: &World, s: &mut support::world::Server, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while job_counts(&jobs(w)).get("done") != Some(&n) {
+        s.assert_alive();
+        assert!(
+            Instant::now() < deadline,
+            "jobs never reached done {n}: {}\n{}",
+            jobs(w),
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_a_newer_push_superseded_is_not_gated() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    let old = w.sha("render-a");
+    let old_push = w.pull_request_payload("opened", 1);
+    // A second commit on top of the first, pushed before the first webhook's job ran.
+    let tree = support::world::git(&w.bare, &["rev-parse", &format!("{old}^{{tree}}")]);
+    let new = support::world::git(
+        &w.bare,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &old,
+            "-m",
+            "Tidy the retry loop",
+        ],
+    );
+    push_head(&w, 1, &new);
+    let mut s = w.serve(&[], &[]);
+    let (status, _) = s.deliver("pull_request", "d-old", &old_push).await;
+    assert_eq!(status, 202);
+    wait_done(&w, &mut s, 1);
+    assert!(
+        w.runs(&old).is_empty(),
+        "a superseded head is not gated: {:#?}",
+        w.runs(&old)
+    );
+    assert!(s.log().contains("superseded"), "{}", s.log());
+    // The newer head's own webhook gates it.
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-new",
+            &w.pull_request_payload("synchronize", 1),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let run = w.completed_run(&new, &mut s);
+    assert_eq!(run.external_id.as_deref(), Some("pr=1;job=d-new"));
+    assert!(run.conclusion.is_some(), "{run:#?}");
+    wait_done(&w, &mut s, 2);
+    assert!(w.runs(&old).is_empty(), "{:#?}", w.runs(&old));
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_pushed_over_head_that_cannot_be_fetched_is_closed_as_superseded() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    // The first head: render A's change as a commit no branch names, so only the PR's head
+    // ref reaches it.
+    let tree = support::world::git(
+        &w.bare,
+        &["rev-parse", &format!("{}^{{tree}}", w.sha("render-a"))],
+    );
+    let old = support::world::git(
+        &w.bare,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &w.sha("main"),
+            "-m",
+            "Retry HTTP fetches with exponential backoff.",
+        ],
+    );
+    push_head(&w, 1, &old);
+    let old_push = w.pull_request_payload("opened", 1);
+    // A force-push to an unrelated commit: the old head is no ancestor of the new one, and no
+    // ref the mirror fetches reaches it any more (it is fetched by its id).
+    push_head(&w, 1, &w.sha("render-c"));
+    let mut s = w.serve(&[], &[]);
+    let (status, _) = s.deliver("pull_request", "d-old", &old_push).await;
+    assert_eq!(status, 202);
+    // Fetched by id where the remote serves it (GitHub does for commits it still has), gated;
+    // where it cannot be fetched any more (this local remote), closed as superseded — never
+    // retried until parked, never a pass.
+    let run = w.completed_run(&old, &mut s);
+    assert_eq!(run.external_id.as_deref(), Some("pr=1;job=d-old"));
+    assert_eq!(run.conclusion.as_deref(), Some("cancelled"), "{run:#?}");
+    assert_eq!(
+        run.output.title.as_deref(),
+        Some("Superseded by a newer push"),
+        "{run:#?}"
+    );
+    wait_done(&w, &mut s, 1);
+    let j = job_counts(&jobs(&w));
+    assert_eq!(j.get("parked"), Some(&0), "{j:?}");
     w.assert_no_violations();
 }

@@ -1133,6 +1133,8 @@ pub enum Conclusion {
     Failure,
     Neutral,
     ActionRequired,
+    /// Closed without a decision (a superseded head): fails a required check.
+    Cancelled,
 }
 
 impl Conclusion {
@@ -1142,6 +1144,7 @@ impl Conclusion {
             Conclusion::Failure => "failure",
             Conclusion::Neutral => "neutral",
             Conclusion::ActionRequired => "action_required",
+            Conclusion::Cancelled => "cancelled",
         }
     }
 }

@@ -413,6 +413,17 @@ impl AppHandler {
         head: String,
         render_of: &RenderOf,
     ) -> Result<()> {
+        // A push that GitHub already followed with another: the newer head has (or will have)
+        // its own job, so gating this one would spend the auditors on a commit nobody can
+        // merge. Only a head the PR's current head descends from counts as superseded; after
+        // a force-push (or while GitHub's API still shows the old head) it is gated as usual.
+        if pull.head_sha != head {
+            if let Some(current) = self.superseded_by(t, number, &head).await? {
+                info!(pr = number, head = %head, current = %current, "a newer push superseded this head: not gated");
+                self.cancel_own_run(t, number, &head, &current).await?;
+                return Ok(());
+            }
+        }
         let check_id = self.start_check(t, number, &head).await?;
         // A merged PR's run keeps offering the Rollback button (a recheck after the merge
         // would otherwise take it away).
@@ -455,6 +466,13 @@ impl AppHandler {
                     .await?;
                 Ok(())
             }
+            Ok(GateResult::Superseded { current }) => {
+                t.inst
+                    .complete_check_run(&t.repo, check_id, &superseded_result(&current))
+                    .await?;
+                info!(pr = number, head = %head, current = %current, "a newer push superseded this head: not gated");
+                Ok(())
+            }
             Ok(GateResult::RenderBMissing { why, advisory }) => {
                 let mut result = render_b_missing_result(&why, advisory);
                 result.actions = buttons;
@@ -485,6 +503,40 @@ impl AppHandler {
                 Err(e)
             }
         }
+    }
+
+    /// The PR's current head when `head` is an older commit of it (the current head descends
+    /// from it), after fetching the PR's head into the mirror; `None` when `head` is the current
+    /// head or not one of its ancestors (a force-push, or not fetched yet).
+    async fn superseded_by(&self, t: &Target, number: u64, head: &str) -> Result<Option<String>> {
+        let r = format!("refs/pull/{number}/head");
+        let path = self.fetch(t, vec![format!("+{r}:{r}")]).await?;
+        let head = head.to_string();
+        tokio::task::spawn_blocking(move || superseded_in(&path, &r, &head))
+            .await
+            .context("comparing the PR's heads")?
+    }
+
+    /// After a newer push: this job's run on the old `head` (an earlier attempt's, still in
+    /// progress) is closed as `cancelled` — a conclusion that never satisfies a required check.
+    async fn cancel_own_run(
+        &self,
+        t: &Target,
+        number: u64,
+        head: &str,
+        current: &str,
+    ) -> Result<()> {
+        let ext = external_id(number, &t.job);
+        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
+        for r in runs
+            .iter()
+            .filter(|r| r.status != "completed" && r.external_id.as_deref() == Some(ext.as_str()))
+        {
+            t.inst
+                .complete_check_run(&t.repo, r.id, &superseded_result(current))
+                .await?;
+        }
+        Ok(())
     }
 
     /// This job's `patchgate/quorum` run for PR `number` on `head`: the one an earlier attempt
@@ -627,6 +679,34 @@ impl AppHandler {
             }
         }
         let path = self.fetch(t, refspecs).await?;
+        // A head the PR no longer points at (force-pushed over since the webhook): fetched by
+        // its id, so the job gates what the webhook named instead of failing until parked.
+        let head_known = {
+            let (path, head) = (path.clone(), vec![head.to_string()]);
+            tokio::task::spawn_blocking(move || first_commit(&path, &head))
+                .await
+                .context("looking up the head")??
+                .is_some()
+        };
+        if !head_known {
+            let fetched = self
+                .fetch(t, vec![format!("+{head}:refs/patchgate/heads/{head}")])
+                .await
+                .with_context(|| format!("fetching head {head}, which the PR no longer points at"));
+            match fetched {
+                Ok(_) => {}
+                // Force-pushed away and no longer served: nobody can merge it, and the newer
+                // head has its own job. (While the PR still points at it, it is an error and
+                // the job is retried.)
+                Err(e) if pull.head_sha != head => {
+                    warn!(error = %format!("{e:#}"), pr = number, head = %head, "a force-pushed-over head cannot be fetched: not gated");
+                    return Ok(GateResult::Superseded {
+                        current: pull.head_sha.clone(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let mut fetch_error: Option<String> = None;
         if let Some(spec) = by_id {
             // An unknown id (or a remote that cannot serve one) is an answer about render B,
@@ -924,6 +1004,10 @@ enum GateResult {
     /// the summary (a `Render-Of` line that was ignored, and why).
     Outcome(Box<CheckOutcome>, bool, Vec<String>),
     ConfigProblems(String),
+    /// The head was force-pushed over and can no longer be fetched: `current` is the PR's head.
+    Superseded {
+        current: String,
+    },
     /// Render B was asked for but is not there: the gate does not run on a guess.
     RenderBMissing {
         why: String,
@@ -944,6 +1028,47 @@ enum RenderOf {
 /// A full commit id (SHA-1 or SHA-256, hexadecimal).
 fn is_full_commit_id(r: &str) -> bool {
     matches!(r.len(), 40 | 64) && r.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The commit `current_ref` names in the mirror at `path`, when it differs from `head` and
+/// descends from it (so `head` is an older push of the same PR); else `None`.
+fn superseded_in(path: &std::path::Path, current_ref: &str, head: &str) -> Result<Option<String>> {
+    let repo = git2::Repository::open(path)?;
+    let Ok(current) = repo
+        .revparse_single(current_ref)
+        .and_then(|o| o.peel_to_commit())
+    else {
+        return Ok(None);
+    };
+    let Ok(old) = git2::Oid::from_str(head) else {
+        return Ok(None);
+    };
+    if current.id() == old || repo.find_commit(old).is_err() {
+        return Ok(None);
+    }
+    Ok(repo
+        .graph_descendant_of(current.id(), old)?
+        .then(|| current.id().to_string()))
+}
+
+/// The check run of a head a newer push replaced before it was gated: `cancelled`, which
+/// never satisfies a required check (a head pushed again gets a webhook and a run of its own).
+fn superseded_result(current: &str) -> CheckRunResult {
+    CheckRunResult {
+        conclusion: Conclusion::Cancelled,
+        title: "Superseded by a newer push".into(),
+        summary: format!(
+            "A newer commit ({}) was pushed to this pull request before this one was gated; the gate runs on the newer head.",
+            short_sha(current)
+        ),
+        text: None,
+        annotations: Vec::new(),
+        actions: Vec::new(),
+    }
+}
+
+fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// The first of `candidates` that names a commit in the mirror at `path`.
