@@ -19,7 +19,9 @@ What it checks:
     src/server/metrics.rs registers (once it registers anything);
   - every alert has expr, a severity label and a summary;
   - docs/operations.md describes every metric of the list, and no other;
-  - app.yml asks for exactly the permissions and events patchgate needs.
+  - app.yml asks for exactly the permissions and events patchgate needs: it subscribes to
+    every event `handled()` in src/server/intake.rs takes, and to no other, each with the
+    permission GitHub requires to deliver it.
 
 Needs PyYAML (`pip install pyyaml`, or `pip install --target DIR pyyaml` and PYTHONPATH=DIR).
 """
@@ -53,8 +55,18 @@ APP_PERMISSIONS = {
     "issues": "write",
     "metadata": "read",
     "statuses": "read",
+    "merge_queues": "read",
 }
-APP_EVENTS = {"pull_request", "issue_comment", "check_run", "check_suite", "status"}
+APP_EVENTS = {"pull_request", "issue_comment", "check_run", "check_suite", "status", "merge_group"}
+# GitHub delivers an event to an App only with this permission (at least read).
+EVENT_NEEDS = {
+    "pull_request": "pull_requests",
+    "issue_comment": "issues",
+    "check_run": "checks",
+    "check_suite": "checks",
+    "status": "statuses",
+    "merge_group": "merge_queues",
+}
 
 problems = []
 
@@ -347,6 +359,30 @@ def check_app_manifest():
     events = app.get("default_events") or []
     if set(events) != APP_EVENTS or len(events) != len(APP_EVENTS):
         problem("app.yml", f"events {events} are not exactly {sorted(APP_EVENTS)}")
+    perms = app.get("default_permissions") or {}
+    for event in events:
+        need = EVENT_NEEDS.get(event)
+        if need is None:
+            problem("app.yml", f"event `{event}`: which permission GitHub requires for it is not known to deploy/validate.py")
+        elif need not in perms:
+            problem("app.yml", f"event `{event}` is delivered only with the `{need}` permission, which app.yml does not ask for")
+    handled = handled_events()
+    if handled is not None:
+        for event in sorted(handled - set(events)):
+            problem("app.yml", f"src/server/intake.rs handles `{event}`, but app.yml does not subscribe to it")
+        for event in sorted(set(events) - handled):
+            problem("app.yml", f"app.yml subscribes to `{event}`, which src/server/intake.rs does not handle")
+
+
+def handled_events():
+    """The events `handled()` in src/server/intake.rs matches on (None if it cannot be read)."""
+    path = ROOT / "src/server/intake.rs"
+    text = path.read_text()
+    m = re.search(r"pub fn handled\(.*?\n}\n", text, re.S)
+    if not m:
+        problem(rel(path), "no `pub fn handled(` found to compare app.yml's events with")
+        return None
+    return set(re.findall(r'^\s*"([a-z_]+)" =>', m.group(0), re.M))
 
 
 def dockerfile_stages(text):

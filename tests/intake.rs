@@ -227,6 +227,7 @@ async fn every_handled_fixture_is_queued() {
         ("check_run", "check_run.completed.json"),
         ("check_run", "check_run.requested_action.json"),
         ("check_run", "check_run.rerequested.json"),
+        ("merge_group", "merge_group.checks_requested.json"),
         ("status", "status.json"),
     ];
     for (i, (event, file)) in cases.iter().enumerate() {

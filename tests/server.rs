@@ -1401,3 +1401,301 @@ async fn a_force_pushed_over_head_that_cannot_be_fetched_is_closed_as_superseded
     assert_eq!(j.get("parked"), Some(&0), "{j:?}");
     w.assert_no_violations();
 }
+
+// ---- merge queue ----
+
+/// A merge group for PR `number` as a merge queue makes it: a commit merging the PR's head into
+/// its base, on its `gh-readonly-queue/<base>/pr-<N>-<sha>` branch in the bare repository, and
+/// the `merge_group` `checks_requested` delivery for it (the vendored example, pointed at this
+/// repository). `entry` names the queue entry in the commit message, so each call makes a
+/// commit of its own. Returns the payload and the merge group's commit.
+fn merge_group_payload(w: &World, number: u64, entry: &str) -> (Value, String) {
+    let pr = w.fake.pull(REPO, number).expect("known PR");
+    let tree = format!("{}^{{tree}}", pr.head_sha);
+    let message = format!("Merge pull request #{number} (queue entry {entry})");
+    let sha = support::world::git(
+        &w.bare,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &pr.base_sha,
+            "-p",
+            &pr.head_sha,
+            "-m",
+            &message,
+        ],
+    );
+    let branch = format!(
+        "gh-readonly-queue/{}/pr-{number}-{}",
+        pr.base_ref, pr.base_sha
+    );
+    support::world::git(
+        &w.bare,
+        &["update-ref", &format!("refs/heads/{branch}"), &sha],
+    );
+    let mut p = webhook_payload("merge_group.checks_requested");
+    assert_eq!(p["action"], "checks_requested");
+    p["installation"] = serde_json::json!({"id": support::world::INSTALLATION, "node_id": "x"});
+    p["repository"]["full_name"] = serde_json::json!(REPO);
+    p["repository"]["name"] = serde_json::json!("linkwatch");
+    p["repository"]["owner"]["login"] = serde_json::json!("octo");
+    p["repository"]["clone_url"] = serde_json::json!(w.bare.to_str().unwrap());
+    let g = &mut p["merge_group"];
+    g["head_sha"] = serde_json::json!(sha);
+    g["head_ref"] = serde_json::json!(format!("refs/heads/{branch}"));
+    g["base_sha"] = serde_json::json!(pr.base_sha);
+    g["base_ref"] = serde_json::json!(format!("refs/heads/{}", pr.base_ref));
+    g["head_commit"]["id"] = serde_json::json!(sha);
+    g["head_commit"]["message"] = serde_json::json!(message);
+    (p, sha)
+}
+
+/// This App's completed `patchgate/quorum` run on `head`, waited for.
+fn own_completed_run(
+    w: &World,
+    head: &str,
+    s: &mut support::world::Server,
+) -> support::CheckRunState {
+    lifecycle_wait(
+        s,
+        &format!("a completed run of this App on {head}"),
+        120,
+        || {
+            own_runs(w, head)
+                .into_iter()
+                .find(|r| r.status == "completed")
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_group_reports_the_queued_prs_gate_verdict() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    w.open_pr(3, "leaky", "main", "Add the deploy credentials.");
+    let mut s = w.serve(&[], &[]);
+    for n in [1, 3] {
+        let (status, _) = s
+            .deliver(
+                "pull_request",
+                &format!("d-open-{n}"),
+                &w.pull_request_payload("opened", n),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let passed = own_completed_run(&w, &w.sha("render-a"), &mut s);
+    assert_eq!(passed.conclusion.as_deref(), Some("success"), "{passed:#?}");
+    let blocked = own_completed_run(&w, &w.sha("leaky"), &mut s);
+    assert_eq!(
+        blocked.conclusion.as_deref(),
+        Some("failure"),
+        "{blocked:#?}"
+    );
+
+    // The queue asks for checks on each PR's merge group.
+    let (p1, group1) = merge_group_payload(&w, 1, "d-mg-1");
+    let (p3, group3) = merge_group_payload(&w, 3, "d-mg-3");
+    for (p, d) in [(&p1, "d-mg-1"), (&p3, "d-mg-3")] {
+        let (status, body) = s.deliver("merge_group", d, p).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let r1 = own_completed_run(&w, &group1, &mut s);
+    assert_eq!(r1.conclusion.as_deref(), Some("success"), "{r1:#?}");
+    assert_eq!(r1.external_id.as_deref(), Some("merge_group=1;job=d-mg-1"));
+    assert!(
+        r1.output
+            .title
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Passed"),
+        "{r1:#?}"
+    );
+    let summary = r1.output.summary.clone().unwrap_or_default();
+    assert!(summary.contains("not audited again"), "{summary}");
+    assert!(
+        summary.contains(&format!("check run {}", passed.id)),
+        "the summary names the PR's run: {summary}"
+    );
+    let r3 = own_completed_run(&w, &group3, &mut s);
+    assert_eq!(r3.conclusion.as_deref(), Some("failure"), "{r3:#?}");
+    assert_eq!(r3.external_id.as_deref(), Some("merge_group=3;job=d-mg-3"));
+    let summary = r3.output.summary.clone().unwrap_or_default();
+    assert!(summary.contains("did not pass the gate"), "{summary}");
+    assert!(
+        summary.contains(&format!("check run {}", blocked.id)),
+        "{summary}"
+    );
+    assert!(summary.contains("concluded `failure`"), "{summary}");
+    assert!(summary.contains("add it again"), "{summary}");
+    // One run per merge group, and the merge-group commits were not gated: two gate decisions
+    // (the PRs'), and each PR head still has its one run.
+    assert_eq!(w.runs(&group1).len(), 1);
+    assert_eq!(w.runs(&group3).len(), 1);
+    assert_eq!(w.runs(&w.sha("render-a")).len(), 1);
+    assert_eq!(w.runs(&w.sha("leaky")).len(), 1);
+    let j = wait_jobs_done(&w, 4, &mut s);
+    assert!(j.contains("parked 0"), "{j}");
+    let log = s.log();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("gate decided")).count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("merge group checked"))
+            .count(),
+        2,
+        "{log}"
+    );
+    let metrics = s.get("/metrics").await.1;
+    assert_eq!(
+        metric(
+            &metrics,
+            "patchgate_webhook_requests_total",
+            &[("event", "merge_group"), ("outcome", "queued")]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_group_fails_unless_this_app_passed_the_prs_head() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    w.open_pr(2, "render-c", "main", "Retry with a different backoff.");
+    // PR 1 was never gated by patchgate, but another App (a workflow) posted a passing run
+    // named like patchgate's on its head.
+    let spoofed = w.fake.add_check_run(
+        REPO,
+        "patchgate/quorum",
+        &w.sha("render-a"),
+        "completed",
+        Some("success"),
+    );
+    // PR 2's gate is still at work (its auditors wait while `hold` exists).
+    std::fs::write(w.hold(), "").unwrap();
+    let mut s = w.serve(&["--workers", "2"], &[]);
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-open-2",
+            &w.pull_request_payload("opened", 2),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let head2 = w.sha("render-c");
+    let gating = lifecycle_wait(&mut s, "PR 2's run in progress", 120, || {
+        own_runs(&w, &head2)
+            .into_iter()
+            .find(|r| r.status == "in_progress")
+    });
+
+    let (p1, group1) = merge_group_payload(&w, 1, "d-mg-1");
+    let (status, _) = s.deliver("merge_group", "d-mg-1", &p1).await;
+    assert_eq!(status, 202);
+    let r1 = own_completed_run(&w, &group1, &mut s);
+    assert_eq!(r1.conclusion.as_deref(), Some("failure"), "{r1:#?}");
+    let summary = r1.output.summary.clone().unwrap_or_default();
+    assert!(summary.contains("#1 has not been gated"), "{summary}");
+    assert!(summary.contains("/patchgate recheck"), "{summary}");
+    assert!(summary.contains("not audited again"), "{summary}");
+
+    let (p2, group2) = merge_group_payload(&w, 2, "d-mg-2");
+    let (status, _) = s.deliver("merge_group", "d-mg-2", &p2).await;
+    assert_eq!(status, 202);
+    let r2 = own_completed_run(&w, &group2, &mut s);
+    assert_eq!(r2.conclusion.as_deref(), Some("failure"), "{r2:#?}");
+    let summary = r2.output.summary.clone().unwrap_or_default();
+    assert!(summary.contains("still in progress"), "{summary}");
+    assert!(
+        summary.contains(&format!("check run {}", gating.id)),
+        "{summary}"
+    );
+    // The job did not wait for PR 2's gate: that is still running.
+    assert!(own_runs(&w, &head2)
+        .iter()
+        .any(|r| r.id == gating.id && r.status == "in_progress"));
+
+    // A merge group naming a PR the repository does not have.
+    let (mut p9, group9) = merge_group_payload(&w, 1, "d-mg-9");
+    let head_ref = p9["merge_group"]["head_ref"]
+        .as_str()
+        .unwrap()
+        .replace("/pr-1-", "/pr-9-");
+    p9["merge_group"]["head_ref"] = serde_json::json!(head_ref);
+    let (status, _) = s.deliver("merge_group", "d-mg-9", &p9).await;
+    assert_eq!(status, 202);
+    let r9 = own_completed_run(&w, &group9, &mut s);
+    assert_eq!(r9.conclusion.as_deref(), Some("failure"), "{r9:#?}");
+    let summary = r9.output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains("#9 is not a pull request of this repository"),
+        "{summary}"
+    );
+
+    // A merge group whose branch names no PR: said in the log, nothing posted, not retried.
+    let (mut bad, bad_group) = merge_group_payload(&w, 1, "d-mg-bad");
+    bad["merge_group"]["head_ref"] = serde_json::json!("refs/heads/main");
+    let (status, _) = s.deliver("merge_group", "d-mg-bad", &bad).await;
+    assert_eq!(status, 202);
+
+    std::fs::remove_file(w.hold()).unwrap();
+    let j = wait_jobs_done(&w, 5, &mut s);
+    assert!(j.contains("parked 0"), "{j}");
+    assert!(w.runs(&bad_group).is_empty());
+    let log = s.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("merge group names no pull request")
+                && l.contains("\"delivery\":\"d-mg-bad\"")
+                && l.contains("is not a merge queue branch")),
+        "{log}"
+    );
+    assert!(!log.contains("job failed"), "{log}");
+    // Another App's run was neither trusted nor written to.
+    let r = w
+        .fake
+        .check_runs(REPO)
+        .into_iter()
+        .find(|r| r.id == spoofed)
+        .unwrap();
+    assert_eq!(r.updates, 0, "{r:#?}");
+    // The merge groups' verdicts stand: PR 2's gate finishing later does not change them.
+    let after = own_runs(&w, &group2);
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0].conclusion.as_deref(), Some("failure"));
+    w.assert_no_violations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_merge_group_queues_nothing() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    let s = w.serve(&["--workers", "0"], &[]);
+    let (mut p, _) = merge_group_payload(&w, 1, "d-mg-destroyed");
+    p["action"] = serde_json::json!("destroyed");
+    p["reason"] = serde_json::json!("merged");
+    let (status, body) = s.deliver("merge_group", "d-mg-destroyed", &p).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ignored"), "{body}");
+    let metrics = s.get("/metrics").await.1;
+    assert_eq!(
+        metric(
+            &metrics,
+            "patchgate_webhook_requests_total",
+            &[("event", "merge_group"), ("outcome", "ignored")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    drop(s);
+    let j = job_counts(&jobs(&w));
+    assert!(j.values().all(|n| *n == 0), "{j:?}");
+    assert!(w.fake.check_runs(REPO).is_empty());
+    w.assert_no_violations();
+}

@@ -1096,6 +1096,9 @@ pub struct CheckRunInfo {
     pub started_at: Option<String>,
     #[serde(default)]
     pub output: CheckRunOutputInfo,
+    /// The run's page on GitHub, as GitHub gives it.
+    #[serde(default)]
+    pub html_url: Option<String>,
 }
 
 /// What patchgate reads of a listed check run's `output`.

@@ -1,5 +1,6 @@
 //! What the GitHub App does with a job: the gate on pull requests (reported as a check run),
-//! comment commands, check-run buttons and re-runs, and reconciliation of missed deliveries.
+//! comment commands, check-run buttons and re-runs, merge-queue checks (a merge group's
+//! `patchgate/quorum` reports its PR's verdict), and reconciliation of missed deliveries.
 //!
 //! It runs the same pipeline as `patchgate check` ([`run_check`]) on the repository's mirror in
 //! the data directory, with the repository configuration read from the base (with `_extends`
@@ -238,6 +239,7 @@ impl AppHandler {
                 Ok(())
             }
             ("check_run", "requested_action") => self.on_requested_action(job, p).await,
+            ("merge_group", "checks_requested") => self.on_merge_group(job, p).await,
             ("check_run", "completed") | ("status", _) => match &self.rollbacks {
                 Some(r) => {
                     let t = self.target(job, p).await?;
@@ -1362,6 +1364,572 @@ pub fn require_app(app: Option<GitHubApp>) -> Result<GitHubApp> {
     app.ok_or_else(|| anyhow!("GitHub App credentials are required"))
 }
 
+// ---- merge queue ----
+//
+// A merge queue makes a merge-group commit (branch `gh-readonly-queue/<base>/pr-<N>-<sha>`)
+// and waits for every required check on it. patchgate does not audit that commit again: the
+// gate judged PR N's change (its renders, its audit quorum) on N's head, and that verdict is
+// what the merge group's `patchgate/quorum` run reports. It passes only when this App's latest
+// run on N's current head passed (`neutral` when that run was advisory); anything else —
+// never gated, still gating, blocked — fails, saying why, and the job never waits.
+
+/// What a merge group's `head_ref` names: the base branch it merges into and the pull request
+/// it is for (the last one of the group, whose branch contains those queued before it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeGroupRef {
+    pub base: String,
+    pub pr: u64,
+}
+
+/// Why a merge group's `head_ref` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("merge group head_ref {head_ref:?} {why}; expected refs/heads/gh-readonly-queue/<base branch>/pr-<number>-<sha>")]
+pub struct BadMergeGroupRef {
+    pub head_ref: String,
+    pub why: &'static str,
+}
+
+/// Read a merge group's `head_ref`: `[refs/heads/]gh-readonly-queue/<base>/pr-<N>-<sha>` (the
+/// base may itself contain `/`; N is a positive number; the tail is a hexadecimal commit id).
+pub fn parse_merge_group_ref(head_ref: &str) -> Result<MergeGroupRef, BadMergeGroupRef> {
+    let bad = |why| BadMergeGroupRef {
+        head_ref: head_ref.chars().take(200).collect(),
+        why,
+    };
+    let branch = head_ref.strip_prefix("refs/heads/").unwrap_or(head_ref);
+    let rest = branch
+        .strip_prefix("gh-readonly-queue/")
+        .ok_or_else(|| bad("is not a merge queue branch"))?;
+    let (base, entry) = rest
+        .rsplit_once('/')
+        .ok_or_else(|| bad("names no base branch"))?;
+    if base.is_empty() || base.split('/').any(str::is_empty) {
+        return Err(bad("has an empty base branch"));
+    }
+    let (number, sha) = entry
+        .strip_prefix("pr-")
+        .and_then(|e| e.split_once('-'))
+        .ok_or_else(|| bad("does not end in pr-<number>-<sha>"))?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("has no pull request number after pr-"));
+    }
+    let pr: u64 = number
+        .parse()
+        .map_err(|_| bad("has a pull request number out of range"))?;
+    if pr == 0 {
+        return Err(bad("names pull request 0"));
+    }
+    if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(
+            "does not end in a commit id after the pull request number",
+        ));
+    }
+    Ok(MergeGroupRef {
+        base: base.to_string(),
+        pr,
+    })
+}
+
+/// The `external_id` of the run job `job` reports merge group of PR `pr` on:
+/// `merge_group=<N>;job=<delivery>` (never read as a PR's own run: it does not start `pr=`).
+pub fn merge_group_external_id(pr: u64, job: &str) -> String {
+    format!("merge_group={pr};job={job}")
+}
+
+/// Where a merge group's PR stands, as far as its `patchgate/quorum` run on the merge group
+/// goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeGroupPr {
+    /// PR N is not a pull request of the repository.
+    Missing,
+    /// PR N is closed (or merged) — the queue should not hold it.
+    NotOpen { merged: bool },
+    /// PR N targets another branch than the merge group.
+    OtherBase { pr_base: String },
+    /// PR N is open on the group's base; `latest` is this App's latest `patchgate/quorum`
+    /// run for N on N's current head `head`, if any.
+    Open {
+        head: String,
+        latest: Option<crate::github::app::CheckRunInfo>,
+    },
+}
+
+/// This App's latest `patchgate/quorum` run for PR `pr` on `head` among `runs`: named so, on
+/// exactly `head`, and whose external id names PR `pr` (a run this App made for another PR on
+/// the same commit, or for a merge group, is not PR `pr`'s verdict).
+pub fn latest_pr_run(
+    runs: &[crate::github::app::CheckRunInfo],
+    pr: u64,
+    head: &str,
+) -> Option<crate::github::app::CheckRunInfo> {
+    runs.iter()
+        .filter(|r| {
+            r.name == CHECK_NAME
+                && r.head_sha == head
+                && r.external_id.as_deref().and_then(external_id_pr) == Some(pr)
+        })
+        .max_by_key(|r| r.id)
+        .cloned()
+}
+
+/// The merge group's check run for PR `pr` standing as `state`; `group_head` is the merge
+/// group's commit, `base` its base branch.
+pub fn merge_group_result(
+    pr: u64,
+    group_head: &str,
+    base: &str,
+    state: &MergeGroupPr,
+) -> CheckRunResult {
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    let not_audited = format!(
+        "The merge group's commit `{}` is not audited again: the gate judged #{pr}'s change (its renders and its audit quorum) on #{pr}'s head, and this check reports that verdict. The merge queue's other required checks test the combined commit.",
+        short(group_head)
+    );
+    let requeue = format!(
+        "The merge queue takes #{pr} out of the queue when this check fails; add it again once #{pr}'s own `{CHECK_NAME}` check has passed."
+    );
+    let blocked = |title: String, heading: String, body: String| CheckRunResult {
+        conclusion: Conclusion::Failure,
+        title,
+        summary: format!("## BLOCKED — {heading}\n\n{body}\n\n{requeue}\n\n{not_audited}"),
+        text: None,
+        annotations: Vec::new(),
+        actions: Vec::new(),
+    };
+    let run_link = |r: &crate::github::app::CheckRunInfo| match &r.html_url {
+        Some(u) if !u.is_empty() => format!("[check run {}]({u})", r.id),
+        _ => format!("check run {}", r.id),
+    };
+    match state {
+        MergeGroupPr::Missing => blocked(
+            format!("Blocked: #{pr} is not a pull request here"),
+            format!("#{pr} is not a pull request of this repository"),
+            format!("The merge group's branch names pull request #{pr}, which this repository does not have, so there is no gate verdict to report."),
+        ),
+        MergeGroupPr::NotOpen { merged } => {
+            let state = if *merged { "merged" } else { "closed" };
+            blocked(
+                format!("Blocked: #{pr} is {state}"),
+                format!("#{pr} is {state}"),
+                format!("The merge group is for pull request #{pr}, which is {state}; a gate verdict on it is not reported for a merge group."),
+            )
+        }
+        MergeGroupPr::OtherBase { pr_base } => blocked(
+            format!("Blocked: #{pr} targets another branch"),
+            format!("#{pr} targets `{pr_base}`, not `{base}`"),
+            format!("The merge group merges into `{base}`, but #{pr} targets `{pr_base}`: its gate verdict was reached against another base and is not reported here."),
+        ),
+        MergeGroupPr::Open { head, latest: None } => blocked(
+            format!("Blocked: #{pr} has not been gated"),
+            format!("#{pr} has not been gated"),
+            format!(
+                "patchgate has no `{CHECK_NAME}` run of its own for #{pr} on its head `{}` (a run of that name by anyone else does not count). Comment `/patchgate recheck` on #{pr} to gate it.",
+                short(head)
+            ),
+        ),
+        MergeGroupPr::Open {
+            head,
+            latest: Some(r),
+        } if r.status != "completed" => blocked(
+            format!("Blocked: #{pr} is still being gated"),
+            format!("#{pr}'s gate is still running"),
+            format!(
+                "patchgate's {} for #{pr} on its head `{}` is still {}{}. The merge group is not held waiting for it.",
+                run_link(r),
+                short(head),
+                r.status.replace('_', " "),
+                r.started_at
+                    .as_deref()
+                    .map(|t| format!(" (started {t})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        MergeGroupPr::Open {
+            head,
+            latest: Some(r),
+        } => {
+            let concluded = r.conclusion.as_deref().unwrap_or("none");
+            let said = format!(
+                "patchgate's {} for #{pr} on its head `{}` concluded `{concluded}`.",
+                run_link(r),
+                short(head)
+            );
+            match concluded {
+                "success" => CheckRunResult {
+                    conclusion: Conclusion::Success,
+                    title: format!("Passed: #{pr} passed the gate"),
+                    summary: format!("## PASSED — #{pr} passed the gate\n\n{said}\n\n{not_audited}"),
+                    text: None,
+                    annotations: Vec::new(),
+                    actions: Vec::new(),
+                },
+                "neutral" => CheckRunResult {
+                    conclusion: Conclusion::Neutral,
+                    title: format!("Would block (advisory): #{pr}"),
+                    summary: format!(
+                        "## WOULD BLOCK (advisory) — #{pr} did not pass the gate\n\n{said} The repository's configuration says `advisory: true`, so its verdict does not block.\n\n{not_audited}"
+                    ),
+                    text: None,
+                    annotations: Vec::new(),
+                    actions: Vec::new(),
+                },
+                _ => blocked(
+                    format!("Blocked: #{pr} did not pass the gate"),
+                    format!("#{pr} did not pass the gate"),
+                    format!("{said} Its summary says why and what to do; once #{pr} passes (fix it and push, or `/patchgate recheck`), the merge group can pass."),
+                ),
+            }
+        }
+    }
+}
+
+impl AppHandler {
+    /// `merge_group` `checks_requested`: report PR N's gate verdict on the merge group's commit.
+    /// A `head_ref` that names no PR is logged and dropped (retrying cannot fix it).
+    async fn on_merge_group(&self, job: &str, p: &Value) -> Result<()> {
+        let group = p.pointer("/merge_group").context("merge_group")?;
+        let group_head = str_at(group, "/head_sha").context("merge_group.head_sha")?;
+        let head_ref = str_at(group, "/head_ref").context("merge_group.head_ref")?;
+        let named = match parse_merge_group_ref(head_ref) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, merge_group = %group_head, "merge group names no pull request; no check reported on it");
+                return Ok(());
+            }
+        };
+        let base = str_at(group, "/base_ref")
+            .map(|b| b.strip_prefix("refs/heads/").unwrap_or(b).to_string())
+            .unwrap_or_else(|| named.base.clone());
+        let pr = named.pr;
+        let t = self.target(job, p).await?;
+        let state = self.merge_group_pr(&t, pr, &base).await?;
+        let result = merge_group_result(pr, group_head, &base, &state);
+        let id = self.merge_group_check(&t, pr, group_head).await?;
+        t.inst.complete_check_run(&t.repo, id, &result).await?;
+        info!(
+            pr,
+            merge_group = %group_head,
+            conclusion = result.conclusion.as_str(),
+            "merge group checked"
+        );
+        Ok(())
+    }
+
+    /// Where PR `pr` stands for a merge group into `base`.
+    async fn merge_group_pr(&self, t: &Target, pr: u64, base: &str) -> Result<MergeGroupPr> {
+        let pull = match t.inst.pull(&t.repo, pr).await {
+            Ok(p) => p,
+            Err(e)
+                if crate::github::app::GitHubError::of(&e)
+                    .is_some_and(crate::github::app::GitHubError::is_not_found) =>
+            {
+                return Ok(MergeGroupPr::Missing);
+            }
+            Err(e) => return Err(e.context(format!("reading #{pr}, named by the merge group"))),
+        };
+        if pull.state != "open" || pull.merged {
+            return Ok(MergeGroupPr::NotOpen {
+                merged: pull.merged,
+            });
+        }
+        if pull.base_ref != base {
+            return Ok(MergeGroupPr::OtherBase {
+                pr_base: pull.base_ref,
+            });
+        }
+        let runs = t
+            .inst
+            .check_runs_for_ref(&t.repo, &pull.head_sha, CHECK_NAME)
+            .await?;
+        Ok(MergeGroupPr::Open {
+            latest: latest_pr_run(&runs, pr, &pull.head_sha),
+            head: pull.head_sha,
+        })
+    }
+
+    /// This job's run on the merge group's commit: the one an earlier attempt of the job
+    /// started, else a new one.
+    async fn merge_group_check(&self, t: &Target, pr: u64, group_head: &str) -> Result<u64> {
+        let ext = merge_group_external_id(pr, &t.job);
+        let runs = t
+            .inst
+            .check_runs_for_ref(&t.repo, group_head, CHECK_NAME)
+            .await?;
+        if let Some(r) = runs
+            .iter()
+            .filter(|r| {
+                r.name == CHECK_NAME
+                    && r.head_sha == group_head
+                    && r.external_id.as_deref() == Some(ext.as_str())
+            })
+            .max_by_key(|r| r.id)
+        {
+            return Ok(r.id);
+        }
+        t.inst
+            .create_check_run(
+                &t.repo,
+                &NewCheckRun {
+                    name: CHECK_NAME.into(),
+                    head_sha: group_head.to_string(),
+                    external_id: Some(ext),
+                    details_url: None,
+                    title: "Checking the merge group…".into(),
+                    summary: format!("patchgate is reading #{pr}'s gate verdict."),
+                },
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod merge_queue_tests {
+    use super::*;
+    use crate::github::app::{CheckRunInfo, CheckRunOutputInfo};
+
+    #[test]
+    fn a_merge_group_ref_names_its_base_and_pull_request() {
+        let sha = "929f8209d40f77f4abc622a499c93a83babdbe64";
+        for (r, base, pr) in [
+            (
+                format!("refs/heads/gh-readonly-queue/main/pr-104-{sha}"),
+                "main",
+                104,
+            ),
+            (format!("gh-readonly-queue/main/pr-7-{sha}"), "main", 7),
+            (
+                format!("refs/heads/gh-readonly-queue/release/1.x/pr-12-{sha}"),
+                "release/1.x",
+                12,
+            ),
+        ] {
+            assert_eq!(
+                parse_merge_group_ref(&r),
+                Ok(MergeGroupRef {
+                    base: base.into(),
+                    pr
+                }),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_merge_group_ref_is_a_clear_error() {
+        let sha = "929f8209d40f77f4abc622a499c93a83babdbe64";
+        for (r, why) in [
+            ("refs/heads/main".to_string(), "is not a merge queue branch"),
+            (
+                format!("refs/heads/feature/pr-1-{sha}"),
+                "is not a merge queue branch",
+            ),
+            ("gh-readonly-queue/pr-1-abc".into(), "names no base branch"),
+            (
+                format!("gh-readonly-queue//pr-1-{sha}"),
+                "has an empty base branch",
+            ),
+            (
+                format!("gh-readonly-queue/a//b/pr-1-{sha}"),
+                "has an empty base branch",
+            ),
+            (
+                format!("gh-readonly-queue/main/pull-1-{sha}"),
+                "does not end in pr-<number>-<sha>",
+            ),
+            (
+                "gh-readonly-queue/main/pr-1".into(),
+                "does not end in pr-<number>-<sha>",
+            ),
+            (
+                format!("gh-readonly-queue/main/pr--{sha}"),
+                "has no pull request number after pr-",
+            ),
+            (
+                format!("gh-readonly-queue/main/pr-x1-{sha}"),
+                "has no pull request number after pr-",
+            ),
+            (
+                format!("gh-readonly-queue/main/pr-+1-{sha}"),
+                "has no pull request number after pr-",
+            ),
+            (
+                format!("gh-readonly-queue/main/pr-0-{sha}"),
+                "names pull request 0",
+            ),
+            (
+                format!("gh-readonly-queue/main/pr-99999999999999999999999-{sha}"),
+                "has a pull request number out of range",
+            ),
+            (
+                "gh-readonly-queue/main/pr-1-".into(),
+                "does not end in a commit id after the pull request number",
+            ),
+            (
+                "gh-readonly-queue/main/pr-1-xyz".into(),
+                "does not end in a commit id after the pull request number",
+            ),
+            (String::new(), "is not a merge queue branch"),
+        ] {
+            let e = parse_merge_group_ref(&r).expect_err(&r);
+            assert_eq!(e.why, why, "{r}");
+            let text = e.to_string();
+            assert!(
+                text.contains(why)
+                    && text.contains("gh-readonly-queue/<base branch>/pr-<number>-<sha>"),
+                "{text}"
+            );
+        }
+        // A long ref is cut in the message.
+        let long = format!("refs/heads/{}", "x".repeat(5000));
+        assert!(parse_merge_group_ref(&long).unwrap_err().to_string().len() < 400);
+    }
+
+    #[test]
+    fn a_merge_group_run_is_never_taken_for_the_prs_own() {
+        let id = merge_group_external_id(4, "d-1");
+        assert_eq!(id, "merge_group=4;job=d-1");
+        assert_eq!(external_id_pr(&id), None);
+    }
+
+    fn run(
+        id: u64,
+        head: &str,
+        ext: Option<&str>,
+        status: &str,
+        conclusion: Option<&str>,
+    ) -> CheckRunInfo {
+        CheckRunInfo {
+            id,
+            name: CHECK_NAME.into(),
+            head_sha: head.into(),
+            status: status.into(),
+            conclusion: conclusion.map(str::to_string),
+            external_id: ext.map(str::to_string),
+            started_at: Some("2026-01-01T00:00:00Z".into()),
+            output: CheckRunOutputInfo::default(),
+            html_url: Some(format!("https://github.com/o/r/runs/{id}")),
+        }
+    }
+
+    #[test]
+    fn the_latest_run_for_the_pr_on_its_head_is_the_verdict() {
+        let h = "a".repeat(40);
+        let runs = vec![
+            run(5, &h, Some("pr=1;job=d-1"), "completed", Some("success")),
+            run(9, &h, Some("pr=1;job=d-2"), "completed", Some("failure")),
+            // Another PR on the same commit, a merge group's run, another head, no id.
+            run(12, &h, Some("pr=2;job=d-3"), "completed", Some("success")),
+            run(
+                13,
+                &h,
+                Some("merge_group=1;job=d-4"),
+                "completed",
+                Some("success"),
+            ),
+            run(
+                14,
+                &"b".repeat(40),
+                Some("pr=1;job=d-5"),
+                "completed",
+                Some("success"),
+            ),
+            run(15, &h, None, "completed", Some("success")),
+        ];
+        assert_eq!(latest_pr_run(&runs, 1, &h).map(|r| r.id), Some(9));
+        assert_eq!(latest_pr_run(&runs, 3, &h), None);
+    }
+
+    fn conclude(latest: Option<CheckRunInfo>) -> CheckRunResult {
+        merge_group_result(
+            1,
+            &"c".repeat(40),
+            "main",
+            &MergeGroupPr::Open {
+                head: "a".repeat(40),
+                latest,
+            },
+        )
+    }
+
+    #[test]
+    fn a_merge_group_passes_only_on_a_passing_run() {
+        let h = "a".repeat(40);
+        let pass = conclude(Some(run(
+            5,
+            &h,
+            Some("pr=1;job=d"),
+            "completed",
+            Some("success"),
+        )));
+        assert_eq!(pass.conclusion, Conclusion::Success);
+        assert!(
+            pass.summary.contains("not audited again"),
+            "{}",
+            pass.summary
+        );
+        assert!(
+            pass.summary.contains("https://github.com/o/r/runs/5"),
+            "{}",
+            pass.summary
+        );
+        let advisory = conclude(Some(run(
+            5,
+            &h,
+            Some("pr=1;job=d"),
+            "completed",
+            Some("neutral"),
+        )));
+        assert_eq!(advisory.conclusion, Conclusion::Neutral);
+        for (latest, says) in [
+            (None, "has not been gated"),
+            (
+                Some(run(6, &h, Some("pr=1;job=d"), "in_progress", None)),
+                "still in progress",
+            ),
+            (
+                Some(run(6, &h, Some("pr=1;job=d"), "queued", None)),
+                "still queued",
+            ),
+            (
+                Some(run(7, &h, Some("pr=1;job=d"), "completed", Some("failure"))),
+                "concluded `failure`",
+            ),
+            (
+                Some(run(
+                    7,
+                    &h,
+                    Some("pr=1;job=d"),
+                    "completed",
+                    Some("cancelled"),
+                )),
+                "concluded `cancelled`",
+            ),
+            (
+                Some(run(7, &h, Some("pr=1;job=d"), "completed", None)),
+                "concluded `none`",
+            ),
+        ] {
+            let r = conclude(latest);
+            assert_eq!(r.conclusion, Conclusion::Failure, "{says}");
+            assert!(r.summary.starts_with("## BLOCKED"), "{}", r.summary);
+            assert!(r.summary.contains(says), "{says}: {}", r.summary);
+            assert!(r.summary.contains("add it again"), "{}", r.summary);
+            assert!(r.summary.contains("not audited again"), "{}", r.summary);
+        }
+        for state in [
+            MergeGroupPr::Missing,
+            MergeGroupPr::NotOpen { merged: false },
+            MergeGroupPr::NotOpen { merged: true },
+            MergeGroupPr::OtherBase {
+                pr_base: "dev".into(),
+            },
+        ] {
+            let r = merge_group_result(1, &"c".repeat(40), "main", &state);
+            assert_eq!(r.conclusion, Conclusion::Failure, "{state:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1443,6 +2011,7 @@ mod tests {
             external_id: None,
             started_at: started,
             output: CheckRunOutputInfo::default(),
+            html_url: None,
         }
     }
 

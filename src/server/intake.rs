@@ -118,6 +118,9 @@ pub fn handled(event: &str, action: Option<&str>) -> bool {
             Some("rerequested" | "requested_action" | "completed")
         ),
         "check_suite" => action == Some("rerequested"),
+        // A merge queue asks for the required checks on a merge group's commit; `destroyed`
+        // (the group merged, dequeued or invalidated) needs nothing.
+        "merge_group" => action == Some("checks_requested"),
         "status" => true,
         _ => false,
     }
@@ -649,6 +652,9 @@ mod tests {
         assert!(handled("check_suite", Some("rerequested")));
         assert!(!handled("check_suite", Some("completed")));
         assert!(handled("status", None));
+        assert!(handled("merge_group", Some("checks_requested")));
+        assert!(!handled("merge_group", Some("destroyed")));
+        assert!(!handled("merge_group", None));
         for e in ["ping", "installation", "push", "x"] {
             assert!(!handled(e, Some("created")), "{e}");
         }

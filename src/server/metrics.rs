@@ -41,11 +41,12 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub const MAX_FREE_LABELS: usize = 32;
 
 /// Events counted under their own name; anything else is `other`.
-const KNOWN_EVENTS: [&str; 11] = [
+const KNOWN_EVENTS: [&str; 12] = [
     "pull_request",
     "issue_comment",
     "check_run",
     "check_suite",
+    "merge_group",
     "status",
     "push",
     "ping",
