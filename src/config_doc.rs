@@ -159,6 +159,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "How often `serve` looks for open PRs whose head has no patchgate check run (a missed webhook) and gates them.",
         },
         Setting {
+            key: "redeliver_interval",
+            env: "",
+            flag: "serve --redeliver-interval",
+            default: "see `patchgate serve --help`".into(),
+            places: &[Flag],
+            meaning: "How often `serve` lists the App's webhook deliveries (up to 3 days back) and asks GitHub to redeliver each failed one, once; `0` turns it off.",
+        },
+        Setting {
             key: "webhook_secret",
             env: "PATCHGATE_WEBHOOK_SECRET",
             flag: "",
