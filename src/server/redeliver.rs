@@ -16,8 +16,9 @@
 //!   slot of the previous pass that finished, less [`OVERLAP`], and never more than
 //!   [`MAX_LOOKBACK`] (3 days, what GitHub keeps); paging stops once a page reaches past that.
 //!   A guid (`X-GitHub-Delivery`) is **failed** when none of its deliveries in the window got a
-//!   2xx ([`failed_deliveries`]). Failed guids that patchgate's job store already has (queued
-//!   after all, only the answer was lost) are skipped.
+//!   2xx ([`failed_deliveries`]). Failed guids of events intake would not queue anyway
+//!   ([`handled`]: `ping`, `push`, …) and failed guids that patchgate's job store already has
+//!   (queued after all, only the answer was lost) are skipped.
 //! - Every other failed guid gets one **ask** job, delivery id `redeliver-ask:<guid>`, that
 //!   asks GitHub to redeliver it (`POST /app/hook/deliveries/{id}/attempts`). The queue's
 //!   dedupe is the durable memory of what was asked: a guid is asked for at most once, across
@@ -27,7 +28,7 @@
 //!   hold for two passes running at once.
 //!
 //! Errors are logged and counted (`patchgate_redeliveries_total{outcome="error"}`), never
-//! fatal: a pass whose listing failed fails its job (retried with the queue's backoff; the next
+//! fatal: a pass that failed (listing, store) fails its job (retried with the queue's backoff; the next
 //! pass covers its window anyway, since only finished passes move the window); an ask GitHub
 //! refuses for good (4xx: e.g. older than 3 days) is counted `rejected` and not retried; any
 //! other failed ask is retried by the queue. What it must never do: ask twice for one guid, or
@@ -45,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::github::app::{GitHubApp, GitHubError, HookDelivery};
+use crate::server::intake::handled;
 use crate::server::metrics::Metrics;
 use crate::server::worker::JobHandler;
 use crate::store::{Enqueued, Job, NewJob, Store};
@@ -136,8 +138,10 @@ struct Ask {
 pub struct PassReport {
     /// Deliveries listed in the window.
     pub listed: usize,
-    /// Guids without a successful delivery in the window.
+    /// Guids without a successful delivery in the window, of events patchgate handles.
     pub failed: usize,
+    /// Guids without a successful delivery of events patchgate does not handle (not asked).
+    pub ignored: usize,
     /// Of those, guids the job store has (received after all).
     pub received: usize,
     /// Asks queued by this pass (guids never asked for before).
@@ -167,18 +171,28 @@ impl Redeliverer {
     }
 
     /// One pass: list the deliveries since the previous pass and queue an ask for every failed
-    /// guid that was neither received nor asked for before.
+    /// guid that was neither received nor asked for before. A failure is logged and counted
+    /// (`error`), and returned for the queue to retry the pass.
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<PassReport> {
+        let result = self.try_pass(now).await;
+        if let Err(e) = &result {
+            self.metrics.redelivery("error");
+            warn!(error = %format!("{e:#}"), "redelivery pass failed; retried");
+        }
+        result
+    }
+
+    async fn try_pass(&self, now: DateTime<Utc>) -> Result<PassReport> {
         let since = self.window_start(now).await?;
-        let deliveries = match self.app.hook_deliveries_since(since).await {
-            Ok(d) => d,
-            Err(e) => {
-                self.metrics.redelivery("error");
-                warn!(error = %format!("{e:#}"), %since, "redelivery: listing the App's webhook deliveries failed");
-                return Err(e);
-            }
-        };
-        let failed = failed_deliveries(&deliveries);
+        let deliveries = self.app.hook_deliveries_since(since).await?;
+        let all_failed = failed_deliveries(&deliveries);
+        // Events intake would not queue (ping, push, installation, …) are not asked for: they
+        // would be acknowledged and dropped.
+        let failed: Vec<&HookDelivery> = all_failed
+            .iter()
+            .copied()
+            .filter(|d| handled(&d.event, d.action.as_deref()))
+            .collect();
         let guids: Vec<String> = failed.iter().map(|d| d.guid.clone()).collect();
         let received = self
             .store
@@ -208,6 +222,7 @@ impl Redeliverer {
         let mut report = PassReport {
             listed: deliveries.len(),
             failed: failed.len(),
+            ignored: all_failed.len() - failed.len(),
             received: received.len(),
             queued: 0,
         };
@@ -224,6 +239,7 @@ impl Redeliverer {
             %since,
             listed = report.listed,
             failed = report.failed,
+            ignored = report.ignored,
             received = report.received,
             queued = report.queued,
             "redelivery pass done"
@@ -233,11 +249,20 @@ impl Redeliverer {
 
     /// One ask: have GitHub redeliver the guid's failed delivery, unless it arrived meanwhile.
     async fn ask(&self, ask: &Ask) -> Result<()> {
-        let arrived = self
+        let arrived = match self
             .store
             .known_deliveries(std::slice::from_ref(&ask.guid))
             .await
-            .context("looking up the delivery in the job store")?;
+        {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics.redelivery("error");
+                warn!(guid = %ask.guid, error = %e, "redelivery: looking up the delivery failed; retried");
+                return Err(
+                    anyhow::Error::new(e).context("looking up the delivery in the job store")
+                );
+            }
+        };
         if arrived.contains(&ask.guid) {
             info!(guid = %ask.guid, "redelivery: the delivery arrived meanwhile; not asked");
             return Ok(());
