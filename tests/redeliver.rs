@@ -7,7 +7,9 @@
 //!   a successful delivery, not in patchgate's store and inside the lookback are asked for,
 //!   each once across two passes (even though their redeliveries fail too), and paging stops
 //!   once a page reaches past the window.
-//! - GitHub refusing a redelivery is final; a 5xx is retried.
+//! - GitHub refusing a redelivery is final; a 5xx is retried; a window with more deliveries
+//!   than a pass reads is cut to the newest, not fatal.
+//! - The store lookups it relies on (`known_deliveries`, `last_done`), on both backends.
 //! - `patchgate serve --redeliver-interval 1`: the same through the real binary, with GitHub
 //!   answering 500 to a listing and to a redelivery request — logged, counted, not fatal.
 
@@ -31,6 +33,7 @@ use support::FakeGitHub;
 both_backends!(
     "redeliver";
     each_failed_guid_is_asked_for_once_across_passes,
+    store_lookups_redelivery_relies_on,
 );
 
 fn mins(n: i64) -> chrono::Duration {
@@ -280,6 +283,95 @@ async fn each_failed_guid_is_asked_for_once_across_passes(f: &Fixture, _backend:
     rig.assert_no_violations();
     // The passes were jobs of their own, done.
     assert!(rig.store.last_done(PASS_EVENT).await.unwrap().is_some());
+}
+
+/// `Store::known_deliveries` (over several `IN` chunks) and `Store::last_done`.
+async fn store_lookups_redelivery_relies_on(f: &Fixture, _backend: &str) {
+    let store = f.open().await;
+    let jobs: Vec<NewJob> = (0..1200)
+        .map(|i| NewJob {
+            delivery_id: format!("guid-{i:04}"),
+            event: "issue_comment".into(),
+            payload: b"{}".to_vec(),
+            repo: "o/r".into(),
+        })
+        .collect();
+    store.enqueue_many(&jobs).await.unwrap();
+    let asked: Vec<String> = (0..1300).map(|i| format!("guid-{i:04}")).collect();
+    let known = store.known_deliveries(&asked).await.unwrap();
+    assert_eq!(known.len(), 1200);
+    assert!(known.contains("guid-0000") && known.contains("guid-1199"));
+    assert!(!known.contains("guid-1200"));
+    assert!(store.known_deliveries(&[]).await.unwrap().is_empty());
+
+    // last_done: the newest pass that is done, whatever else is.
+    assert_eq!(store.last_done(PASS_EVENT).await.unwrap(), None);
+    let t = Utc::now();
+    let every = Duration::from_secs(60);
+    assert!(schedule(&store, t, every).await.unwrap());
+    assert!(schedule(&store, t + chrono::Duration::seconds(60), every)
+        .await
+        .unwrap());
+    let mut claimed = Vec::new();
+    while let Some(job) = store
+        .claim("w", Duration::from_secs(60), Utc::now())
+        .await
+        .unwrap()
+    {
+        claimed.push(job);
+    }
+    let passes: Vec<&Job> = claimed.iter().filter(|j| j.event == PASS_EVENT).collect();
+    assert_eq!(passes.len(), 2);
+    assert_eq!(store.last_done(PASS_EVENT).await.unwrap(), None);
+    assert!(store.complete(passes[0].id, "w").await.unwrap());
+    assert_eq!(
+        store.last_done(PASS_EVENT).await.unwrap().as_deref(),
+        Some(passes[0].delivery_id.as_str())
+    );
+    assert!(store.complete(passes[1].id, "w").await.unwrap());
+    let other = claimed.iter().find(|j| j.event != PASS_EVENT).unwrap();
+    assert!(store.complete(other.id, "w").await.unwrap());
+    assert_eq!(
+        store.last_done(PASS_EVENT).await.unwrap().as_deref(),
+        Some(passes[1].delivery_id.as_str())
+    );
+    assert!(passes[0].delivery_id < passes[1].delivery_id);
+}
+
+/// More deliveries in the window than a pass reads (100 pages): the newest are examined and
+/// the pass finishes (so the next window starts after it), instead of failing for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_too_large_is_cut_not_fatal() {
+    let f = Fixture::sqlite();
+    let rig = Rig::new(f.open().await).await;
+    let now = Utc::now();
+    rig.fake
+        .add_hook_delivery("newest-lost", "status", None, 0, now - mins(1));
+    for i in 0..10_050 {
+        rig.fake.add_hook_delivery(
+            &format!("ok-{i}"),
+            "status",
+            None,
+            202,
+            now - mins(2) - chrono::Duration::seconds(i),
+        );
+    }
+    rig.fake.add_hook_delivery(
+        "oldest-lost",
+        "status",
+        None,
+        0,
+        now - chrono::Duration::days(1),
+    );
+    assert!(schedule(&rig.store, now, Duration::from_secs(300))
+        .await
+        .unwrap());
+    rig.drain().await;
+    assert_eq!(rig.fake.hook_delivery_pages_served(), 100);
+    assert_eq!(rig.redelivered(), vec!["newest-lost"]);
+    assert!(rig.store.last_done(PASS_EVENT).await.unwrap().is_some());
+    assert_eq!(rig.metric("error"), 0.0);
+    rig.assert_no_violations();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -184,7 +184,13 @@ impl Redeliverer {
 
     async fn try_pass(&self, now: DateTime<Utc>) -> Result<PassReport> {
         let since = self.window_start(now).await?;
-        let deliveries = self.app.hook_deliveries_since(since).await?;
+        let (deliveries, cut) = self.app.hook_deliveries_since(since).await?;
+        if cut {
+            // Better the newest 10,000 than a pass that never finishes (and so a window that
+            // never moves on).
+            warn!(%since, listed = deliveries.len(), oldest = ?deliveries.last().map(|d| d.delivered_at),
+                "redelivery: too many deliveries in the window; the oldest were not examined");
+        }
         let all_failed = failed_deliveries(&deliveries);
         // Events intake would not queue (ping, push, installation, …) are not asked for: they
         // would be acknowledged and dropped.
