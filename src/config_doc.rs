@@ -175,6 +175,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests and MiB of declared bodies in flight (more are answered `503` with `Retry-After` at once), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`).",
         },
         Setting {
+            key: "redeliver_interval",
+            env: "",
+            flag: "serve --redeliver-interval",
+            default: "see `patchgate serve --help`".into(),
+            places: &[Flag],
+            meaning: "How often `serve` lists the App's webhook deliveries (up to 3 days back) and asks GitHub to redeliver each failed one, once; `0` turns it off.",
+        },
+        Setting {
             key: "webhook_secret",
             env: "PATCHGATE_WEBHOOK_SECRET",
             flag: "",

@@ -159,6 +159,10 @@ struct ServeArgs {
     /// are gated); 0 turns it off.
     #[arg(long, default_value_t = 600)]
     reconcile_interval: u64,
+    /// Seconds between passes that ask GitHub to redeliver failed webhook deliveries (the App's
+    /// delivery log, up to 3 days back); 0 turns it off.
+    #[arg(long, default_value_t = 300)]
+    redeliver_interval: u64,
     /// Seconds a claimed job is leased without a heartbeat.
     #[arg(long, default_value_t = 60)]
     lease_secs: u64,
@@ -981,6 +985,8 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         workers: args.workers,
         reconcile_every: (args.reconcile_interval > 0)
             .then(|| Duration::from_secs(args.reconcile_interval)),
+        redeliver_every: (args.redeliver_interval > 0)
+            .then(|| Duration::from_secs(args.redeliver_interval)),
         worker: WorkerOptions {
             lease: Duration::from_secs(args.lease_secs),
             retry: patchgate::store::RetryPolicy {

@@ -70,6 +70,8 @@ const WEBHOOK_OUTCOMES: [&str; 7] = [
 const VERDICTS: [&str; 3] = ["approve", "reject", "abstain"];
 const ROLLBACK_TRIGGERS: [&str; 4] = ["policy", "comment", "check_action", "cli"];
 const JOB_OUTCOMES: [&str; 4] = ["done", "retry", "parked", "released"];
+/// Outcomes of automatic redelivery (see [`Metrics::redelivery`]).
+const REDELIVERY_OUTCOMES: [&str; 3] = ["requested", "rejected", "error"];
 
 /// Group-commit durations: a healthy local disk commits in about a millisecond; the upper
 /// buckets catch the disk stalls that hold every acknowledgement behind them.
@@ -176,6 +178,7 @@ pub struct Metrics {
     http_duration: HistogramFamily<RouteStatus>,
     policy_events: Family<Outcome, Counter>,
     intake_commit: Histogram,
+    redeliveries: Family<Outcome, Counter>,
     auditors: FreeLabel,
     policy_outcomes: FreeLabel,
     routes: FreeLabel,
@@ -286,6 +289,17 @@ impl Metrics {
             "Time one group commit of webhook deliveries took (every delivery in it waited for it)",
             intake_commit.clone(),
         );
+        let redeliveries = Family::<Outcome, Counter>::default();
+        registry.register(
+            "patchgate_redeliveries",
+            "Failed webhook deliveries patchgate asked GitHub to redeliver, by outcome",
+            redeliveries.clone(),
+        );
+        for o in REDELIVERY_OUTCOMES {
+            let _ = redeliveries.get_or_create(&Outcome {
+                outcome: o.to_string(),
+            });
+        }
         // Every rollback trigger and both decisions exist from the start at 0, so dashboards
         // and alerts see the series before the first event (a rate over a missing series is
         // empty, not zero).
@@ -315,6 +329,7 @@ impl Metrics {
             http_duration,
             policy_events,
             intake_commit,
+            redeliveries,
             auditors: FreeLabel::default(),
             policy_outcomes: FreeLabel::default(),
             routes: FreeLabel::default(),
@@ -382,6 +397,17 @@ impl Metrics {
         if usd.is_finite() {
             self.daily_burn_usd.set(usd);
         }
+    }
+
+    /// Count one step of automatic redelivery: `requested` (GitHub accepted a redelivery
+    /// request), `rejected` (GitHub refused it for good, e.g. the delivery is too old) or
+    /// `error` (listing deliveries or asking failed; the job is retried).
+    pub fn redelivery(&self, outcome: &str) {
+        self.redeliveries
+            .get_or_create(&Outcome {
+                outcome: known(outcome, &REDELIVERY_OUTCOMES).to_string(),
+            })
+            .inc();
     }
 
     /// Count one rollback (`policy`, `comment`, `check_action` or `cli`).
@@ -565,7 +591,7 @@ mod tests {
     use super::*;
 
     /// Every metric the registry has, once each.
-    const NAMES: [(&str, &str); 14] = [
+    const NAMES: [(&str, &str); 15] = [
         ("patchgate_webhook_requests", "counter"),
         ("patchgate_jobs", "gauge"),
         ("patchgate_quorum_ast_diff_percent", "histogram"),
@@ -580,6 +606,7 @@ mod tests {
         ("patchgate_http_request_duration_seconds", "histogram"),
         ("patchgate_policy_events", "counter"),
         ("patchgate_intake_commit_seconds", "histogram"),
+        ("patchgate_redeliveries", "counter"),
     ];
 
     #[test]
@@ -623,6 +650,7 @@ mod tests {
         m.policy_event("violation");
         m.intake_commit(0.0015);
         m.intake_commit(0.140);
+        m.redelivery("requested");
         let text = m.encode();
         // NAMES is every metric, once: the same set as the registry's, with no repeats.
         let names: BTreeSet<&str> = NAMES.iter().map(|(n, _)| *n).collect();
@@ -658,6 +686,8 @@ mod tests {
             "patchgate_intake_commit_seconds_bucket{le=\"0.1\"} 1",
             "patchgate_intake_commit_seconds_bucket{le=\"0.25\"} 2",
             "patchgate_intake_commit_seconds_count 2",
+            "patchgate_redeliveries_total{outcome=\"requested\"} 1",
+            "patchgate_redeliveries_total{outcome=\"error\"} 0",
         ] {
             assert!(text.contains(sample), "{sample}:\n{text}");
         }

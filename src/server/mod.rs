@@ -18,6 +18,7 @@ pub mod events;
 pub mod intake;
 pub mod logging;
 pub mod metrics;
+pub mod redeliver;
 pub mod rollback;
 pub mod worker;
 
@@ -53,6 +54,9 @@ pub struct ServeOptions {
     pub workers: usize,
     /// How often to look for pull requests whose webhooks were missed (`None`: never).
     pub reconcile_every: Option<Duration>,
+    /// How often to ask GitHub to redeliver failed webhook deliveries (`None`: never; see
+    /// [`redeliver`]).
+    pub redeliver_every: Option<Duration>,
     pub worker: WorkerOptions,
     /// How long done jobs are kept (`None`: forever); see [`job_retention`].
     pub job_retention: Option<Duration>,
@@ -269,6 +273,24 @@ pub async fn serve(
             metrics: metrics.clone(),
             rollbacks: rollbacks.clone(),
         });
+        // Redelivery passes and requests are jobs too (queued by whichever replica runs the
+        // schedule below, run by whichever worker takes them).
+        let handler: Arc<dyn JobHandler> = Arc::new(redeliver::WithRedelivery {
+            inner: handler,
+            redeliver: Arc::new(redeliver::Redeliverer {
+                app: app.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+            }),
+        });
+        if let Some(every) = opts.redeliver_every {
+            tasks.spawn(redeliver::run_schedule(
+                store.clone(),
+                every,
+                wake.clone(),
+                stop_rx.clone(),
+            ));
+        }
         let host = hostname();
         for i in 0..opts.workers {
             tasks.spawn(worker::run_worker(

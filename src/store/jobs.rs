@@ -696,6 +696,50 @@ impl Store {
     }
 }
 
+/// Delivery ids per `IN (…)` lookup in [`Store::known_deliveries`].
+const KNOWN_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Which of `ids` are the delivery ids of jobs in the store, whatever their state (for
+    /// automatic redelivery: a delivery GitHub reports as failed may have been queued after
+    /// all, when only its answer was lost).
+    pub async fn known_deliveries(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(KNOWN_PER_STATEMENT) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let text = format!(
+                "SELECT delivery_id FROM jobs WHERE delivery_id IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<String> = on_pool!(self, &text, |p, sql| {
+                let mut q = sqlx::query_scalar::<_, String>(sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await
+            })
+            .map_err(|e| map_err("known_deliveries", e))?;
+            known.extend(rows);
+        }
+        Ok(known)
+    }
+
+    /// The delivery id of the newest (highest id) job of `event` that is done, if any. Cheap
+    /// when such jobs are frequent: the primary key is walked backwards to the first match.
+    pub async fn last_done(&self, event: &str) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT delivery_id FROM jobs WHERE event = $1 AND state = 'done' \
+             ORDER BY id DESC LIMIT 1";
+        on_pool!(self, SQL, |p, sql| sqlx::query_scalar::<_, String>(sql)
+            .bind(event)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| map_err("last_done", e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

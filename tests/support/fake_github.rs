@@ -176,6 +176,7 @@ struct Inner {
     violations: Vec<String>,
     response_problems: Vec<String>,
     failures: Vec<Failure>,
+    hooks: HookLog,
 }
 
 impl Inner {
@@ -234,6 +235,7 @@ impl FakeGitHub {
             violations: Vec::new(),
             response_problems: Vec::new(),
             failures: Vec::new(),
+            hooks: HookLog::default(),
         }));
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let server = tokio::spawn(async move {
@@ -805,6 +807,8 @@ fn respond(
                 None => not_found(),
             }
         }
+        "apps/list-webhook-deliveries" => list_hook_deliveries(g, &base, path, query),
+        "apps/redeliver-webhook-delivery" => redeliver_hook_delivery(g, &p["delivery_id"]),
         _ => {
             let name = repo_name.unwrap_or_default();
             repo_operation(g, &base, op, &name, p, path, query, body)
@@ -826,6 +830,8 @@ fn authenticate(g: &Inner, op: &str, headers: &HeaderMap) -> Result<Caller, Answ
             | "apps/list-installations"
             | "apps/create-installation-access-token"
             | "apps/get-repo-installation"
+            | "apps/list-webhook-deliveries"
+            | "apps/redeliver-webhook-delivery"
     );
     if auth.is_empty() {
         return Err(error(401, "Requires authentication"));
@@ -1984,6 +1990,228 @@ fn ref_json(base: &str, name: &str, short: &str, sha: &str) -> Value {
             "url": format!("{base}/repos/{name}/git/commits/{sha}"),
         },
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// The App's webhook deliveries (`GET /app/hook/deliveries`, `POST …/{delivery_id}/attempts`)
+
+/// One delivery in the App's delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookDeliveryState {
+    pub id: u64,
+    pub guid: String,
+    pub delivered_at: DateTime<Utc>,
+    pub redelivery: bool,
+    /// What the App's server answered (`0`: no answer).
+    pub status_code: u16,
+    pub event: String,
+    pub action: Option<String>,
+}
+
+#[derive(Debug)]
+struct HookLog {
+    deliveries: Vec<HookDeliveryState>,
+    /// Ids of the deliveries a redelivery was accepted for, in order.
+    redeliveries: Vec<u64>,
+    /// The status the App's server "answers" a redelivery with.
+    redelivery_status: u16,
+    /// Pages of the delivery list served.
+    pages_served: usize,
+}
+
+impl Default for HookLog {
+    fn default() -> Self {
+        HookLog {
+            deliveries: Vec::new(),
+            redeliveries: Vec::new(),
+            redelivery_status: 202,
+            pages_served: 0,
+        }
+    }
+}
+
+impl FakeGitHub {
+    /// Add a delivery to the App's delivery log; returns its id (ids grow with each one added).
+    pub fn add_hook_delivery(
+        &self,
+        guid: &str,
+        event: &str,
+        action: Option<&str>,
+        status_code: u16,
+        delivered_at: DateTime<Utc>,
+    ) -> u64 {
+        let mut g = self.lock();
+        let id = g.id();
+        g.hooks.deliveries.push(HookDeliveryState {
+            id,
+            guid: guid.to_string(),
+            delivered_at,
+            redelivery: false,
+            status_code,
+            event: event.to_string(),
+            action: action.map(str::to_string),
+        });
+        id
+    }
+
+    /// Add a redelivery of `guid` (someone asked GitHub for one earlier): its event and
+    /// action are those of the guid's first delivery, which must be in the log.
+    pub fn add_hook_redelivery(
+        &self,
+        guid: &str,
+        status_code: u16,
+        delivered_at: DateTime<Utc>,
+    ) -> u64 {
+        let mut g = self.lock();
+        let first = g
+            .hooks
+            .deliveries
+            .iter()
+            .find(|d| d.guid == guid)
+            .cloned()
+            .unwrap_or_else(|| panic!("fake GitHub: no delivery {guid} to redeliver"));
+        let id = g.id();
+        g.hooks.deliveries.push(HookDeliveryState {
+            id,
+            delivered_at,
+            redelivery: true,
+            status_code,
+            ..first
+        });
+        id
+    }
+
+    /// The delivery log, as kept (redeliveries included).
+    pub fn hook_deliveries(&self) -> Vec<HookDeliveryState> {
+        self.lock().hooks.deliveries.clone()
+    }
+
+    /// The guids a redelivery was accepted for, in order (one entry per accepted request).
+    pub fn redelivered_guids(&self) -> Vec<String> {
+        let g = self.lock();
+        g.hooks
+            .redeliveries
+            .iter()
+            .filter_map(|id| g.hooks.deliveries.iter().find(|d| d.id == *id))
+            .map(|d| d.guid.clone())
+            .collect()
+    }
+
+    /// The status a redelivery gets from the App's server from now on (default `202`; e.g.
+    /// `502` while the server is still down).
+    pub fn set_redelivery_status(&self, status_code: u16) {
+        self.lock().hooks.redelivery_status = status_code;
+    }
+
+    /// Pages of `GET /app/hook/deliveries` served so far.
+    pub fn hook_delivery_pages_served(&self) -> usize {
+        self.lock().hooks.pages_served
+    }
+}
+
+fn hook_delivery_json(d: &HookDeliveryState) -> Value {
+    let ok = (200..300).contains(&d.status_code);
+    json!({
+        "id": d.id,
+        "guid": d.guid,
+        "delivered_at": d.delivered_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "redelivery": d.redelivery,
+        "duration": 0.27,
+        "status": if ok { "OK" } else if d.status_code == 0 { "failed to connect" } else { "Invalid HTTP Response: 503" },
+        "status_code": d.status_code,
+        "event": d.event,
+        "action": d.action,
+        "installation_id": 4242,
+        "repository_id": null,
+        "throttled_at": null,
+    })
+}
+
+/// GitHub's listing: newest first, `per_page` (default 30, at most 100), and an opaque
+/// `cursor` in the `Link: rel="next"` header (GitHub's delivery list has no `page`).
+fn list_hook_deliveries(
+    g: &mut Inner,
+    base: &str,
+    path: &str,
+    query: &[(String, String)],
+) -> Answer {
+    let get = |k: &str| {
+        query
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let per_page = get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let mut all = g.hooks.deliveries.clone();
+    all.sort_by_key(|d| std::cmp::Reverse((d.delivered_at, d.id)));
+    if let Some(status) = get("status") {
+        all.retain(|d| ((200..300).contains(&d.status_code)) == (status == "success"));
+    }
+    let start = match get("cursor") {
+        None => 0,
+        Some(c) => match c.strip_prefix("v1_").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n <= all.len() => n,
+            _ => return error(400, "Invalid cursor"),
+        },
+    };
+    g.hooks.pages_served += 1;
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(per_page)
+        .map(hook_delivery_json)
+        .collect();
+    let mut a = answer(200, Value::Array(page));
+    let next = start + per_page;
+    if next < all.len() {
+        let mut params: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| k != "cursor" && k != "per_page")
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        params.push(format!("per_page={per_page}"));
+        params.push(format!("cursor=v1_{next}"));
+        a.headers.push((
+            "link".into(),
+            format!("<{base}{path}?{}>; rel=\"next\"", params.join("&")),
+        ));
+    }
+    a
+}
+
+/// Accept a redelivery: the delivery is delivered again (same guid, `redelivery: true`, a new
+/// id), and the App's server answers with the configured status.
+fn redeliver_hook_delivery(g: &mut Inner, delivery_id: &str) -> Answer {
+    let Some(orig) = delivery_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| g.hooks.deliveries.iter().find(|d| d.id == id).cloned())
+    else {
+        return not_found();
+    };
+    if orig.delivered_at < Utc::now() - Duration::days(3) {
+        return validation_failed(
+            "Hook",
+            "delivery_id",
+            "invalid",
+            "Delivery is too old to redeliver",
+        );
+    }
+    let id = g.id();
+    g.hooks.redeliveries.push(orig.id);
+    let status_code = g.hooks.redelivery_status;
+    g.hooks.deliveries.push(HookDeliveryState {
+        id,
+        delivered_at: Utc::now(),
+        redelivery: true,
+        status_code,
+        ..orig
+    });
+    answer(202, json!({}))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -542,6 +542,7 @@ impl Server {
             ("--listen", "127.0.0.1:0"),
             ("--workers", "1"),
             ("--reconcile-interval", "0"),
+            ("--redeliver-interval", "0"),
             ("--lease-secs", "3"),
             ("--retry-secs", "1"),
             ("--log-format", "json"),
