@@ -9,6 +9,7 @@
 //! wholesale. Call sites log chosen fields (delivery id, event, outcome, status); this module
 //! installs no layer that would dump requests.
 
+use std::io::IsTerminal;
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -63,6 +64,12 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
     let filter = env_filter(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour only for a person at a terminal: a log file, journald or a container's log
+        // collector gets plain text, not escape codes.
+        .with_ansi(ansi_for(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some(),
+        ))
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Text => builder.try_init(),
@@ -80,9 +87,21 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
         .context("cannot install the log subscriber (already installed?)")
 }
 
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set.
+fn ansi_for(terminal: bool, no_color: bool) -> bool {
+    terminal && !no_color
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(ansi_for(true, false));
+        assert!(!ansi_for(false, false));
+        assert!(!ansi_for(true, true));
+    }
 
     #[test]
     fn formats_parse() {
