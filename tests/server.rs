@@ -628,28 +628,6 @@ async fn render_b_set_by_command_is_compared() {
 
 // ---- check-run lifecycle ----
 
-/// Poll `cond` until it holds, failing with the server's log after `secs`.
-fn lifecycle_wait<T>(
-    s: &mut support::world::Server,
-    what: &str,
-    secs: u64,
-    mut cond: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = cond() {
-            return v;
-        }
-        s.assert_alive();
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; server log:\n{}",
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// PATCHes that concluded run `id` (carried a conclusion).
 fn conclusions_sent(w: &World, id: u64) -> usize {
     let path = format!("/repos/{REPO}/check-runs/{id}");
@@ -686,20 +664,20 @@ async fn concurrent_jobs_on_one_head_each_report_on_their_own_run() {
         )
         .await;
     assert_eq!(status, 202);
-    lifecycle_wait(&mut s, "the push's run", 120, || {
+    s.wait_until("the push's run", 120, || {
         (w.runs(&head).len() == 1).then_some(())
     });
     let p = w.comment_payload(3, "maintainer", "/patchgate recheck");
     let (status, _) = s.deliver("issue_comment", "d-recheck", &p).await;
     assert_eq!(status, 202);
     // The recheck starts a run of its own while the push's is still in progress.
-    let runs = lifecycle_wait(&mut s, "the recheck's own run", 120, || {
+    let runs = s.wait_until("the recheck's own run", 120, || {
         let r = w.runs(&head);
         (r.len() == 2).then_some(r)
     });
     assert!(runs.iter().all(|r| r.status == "in_progress"), "{runs:#?}");
     std::fs::remove_file(w.hold()).unwrap();
-    let runs = lifecycle_wait(&mut s, "both runs completed", 120, || {
+    let runs = s.wait_until("both runs completed", 120, || {
         let r = w.runs(&head);
         r.iter().all(|r| r.status == "completed").then_some(r)
     });
@@ -751,7 +729,7 @@ async fn a_retried_gate_reports_on_the_run_of_its_first_attempt() {
         Some("patchgate could not decide")
     );
     std::fs::rename(&away, &w.bare).unwrap();
-    let runs = lifecycle_wait(&mut s, "a retry that passes", 120, || {
+    let runs = s.wait_until("a retry that passes", 120, || {
         let r = w.runs(&head);
         r.iter()
             .any(|r| r.conclusion.as_deref() == Some("success"))
@@ -785,7 +763,7 @@ async fn a_patchgate_quorum_run_of_another_app_is_neither_reused_nor_trusted() {
     // Reconciliation does not take them for patchgate's check: the PR is gated, on a run of
     // this App's own.
     let mut s = w.serve(&["--reconcile-interval", "1"], &[]);
-    let run = lifecycle_wait(&mut s, "patchgate's own run, completed", 120, || {
+    let run = s.wait_until("patchgate's own run, completed", 120, || {
         own_runs(&w, &head)
             .into_iter()
             .find(|r| r.status == "completed")
@@ -804,7 +782,7 @@ async fn a_patchgate_quorum_run_of_another_app_is_neither_reused_nor_trusted() {
     closed["pull_request"]["state"] = serde_json::json!("closed");
     let (status, _) = s.deliver("pull_request", "d-closed", &closed).await;
     assert_eq!(status, 202);
-    lifecycle_wait(&mut s, "the Rollback button", 60, || {
+    s.wait_until("the Rollback button", 60, || {
         own_runs(&w, &head)
             .into_iter()
             .find(|r| r.actions.iter().any(|a| a["identifier"] == "rollback"))
@@ -911,7 +889,7 @@ async fn reconciliation_gates_again_a_run_left_in_progress() {
     };
     let s_log = s.log.clone();
     let seen = passes(&s.log());
-    lifecycle_wait(&mut s, "two more reconciliation passes", 60, || {
+    s.wait_until("two more reconciliation passes", 60, || {
         let log = std::fs::read_to_string(&s_log).unwrap_or_default();
         (passes(&log) >= seen + 2).then_some(())
     });
@@ -1286,17 +1264,9 @@ fn push_head(w: &World, number: u64, sha: &str) {
 
 /// Wait until `patchgate jobs list` counts `n` done jobs.
 fn wait_done(w: &World, s: &mut support::world::Server, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while job_counts(&jobs(w)).get("done") != Some(&n) {
-        s.assert_alive();
-        assert!(
-            Instant::now() < deadline,
-            "jobs never reached done {n}: {}\n{}",
-            jobs(w),
-            s.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_until(&format!("{n} done job(s)"), 120, || {
+        (job_counts(&jobs(w)).get("done") == Some(&n)).then_some(())
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1457,8 +1427,7 @@ fn own_completed_run(
     head: &str,
     s: &mut support::world::Server,
 ) -> support::CheckRunState {
-    lifecycle_wait(
-        s,
+    s.wait_until(
         &format!("a completed run of this App on {head}"),
         120,
         || {
@@ -1589,7 +1558,7 @@ async fn a_merge_group_fails_unless_this_app_passed_the_prs_head() {
         .await;
     assert_eq!(status, 202);
     let head2 = w.sha("render-c");
-    let gating = lifecycle_wait(&mut s, "PR 2's run in progress", 120, || {
+    let gating = s.wait_until("PR 2's run in progress", 120, || {
         own_runs(&w, &head2)
             .into_iter()
             .find(|r| r.status == "in_progress")

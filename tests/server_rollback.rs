@@ -12,7 +12,6 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::world::{git, jobs, Server, World, INSTALLATION, REPO};
@@ -81,29 +80,6 @@ fn record_hash_of(text: &str) -> String {
         .to_string();
     assert!(h.starts_with("sha256:"), "{h}");
     h
-}
-
-/// Poll `cond` until it holds (async sleeps between tries), failing with the server's log at
-/// the deadline.
-async fn wait_for<T>(
-    s: &mut Server,
-    what: &str,
-    secs: u64,
-    mut cond: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = cond() {
-            return v;
-        }
-        s.assert_alive();
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; server log:\n{}",
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Run a command off the async threads (the fake GitHub lives on them).
@@ -192,12 +168,11 @@ async fn merged_world(config: Option<&str>) -> (World, Server, Merged) {
     let (status, body) = s.deliver("pull_request", "d-closed", &closed).await;
     assert_eq!(status, 202, "{body}");
     let head = w.sha("render-a");
-    wait_for(&mut s, "the Rollback button on the check run", 60, || {
+    s.wait_until("the Rollback button on the check run", 60, || {
         w.runs(&head)
             .into_iter()
             .find(|r| r.actions.iter().any(|a| a["identifier"] == "rollback"))
-    })
-    .await;
+    });
     (
         w,
         s,
@@ -386,12 +361,11 @@ async fn a_rollback_comment_by_a_writer_reverts_once() {
     let p = w.comment_payload(1, "maintainer", "/patchgate rollback undo please");
     let (status, body) = s.deliver("issue_comment", "d-rb1", &p).await;
     assert_eq!(status, 202, "{body}");
-    let reply = wait_for(&mut s, "the reply to /patchgate rollback", 60, || {
+    let reply = s.wait_until("the reply to /patchgate rollback", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.starts_with("Rolled back #1") || c.starts_with("Rollback"))
-    })
-    .await;
+    });
     assert!(reply.starts_with("Rolled back #1"), "{reply}");
     assert!(reply.contains("@maintainer"), "{reply}");
     let msg = assert_reverted_once(&w, &m);
@@ -403,12 +377,11 @@ async fn a_rollback_comment_by_a_writer_reverts_once() {
     let p = w.comment_payload(1, "maintainer", "/patchgate rollback");
     let (status, _) = s.deliver("issue_comment", "d-rb2", &p).await;
     assert_eq!(status, 202);
-    let second = wait_for(&mut s, "the reply to the second rollback", 60, || {
+    let second = s.wait_until("the reply to the second rollback", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("already rolled back"))
-    })
-    .await;
+    });
     assert!(second.contains("nothing was done"), "{second}");
     assert_eq!(commits_after(&w, &m.merge), vec![revert]);
     let metrics = s.get("/metrics").await.1;
@@ -438,12 +411,11 @@ async fn the_rollback_button_needs_write_permission() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let denied = wait_for(&mut s, "the denial", 60, || {
+    let denied = s.wait_until("the denial", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("@reader"))
-    })
-    .await;
+    });
     assert!(denied.contains("write permission"), "{denied}");
     assert!(denied.contains("nothing was done"), "{denied}");
     assert!(commits_after(&w, &m.merge).is_empty());
@@ -457,12 +429,11 @@ async fn the_rollback_button_needs_write_permission() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let reply = wait_for(&mut s, "the reply to the button", 60, || {
+    let reply = s.wait_until("the reply to the button", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("@maintainer"))
-    })
-    .await;
+    });
     assert!(reply.starts_with("Rolled back #1"), "{reply}");
     assert_reverted_once(&w, &m);
     let said = bot_comments(&w, 1)
@@ -487,11 +458,10 @@ async fn a_button_on_a_run_naming_no_pull_request_does_nothing_and_is_not_retrie
     assert_eq!(status, 202, "{body}");
     // The job ends done at its first attempt (d-open, d-closed and this one): never retried,
     // never parked.
-    let listing = wait_for(&mut s, "the button's job to end", 60, || {
+    let listing = s.wait_until("the button's job to end", 60, || {
         let j = jobs(&w);
         j.contains("done 3").then_some(j)
-    })
-    .await;
+    });
     assert!(
         listing.contains("queued 0") && listing.contains("parked 0"),
         "{listing}"
@@ -520,11 +490,10 @@ async fn a_recheck_after_the_merge_keeps_the_rollback_button() {
     let p = w.comment_payload(1, "maintainer", "/patchgate recheck");
     let (status, body) = s.deliver("issue_comment", "d-recheck", &p).await;
     assert_eq!(status, 202, "{body}");
-    let runs = wait_for(&mut s, "the recheck's run, completed", 120, || {
+    let runs = s.wait_until("the recheck's run, completed", 120, || {
         let runs = w.runs(&head);
         (runs.len() == 2 && runs.iter().all(|r| r.status == "completed")).then_some(runs)
-    })
-    .await;
+    });
     // The recheck reported on a run of its own, and concluded it with the button.
     assert_eq!(runs[0].external_id.as_deref(), Some("pr=1;job=d-open"));
     assert_eq!(runs[1].external_id.as_deref(), Some("pr=1;job=d-recheck"));
@@ -544,12 +513,11 @@ async fn a_recheck_after_the_merge_keeps_the_rollback_button() {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let reply = wait_for(&mut s, "the reply to the button", 60, || {
+    let reply = s.wait_until("the reply to the button", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("@maintainer"))
-    })
-    .await;
+    });
     assert!(reply.starts_with("Rolled back #1"), "{reply}");
     assert_reverted_once(&w, &m);
     w.assert_no_violations();
@@ -562,12 +530,11 @@ async fn action_pull_request_opens_a_revert_pull_request() {
     let p = w.comment_payload(1, "maintainer", "/patchgate rollback broke prod");
     let (status, body) = s.deliver("issue_comment", "d-pr1", &p).await;
     assert_eq!(status, 202, "{body}");
-    let reply = wait_for(&mut s, "the reply", 60, || {
+    let reply = s.wait_until("the reply", 60, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("@maintainer"))
-    })
-    .await;
+    });
     assert!(reply.starts_with("Rolled back #1"), "{reply}");
 
     let created = w.fake.pulls_created(REPO);
@@ -625,18 +592,16 @@ async fn a_required_check_failing_on_main_reverts_the_merge() {
     p["check_run"]["pull_requests"] = json!([]);
     let (status, body) = s.deliver("check_run", "d-ci1", &p).await;
     assert_eq!(status, 202, "{body}");
-    wait_for(&mut s, "the revert on main", 60, || {
+    s.wait_until("the revert on main", 60, || {
         (!commits_after(&w, &m.merge).is_empty()).then_some(())
-    })
-    .await;
+    });
     let msg = assert_reverted_once(&w, &m);
     assert!(msg.contains("build"), "{msg}");
-    let said = wait_for(&mut s, "the rollback comment", 30, || {
+    let said = s.wait_until("the rollback comment", 30, || {
         bot_comments(&w, 1)
             .into_iter()
             .find(|c| c.contains("rolled back this pull request"))
-    })
-    .await;
+    });
     assert!(said.contains("trigger: policy"), "{said}");
     let metrics = s.get("/metrics").await.1;
     assert_eq!(

@@ -682,6 +682,29 @@ impl Server {
         );
     }
 
+    /// Poll `cond` every 100 ms until it gives a value, failing with the server's log after
+    /// `secs` or as soon as the server has died.
+    pub fn wait_until<T>(
+        &mut self,
+        what: &str,
+        secs: u64,
+        mut cond: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = cond() {
+                return v;
+            }
+            self.assert_alive();
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; server log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn assert_alive(&mut self) {
         if let Some(status) = self.child.try_wait().unwrap() {
             panic!("serve exited ({status}):\n{}", self.log());
