@@ -1668,3 +1668,59 @@ async fn a_destroyed_merge_group_queues_nothing() {
     assert!(w.fake.check_runs(REPO).is_empty());
     w.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_running_a_merge_groups_check_reports_the_verdict_again() {
+    let w = World::new().await;
+    w.open_pr(1, "render-a", "main", "Retry HTTP fetches.");
+    let mut s = w.serve(&[], &[]);
+    let (status, _) = s
+        .deliver(
+            "pull_request",
+            "d-open",
+            &w.pull_request_payload("opened", 1),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let passed = own_completed_run(&w, &w.sha("render-a"), &mut s);
+    assert_eq!(passed.conclusion.as_deref(), Some("success"), "{passed:#?}");
+    let (p, group) = merge_group_payload(&w, 1, "d-mg");
+    let (status, _) = s.deliver("merge_group", "d-mg", &p).await;
+    assert_eq!(status, 202);
+    let first = own_completed_run(&w, &group, &mut s);
+    assert_eq!(first.conclusion.as_deref(), Some("success"), "{first:#?}");
+
+    // *Re-run* on the merge group's check: GitHub names the run (its external id, its head)
+    // and the suite's branch, the queue branch.
+    let queue_branch = p["merge_group"]["head_ref"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("refs/heads/")
+        .to_string();
+    let mut r = webhook_payload("check_run.rerequested");
+    r["installation"] = serde_json::json!({"id": support::world::INSTALLATION, "node_id": "x"});
+    r["repository"]["full_name"] = serde_json::json!(REPO);
+    r["repository"]["clone_url"] = serde_json::json!(w.bare.to_str().unwrap());
+    let run = &mut r["check_run"];
+    run["id"] = serde_json::json!(first.id);
+    run["name"] = serde_json::json!("patchgate/quorum");
+    run["head_sha"] = serde_json::json!(group);
+    run["external_id"] = serde_json::json!(first.external_id);
+    run["app"]["id"] = serde_json::json!(support::APP_ID);
+    run["pull_requests"] = serde_json::json!([]);
+    run["check_suite"]["head_branch"] = serde_json::json!(queue_branch);
+    run["check_suite"]["head_sha"] = serde_json::json!(group);
+    let (status, body) = s.deliver("check_run", "d-rerun", &r).await;
+    assert_eq!(status, 202, "{body}");
+    let again = s.wait_until("the re-run's own run on the merge group", 120, || {
+        w.runs(&group)
+            .into_iter()
+            .find(|x| x.external_id.as_deref() == Some("merge_group=1;job=d-rerun"))
+            .filter(|x| x.status == "completed")
+    });
+    assert_eq!(again.conclusion.as_deref(), Some("success"), "{again:#?}");
+    // The merge group's commit was not gated as a PR, and the PR's own run was not touched.
+    assert_eq!(w.runs(&w.sha("render-a")).len(), 1);
+    assert_eq!(w.runs(&group).len(), 2);
+    w.assert_no_violations();
+}

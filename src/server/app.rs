@@ -209,6 +209,10 @@ impl AppHandler {
                 if str_at(run, "/name") != Some(CHECK_NAME) || foreign_app(run, self.app.app_id()) {
                     return Ok(());
                 }
+                // A merge group's run: report the queued PR's verdict on the group again.
+                if let Some(pr) = str_at(run, "/external_id").and_then(merge_group_external_id_pr) {
+                    return self.rerun_merge_group(job, p, run, pr).await;
+                }
                 // The PR from the run's external id: GitHub lists only open PRs on a run.
                 let Some(n) = check_run_pr(run) else {
                     warn!(
@@ -1436,6 +1440,12 @@ pub fn merge_group_external_id(pr: u64, job: &str) -> String {
     format!("merge_group={pr};job={job}")
 }
 
+/// The PR a [`merge_group_external_id`] names.
+pub fn merge_group_external_id_pr(id: &str) -> Option<u64> {
+    let (pr, _job) = id.strip_prefix("merge_group=")?.split_once(";job=")?;
+    pr.parse().ok()
+}
+
 /// Where a merge group's PR stands, as far as its `patchgate/quorum` run on the merge group
 /// goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1600,11 +1610,39 @@ impl AppHandler {
         let base = str_at(group, "/base_ref")
             .map(|b| b.strip_prefix("refs/heads/").unwrap_or(b).to_string())
             .unwrap_or_else(|| named.base.clone());
-        let pr = named.pr;
         let t = self.target(job, p).await?;
-        let state = self.merge_group_pr(&t, pr, &base).await?;
-        let result = merge_group_result(pr, group_head, &base, &state);
-        let id = self.merge_group_check(&t, pr, group_head).await?;
+        self.report_merge_group(&t, named.pr, group_head, &base)
+            .await
+    }
+
+    /// *Re-run* on a merge group's run (`check_run` `rerequested`): the group's commit is the
+    /// run's head, its base is in the queue branch the run's suite is on.
+    async fn rerun_merge_group(&self, job: &str, p: &Value, run: &Value, pr: u64) -> Result<()> {
+        let group_head = str_at(run, "/head_sha").context("check_run.head_sha")?;
+        let branch = str_at(run, "/check_suite/head_branch").unwrap_or("");
+        let named = match parse_merge_group_ref(branch) {
+            Ok(n) if n.pr == pr => n,
+            Ok(_) | Err(_) => {
+                warn!(pr, merge_group = %group_head, branch, "re-run of a merge group's check whose suite is not on that PR's queue branch; nothing done");
+                return Ok(());
+            }
+        };
+        let t = self.target(job, p).await?;
+        self.report_merge_group(&t, pr, group_head, &named.base)
+            .await
+    }
+
+    /// Report PR `pr`'s gate verdict on the merge group's commit `group_head` (into `base`).
+    async fn report_merge_group(
+        &self,
+        t: &Target,
+        pr: u64,
+        group_head: &str,
+        base: &str,
+    ) -> Result<()> {
+        let state = self.merge_group_pr(t, pr, base).await?;
+        let result = merge_group_result(pr, group_head, base, &state);
+        let id = self.merge_group_check(t, pr, group_head).await?;
         t.inst.complete_check_run(&t.repo, id, &result).await?;
         info!(
             pr,
@@ -1789,6 +1827,9 @@ mod merge_queue_tests {
         let id = merge_group_external_id(4, "d-1");
         assert_eq!(id, "merge_group=4;job=d-1");
         assert_eq!(external_id_pr(&id), None);
+        assert_eq!(merge_group_external_id_pr(&id), Some(4));
+        assert_eq!(merge_group_external_id_pr(&external_id(4, "d-1")), None);
+        assert_eq!(merge_group_external_id_pr("merge_group=x;job=d"), None);
     }
 
     fn run(
