@@ -356,6 +356,40 @@ async fn missing_event_or_delivery_header_is_400() {
     assert_eq!(s.counts().await.values().sum::<i64>(), 0);
 }
 
+/// The delivery id is not signed: one that could be a job id of patchgate's own (they all
+/// contain ':', e.g. `patchgate.reconcile:<slot>`, `redeliver-pass:<slot>`) is refused, so a
+/// replayed body cannot claim such an id in advance and suppress the job.
+#[tokio::test]
+async fn a_delivery_id_that_is_not_githubs_is_400_and_nothing_is_queued() {
+    let s = Server::start().await;
+    let body = fixture("pull_request.opened.json");
+    let sig = sign(&body);
+    for bad in [
+        "patchgate.reconcile:5900000",
+        "redeliver-pass:1764740000",
+        "reconcile:octo/linkwatch#1@abc",
+        "a_b",
+    ] {
+        let (status, text) = s
+            .post(Some("pull_request"), Some(bad), Some(&sig), body.clone())
+            .await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        one_line(&text);
+        assert!(text.contains("X-GitHub-Delivery"), "{text}");
+    }
+    assert_eq!(s.counts().await.values().sum::<i64>(), 0);
+    // GitHub's own form is taken.
+    let (status, text) = s
+        .post(
+            Some("pull_request"),
+            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            Some(&sig),
+            body,
+        )
+        .await;
+    assert_eq!(status, 202, "{text}");
+}
+
 #[tokio::test]
 async fn handled_event_without_repository_is_400() {
     let s = Server::start().await;

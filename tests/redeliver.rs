@@ -359,6 +359,33 @@ async fn store_lookups_redelivery_relies_on(f: &Fixture, _backend: &str) {
         Some(passes[1].delivery_id.as_str())
     );
     assert!(passes[0].delivery_id < passes[1].delivery_id);
+
+    // A later pass that failed, was parked and then given up with `patchgate jobs discard` is
+    // done, but it did not complete: it does not move the next window's start.
+    assert!(schedule(&store, t + chrono::Duration::seconds(120), every)
+        .await
+        .unwrap());
+    let failed = store
+        .claim("w", Duration::from_secs(60), 1, Utc::now())
+        .await
+        .unwrap()
+        .job
+        .unwrap();
+    assert_eq!(failed.event, PASS_EVENT);
+    let once = patchgate::store::RetryPolicy {
+        max_attempts: 1,
+        base_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(1),
+    };
+    store
+        .fail(failed.id, "w", "listing failed", &once, Utc::now())
+        .await
+        .unwrap();
+    assert!(store.discard(failed.id, Utc::now()).await.unwrap());
+    assert_eq!(
+        store.last_done(PASS_EVENT).await.unwrap().as_deref(),
+        Some(passes[1].delivery_id.as_str())
+    );
 }
 
 /// More deliveries in the window than a pass reads (100 pages): the newest are examined and

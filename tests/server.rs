@@ -1724,3 +1724,68 @@ async fn re_running_a_merge_groups_check_reports_the_verdict_again() {
     assert_eq!(w.runs(&group).len(), 2);
     w.assert_no_violations();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_naming_a_pr_cannot_crowd_out_its_authors_render_b() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    // Five strangers' PRs claim to be render B of #1.
+    for n in 2..=6 {
+        w.open_pr(n, "render-c", "main", "Render-Of: #1\n\nA linear backoff.");
+        w.fake.update_pull(REPO, n, |p| p.user = "mallory".into());
+    }
+    w.fake.set_permission(REPO, "mallory", "read");
+    w.fake.set_permission(REPO, "maintainer", "write");
+    let lookups = |w: &World| {
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/collaborators/mallory/permission"))
+            .count()
+    };
+    let mut s = w.serve(&[], &[]);
+    s.deliver("pull_request", "d-1", &w.pull_request_payload("opened", 1))
+        .await;
+    let a = w.completed_run(&w.sha("render-a"), &mut s);
+    let summary = a.output.summary.clone().unwrap_or_default();
+    // Three are looked into and named; the other two are only counted.
+    assert_eq!(
+        summary.matches("declares `Render-Of: #1`, but").count(),
+        3,
+        "{summary}"
+    );
+    assert!(
+        summary.contains("2 more open pull request(s) declare `Render-Of: #1`"),
+        "{summary}"
+    );
+    assert_eq!(lookups(&w), 3);
+    // The author's own render B, opened after them, is found first (no lookup needed).
+    w.open_pr(
+        7,
+        "render-b",
+        "main",
+        "Render-Of: #1\n\nRetry HTTP fetches with exponential backoff.",
+    );
+    let p = w.comment_payload(1, "maintainer", "/patchgate recheck");
+    s.deliver("issue_comment", "d-recheck", &p).await;
+    let a2 = nth_completed_run(&w, &w.sha("render-a"), 2, &mut s);
+    assert!(
+        a2.output
+            .text
+            .unwrap_or_default()
+            .contains("refs/pull/7/head"),
+        "{:?}",
+        a2.output.summary
+    );
+    assert_eq!(
+        lookups(&w),
+        3,
+        "no stranger looked into once the author's PR was found"
+    );
+    w.assert_no_violations();
+}

@@ -633,10 +633,26 @@ impl AppHandler {
             }
             (None, RenderOf::Linked(of)) => render_b_pr = Some(*of),
             (None, _) => {
-                for other in t.inst.open_pulls(&t.repo).await? {
-                    if other.number == number
-                        || other.body.as_deref().and_then(commands::render_of) != Some(number)
-                    {
+                // Anyone may open PRs naming this one: at most a few are looked into (each may
+                // cost a permission lookup) and named in the summary; the rest are counted.
+                const MAX_REFUSED: usize = 3;
+                // The author's own PRs first: they need no permission lookup, and strangers'
+                // PRs cannot crowd them out.
+                let mut candidates: Vec<_> = t
+                    .inst
+                    .open_pulls(&t.repo)
+                    .await?
+                    .into_iter()
+                    .filter(|o| {
+                        o.number != number
+                            && o.body.as_deref().and_then(commands::render_of) == Some(number)
+                    })
+                    .collect();
+                candidates.sort_by_key(|o| (o.user_login != pull.user_login, o.number));
+                let (mut refused, mut unexamined) = (0usize, 0usize);
+                for other in candidates {
+                    if refused == MAX_REFUSED {
+                        unexamined += 1;
                         continue;
                     }
                     match self.render_of_problem(t, &other, pull).await? {
@@ -644,11 +660,19 @@ impl AppHandler {
                             render_b_pr = Some(other.number);
                             break;
                         }
-                        Some(why) => notes.push(format!(
-                            "#{} declares `Render-Of: #{number}`, but {why}; it is not taken as render B.",
-                            other.number
-                        )),
+                        Some(why) => {
+                            refused += 1;
+                            notes.push(format!(
+                                "#{} declares `Render-Of: #{number}`, but {why}; it is not taken as render B.",
+                                other.number
+                            ));
+                        }
                     }
+                }
+                if render_b_pr.is_none() && unexamined > 0 {
+                    notes.push(format!(
+                        "{unexamined} more open pull request(s) declare `Render-Of: #{number}` and were not examined (after {MAX_REFUSED} that could not be taken); link render B with `/patchgate render-b #N`."
+                    ));
                 }
             }
         }
@@ -1265,7 +1289,9 @@ pub async fn queue_reconcile_pass(store: &Store, every: std::time::Duration) -> 
 /// than [`STALE_RUN`] (a run whose start GitHub does not give is taken as live).
 fn live_run(r: &crate::github::app::CheckRunInfo, now: chrono::DateTime<chrono::Utc>) -> bool {
     if r.status == "completed" {
-        return true;
+        // `cancelled` is what a head taken for superseded gets; on a PR's current head (GitHub's
+        // API lagged behind the push) it decides nothing, so the head is gated again.
+        return r.conclusion.as_deref() != Some("cancelled");
     }
     let stale = chrono::Duration::from_std(STALE_RUN).unwrap_or(chrono::Duration::MAX);
     r.started().is_none_or(|t| now - t < stale)
@@ -1275,7 +1301,8 @@ fn live_run(r: &crate::github::app::CheckRunInfo, now: chrono::DateTime<chrono::
 /// live `patchgate/quorum` check run of this App (none, or only runs left in progress for
 /// longer than [`STALE_RUN`]) gets a gate job. The delivery id names the head
 /// (`reconcile:<repo>#<N>@<sha>`; for a head whose runs are all stale,
-/// `…:stale:<newest run id>`, so each lost run is gated again once). A failing installation,
+/// `…:regate`, so such a head is gated again once, never in a loop). A run counts as live
+/// when completed (unless `cancelled`) or in progress for less than [`STALE_RUN`]. A failing installation,
 /// repository or API call is logged, counted and skipped: the pass goes on with the rest.
 pub async fn reconcile(app: &GitHubApp, store: &Store) -> ReconcileReport {
     let mut report = ReconcileReport::default();
@@ -1331,8 +1358,11 @@ pub async fn reconcile(app: &GitHubApp, store: &Store) -> ReconcileReport {
                     continue;
                 }
                 let mut delivery_id = format!("reconcile:{repo}#{}@{}", pr.number, pr.head_sha);
-                if let Some(newest) = ours.iter().map(|r| r.id).max() {
-                    delivery_id.push_str(&format!(":stale:{newest}"));
+                if !ours.is_empty() {
+                    // Runs there, none live: gated again ONCE per head. Keyed on the head, not
+                    // the run — a gate that kills its worker each time is parked, leaves its run
+                    // in progress, and must not be started afresh every 30 minutes for ever.
+                    delivery_id.push_str(":regate");
                 }
                 let payload = serde_json::json!({
                     "action": "reconcile",
@@ -2072,5 +2102,11 @@ mod tests {
         assert!(live_run(&run("completed", ago(600)), now));
         // No start given: taken as live rather than gated twice.
         assert!(live_run(&run("in_progress", None), now));
+        // A completed run decides, but for `cancelled` (a head taken for superseded).
+        for (conclusion, live) in [("success", true), ("failure", true), ("cancelled", false)] {
+            let mut r = run("completed", ago(600));
+            r.conclusion = Some(conclusion.into());
+            assert_eq!(live_run(&r, now), live, "{conclusion}");
+        }
     }
 }

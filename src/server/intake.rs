@@ -284,6 +284,12 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     ok.then_some(v)
 }
 
+/// Whether `id` can be a GitHub delivery id (a UUID; letters, digits and `-` are accepted):
+/// never one of patchgate's own job ids, which all contain `:`.
+pub fn is_github_delivery_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// One answer: status, one-line body, and the metric outcome it counts as.
 struct Answer {
     status: StatusCode,
@@ -407,6 +413,16 @@ async fn check_and_queue(
             "missing or invalid X-GitHub-Delivery header".to_string(),
         );
     };
+    // The header is not covered by the signature: a replayed body could otherwise claim the
+    // delivery id of one of patchgate's own jobs (reconciliation and redelivery passes, which
+    // all contain ':') and so suppress it. GitHub's delivery ids are UUIDs.
+    if !is_github_delivery_id(delivery) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "invalid X-GitHub-Delivery header: letters, digits and '-' only (GitHub's delivery ids are UUIDs)".to_string(),
+        );
+    }
 
     // 4. JSON.
     let envelope: Envelope = match serde_json::from_slice(&body) {

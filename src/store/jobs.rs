@@ -727,11 +727,13 @@ impl Store {
         Ok(known)
     }
 
-    /// The delivery id of the newest (highest id) job of `event` that is done, if any. Cheap
-    /// when such jobs are frequent: the primary key is walked backwards to the first match.
+    /// The delivery id of the newest (highest id) job of `event` that completed, if any — a
+    /// parked job given up with `patchgate jobs discard` is done too but did not complete (its
+    /// `last_error` says so), and is not it. Cheap when such jobs are frequent: the primary key
+    /// is walked backwards to the first match.
     pub async fn last_done(&self, event: &str) -> Result<Option<String>, StoreError> {
         const SQL: &str = "SELECT delivery_id FROM jobs WHERE event = $1 AND state = 'done' \
-             ORDER BY id DESC LIMIT 1";
+             AND last_error IS NULL ORDER BY id DESC LIMIT 1";
         on_pool!(self, SQL, |p, sql| sqlx::query_scalar::<_, String>(sql)
             .bind(event)
             .fetch_optional(p)
