@@ -297,7 +297,7 @@ async fn a_worker_killed_mid_job_completes_it_once_after_restart() {
     let runs = w.runs(&w.sha("render-a"));
     assert_eq!(runs.len(), 1, "{runs:#?}");
     // The run completes before the worker records the job done: wait for that, not a race.
-    wait_done(&w, &mut s2, 1);
+    wait_jobs_done(&w, 1, &mut s2);
     drop(s2);
     let j = job_counts(&jobs(&w));
     assert_eq!(
@@ -518,7 +518,7 @@ async fn a_job_that_keeps_failing_is_parked_and_patchgate_jobs_requeues_it() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    wait_done(&w, &mut s, 1);
+    wait_jobs_done(&w, 1, &mut s);
     drop(s);
     let j = job_counts(&jobs(&w));
     assert_eq!(
@@ -937,16 +937,12 @@ fn nth_completed_run(
 
 /// Wait until the job list says `done {n}` with nothing queued or running.
 fn wait_jobs_done(w: &World, n: usize, s: &mut support::world::Server) -> String {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    s.wait_until(&format!("all jobs done, {n} of them"), 180, || {
         let j = jobs(w);
-        if j.contains(&format!("queued 0, running 0, done {n},")) {
-            return j;
-        }
-        s.assert_alive();
-        assert!(Instant::now() < deadline, "jobs: {j}\n{}", s.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let c = job_counts(&j);
+        let is = |state: &str, v: u64| c.get(state) == Some(&v);
+        (is("queued", 0) && is("running", 0) && is("done", n as u64)).then_some(j)
+    })
 }
 
 /// The builder's explanation of a demo render: its commit message.
@@ -1262,13 +1258,6 @@ fn push_head(w: &World, number: u64, sha: &str) {
         .update_pull(REPO, number, |p| p.head_sha = sha.to_string());
 }
 
-/// Wait until `patchgate jobs list` counts `n` done jobs.
-fn wait_done(w: &World, s: &mut support::world::Server, n: u64) {
-    s.wait_until(&format!("{n} done job(s)"), 120, || {
-        (job_counts(&jobs(w)).get("done") == Some(&n)).then_some(())
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_a_newer_push_superseded_is_not_gated() {
     let w = World::new().await;
@@ -1297,7 +1286,7 @@ async fn a_head_a_newer_push_superseded_is_not_gated() {
     let mut s = w.serve(&[], &[]);
     let (status, _) = s.deliver("pull_request", "d-old", &old_push).await;
     assert_eq!(status, 202);
-    wait_done(&w, &mut s, 1);
+    wait_jobs_done(&w, 1, &mut s);
     assert!(
         w.runs(&old).is_empty(),
         "a superseded head is not gated: {:#?}",
@@ -1316,7 +1305,7 @@ async fn a_head_a_newer_push_superseded_is_not_gated() {
     let run = w.completed_run(&new, &mut s);
     assert_eq!(run.external_id.as_deref(), Some("pr=1;job=d-new"));
     assert!(run.conclusion.is_some(), "{run:#?}");
-    wait_done(&w, &mut s, 2);
+    wait_jobs_done(&w, 2, &mut s);
     assert!(w.runs(&old).is_empty(), "{:#?}", w.runs(&old));
     w.assert_no_violations();
 }
@@ -1366,7 +1355,7 @@ async fn a_force_pushed_over_head_that_cannot_be_fetched_is_closed_as_superseded
         Some("Superseded by a newer push"),
         "{run:#?}"
     );
-    wait_done(&w, &mut s, 1);
+    wait_jobs_done(&w, 1, &mut s);
     let j = job_counts(&jobs(&w));
     assert_eq!(j.get("parked"), Some(&0), "{j:?}");
     w.assert_no_violations();
