@@ -293,16 +293,21 @@ async fn each_failed_guid_is_asked_for_once_across_passes(f: &Fixture, _backend:
     assert!(rig.store.last_done(PASS_EVENT).await.unwrap().is_some());
 }
 
-/// A pass of the slot at `at` that finished without listing anything (an earlier pass of a
-/// running server): the next pass's window starts 10 minutes before it.
-async fn finished_pass_at(store: &Store, at: chrono::DateTime<Utc>) {
-    assert!(schedule(store, at, Duration::from_secs(300)).await.unwrap());
-    let pass = store
+/// The next ready job (there must be one), claimed by worker `w`.
+async fn claim_one(store: &Store) -> Job {
+    store
         .claim("w", Duration::from_secs(60), 5, Utc::now())
         .await
         .unwrap()
         .job
-        .unwrap();
+        .expect("a ready job")
+}
+
+/// A pass of the slot at `at` that finished without listing anything (an earlier pass of a
+/// running server): the next pass's window starts 10 minutes before it.
+async fn finished_pass_at(store: &Store, at: chrono::DateTime<Utc>) {
+    assert!(schedule(store, at, Duration::from_secs(300)).await.unwrap());
+    let pass = claim_one(store).await;
     assert_eq!(pass.event, PASS_EVENT);
     assert!(store.complete(pass.id, "w", Utc::now()).await.unwrap());
 }
@@ -443,26 +448,14 @@ async fn github_refusals_are_final_and_server_errors_are_retried() {
         .await
         .unwrap());
     // The pass: two asks queued.
-    let pass = rig
-        .store
-        .claim("w", Duration::from_secs(60), 5, Utc::now())
-        .await
-        .unwrap()
-        .job
-        .unwrap();
+    let pass = claim_one(&rig.store).await;
     assert_eq!(pass.event, PASS_EVENT);
     rig.handler.handle(&pass).await.unwrap();
     assert!(rig.store.complete(pass.id, "w", Utc::now()).await.unwrap());
 
     // GitHub refuses the first (422): counted, not an error, not retried.
     rig.fake.fail_next("POST", "/app/hook/deliveries/", 422, 1);
-    let ask = rig
-        .store
-        .claim("w", Duration::from_secs(60), 5, Utc::now())
-        .await
-        .unwrap()
-        .job
-        .unwrap();
+    let ask = claim_one(&rig.store).await;
     assert_eq!(ask.event, ASK_EVENT);
     let refused = ask
         .delivery_id
@@ -475,13 +468,7 @@ async fn github_refusals_are_final_and_server_errors_are_retried() {
 
     // A 500 on the second: an error for the queue to retry, then it goes through.
     rig.fake.fail_next("POST", "/app/hook/deliveries/", 500, 1);
-    let ask = rig
-        .store
-        .claim("w", Duration::from_secs(60), 5, Utc::now())
-        .await
-        .unwrap()
-        .job
-        .unwrap();
+    let ask = claim_one(&rig.store).await;
     let flaky = ask
         .delivery_id
         .strip_prefix(ASK_PREFIX)
@@ -517,13 +504,7 @@ async fn github_refusals_are_final_and_server_errors_are_retried() {
     )
     .await
     .unwrap());
-    let pass = rig
-        .store
-        .claim("w", Duration::from_secs(60), 5, Utc::now())
-        .await
-        .unwrap()
-        .job
-        .unwrap();
+    let pass = claim_one(&rig.store).await;
     assert!(rig.handler.handle(&pass).await.is_err());
     assert_eq!(rig.metric("error"), 2.0);
     rig.handler.handle(&pass).await.unwrap();
