@@ -533,16 +533,30 @@ impl AppHandler {
         current: &str,
     ) -> Result<()> {
         let ext = external_id(number, &t.job);
-        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
-        for r in runs
-            .iter()
-            .filter(|r| r.status != "completed" && r.external_id.as_deref() == Some(ext.as_str()))
-        {
+        let runs = self.job_runs(t, head, &ext).await?;
+        for r in runs.iter().filter(|r| r.status != "completed") {
             t.inst
                 .complete_check_run(&t.repo, r.id, &superseded_result(current))
                 .await?;
         }
         Ok(())
+    }
+
+    /// The `patchgate/quorum` runs on `head` whose external id is `ext` (the runs of one job:
+    /// earlier attempts of the same job), as listed for this App.
+    async fn job_runs(
+        &self,
+        t: &Target,
+        head: &str,
+        ext: &str,
+    ) -> Result<Vec<crate::github::app::CheckRunInfo>> {
+        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
+        Ok(runs
+            .into_iter()
+            .filter(|r| {
+                r.name == CHECK_NAME && r.head_sha == head && r.external_id.as_deref() == Some(ext)
+            })
+            .collect())
     }
 
     /// This job's `patchgate/quorum` run for PR `number` on `head`: the one an earlier attempt
@@ -551,15 +565,8 @@ impl AppHandler {
     /// same time — is never taken over, and only this App's runs are looked at.
     async fn start_check(&self, t: &Target, number: u64, head: &str) -> Result<u64> {
         let ext = external_id(number, &t.job);
-        let runs = t.inst.check_runs_for_ref(&t.repo, head, CHECK_NAME).await?;
-        let earlier = runs
-            .iter()
-            .filter(|r| {
-                r.name == CHECK_NAME
-                    && r.head_sha == head
-                    && r.external_id.as_deref() == Some(ext.as_str())
-            })
-            .max_by_key(|r| r.id);
+        let runs = self.job_runs(t, head, &ext).await?;
+        let earlier = runs.iter().max_by_key(|r| r.id);
         if let Some(r) = earlier {
             if r.output.annotations_count == 0 {
                 return Ok(r.id);
@@ -1719,19 +1726,8 @@ impl AppHandler {
     /// started, else a new one.
     async fn merge_group_check(&self, t: &Target, pr: u64, group_head: &str) -> Result<u64> {
         let ext = merge_group_external_id(pr, &t.job);
-        let runs = t
-            .inst
-            .check_runs_for_ref(&t.repo, group_head, CHECK_NAME)
-            .await?;
-        if let Some(r) = runs
-            .iter()
-            .filter(|r| {
-                r.name == CHECK_NAME
-                    && r.head_sha == group_head
-                    && r.external_id.as_deref() == Some(ext.as_str())
-            })
-            .max_by_key(|r| r.id)
-        {
+        let runs = self.job_runs(t, group_head, &ext).await?;
+        if let Some(r) = runs.iter().max_by_key(|r| r.id) {
             return Ok(r.id);
         }
         t.inst

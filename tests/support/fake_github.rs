@@ -921,13 +921,7 @@ fn repo_operation(
     query: &[(String, String)],
     body: Value,
 ) -> Answer {
-    let q = |k: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let q = |k: &str| query_value(query, k);
     let num = |k: &str| p.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let new_id = g.id();
     let r = g.repos.get_mut(name).expect("checked");
@@ -2135,13 +2129,7 @@ fn list_hook_deliveries(
     path: &str,
     query: &[(String, String)],
 ) -> Answer {
-    let get = |k: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| query_value(query, k);
     let per_page = get("per_page")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(30)
@@ -2240,13 +2228,7 @@ fn paginate(
     items: Vec<Value>,
     wrap: Option<&str>,
 ) -> Answer {
-    let get = |k: &str| {
-        query
-            .iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-    };
+    let get = |k: &str| query_value(query, k).and_then(|v| v.parse::<usize>().ok());
     let per_page = get("per_page").unwrap_or(30).clamp(1, 100);
     let page = get("page").unwrap_or(1).max(1);
     let total = items.len();
@@ -2306,4 +2288,13 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The last value of query parameter `k` (a later repeat wins, as GitHub reads it).
+fn query_value(query: &[(String, String)], k: &str) -> Option<String> {
+    query
+        .iter()
+        .rev()
+        .find(|(n, _)| n == k)
+        .map(|(_, v)| v.clone())
 }
