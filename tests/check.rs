@@ -1,8 +1,7 @@
 //! `patchgate check`, `audit`, `meta verify` and `ledger verify`, run as a user runs them, on the
 //! demo repository that `fixtures/demo/make-repo.sh` builds.
 
-#[path = "support/pg.rs"]
-mod pgdb;
+use crate::support::pg as pgdb;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,8 +5,7 @@
 //! events applied, forged, stale and replayed ones refused with nothing applied, NDJSON with a
 //! malformed line, a stream read line by line before its end, and the `patchgate event` client.
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

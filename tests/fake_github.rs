@@ -3,7 +3,7 @@
 //! request that GitHub's REST description does not allow. Driven by plain reqwest where the
 //! exact bytes matter, and by the real octocrab client (what patchgate uses) everywhere else.
 
-mod support;
+use crate::support;
 
 use jsonwebtoken::EncodingKey;
 use octocrab::models::{AppId, CheckRunId, InstallationId};

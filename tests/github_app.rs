@@ -2,7 +2,7 @@
 //! `tests/support/`: the real octocrab client, real RS256 JWTs, installation tokens, and every
 //! request checked against GitHub's REST description (each test ends with no violations).
 
-mod support;
+use crate::support;
 
 use patchgate::github::app::{
     Annotation, AnnotationLevel, AppCredentials, CheckAction, CheckRunResult, Conclusion,

@@ -3,8 +3,7 @@
 //! `fixtures/github/webhooks/`. Each refusal is checked twice: the status and one-line reason
 //! the client sees, and that nothing reached the queue.
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,8 +4,7 @@
 //! gets its own schema (`pgtest_<pid>_<nanos>_<n>`), dropped when done. Time is injected (no
 //! wall clock). These tests must never skip: an unreachable PostgreSQL fails them loudly.
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::sync::Arc;
 

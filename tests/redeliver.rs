@@ -13,7 +13,7 @@
 //! - `patchgate serve --redeliver-interval 1`: the same through the real binary, with GitHub
 //!   answering 500 to a listing and to a redelivery request — logged, counted, not fatal.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! description. Repository contents come from a bare repository on disk that the fake names as
 //! the repository's clone URL (the server mirrors it with git2, as it would github.com).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 //! different replicas: every delivery must still be one job, worked once, reported as one
 //! check run on its head. These tests never skip: an unreachable PostgreSQL fails them.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! event on `/webhook/meta`, `/patchgate rollback` in a comment, the check run's Rollback
 //! button, a CI failure on the default branch, or the command line acting as the App.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

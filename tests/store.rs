@@ -8,8 +8,7 @@
 //! parallel — or in other processes — never see each other's rows. These tests must never
 //! skip: an unreachable PostgreSQL fails them loudly.
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::sync::Arc;
 

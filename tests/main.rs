@@ -1,0 +1,32 @@
+//! The integration tests, one binary: each file beside this one is a module of it, and
+//! `support/` (the fake GitHub, its REST-description check, the PostgreSQL fixture, the
+//! running-server world) is compiled once for all of them instead of once per test binary.
+
+mod support;
+
+mod actions;
+mod astdiff;
+mod auto_rollback;
+mod check;
+mod cli;
+mod config_doc;
+mod events;
+mod fake_github;
+mod format;
+mod github_app;
+mod inputs;
+mod intake;
+mod jobs;
+mod llm;
+mod meta_record;
+mod meta_vectors;
+mod policy;
+mod quorum;
+mod redeliver;
+mod repo_config;
+mod rollback;
+mod rule_guard;
+mod server;
+mod server_pg;
+mod server_rollback;
+mod store;
