@@ -336,3 +336,119 @@ fn config_check_reports_every_problem_with_its_path() {
     let o = patchgate(&["config", "check", repo_cfg.to_str().unwrap()], root());
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+fn patchgate_in(args: &[&str], cwd: &Path, data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PATCHGATE_THRESHOLD_PERCENT")
+        .env_remove("DATABASE_URL")
+        .env_remove("PATCHGATE_CONFIG")
+        .env("PATCHGATE_DATA_DIR", data_dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run patchgate")
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(o), stderr(o)))
+}
+
+#[test]
+fn meta_verify_on_a_file_that_is_no_record_is_an_input_error_not_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    for target in [empty.to_str().unwrap(), "src/main.rs", "Cargo.toml"] {
+        let o = patchgate(&["meta", "verify", target], root());
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{target}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(!stdout(&o).contains("TAMPERED"), "{target}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("is not a patchgate decision record"),
+            "{target}: {}",
+            stderr(&o)
+        );
+        let o = patchgate(&["meta", "verify", target, "--format", "json"], root());
+        assert_eq!(o.status.code(), Some(2));
+        assert_eq!(json_of(&o)["status"], "not_a_record");
+    }
+    // A record whose hash was edited is still tampering.
+    let edited = dir.path().join("meta.yaml");
+    std::fs::write(
+        &edited,
+        "record_hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n\
+         prev_record_hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
+    )
+    .unwrap();
+    let o = patchgate(&["meta", "verify", edited.to_str().unwrap()], root());
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("TAMPERED"), "{}", stdout(&o));
+    let o = patchgate(
+        &[
+            "meta",
+            "verify",
+            edited.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let doc = json_of(&o);
+    assert_eq!(doc["status"], "tampered");
+    assert!(!doc["problems"].as_array().unwrap().is_empty(), "{doc}");
+}
+
+#[test]
+fn scripts_get_json_from_every_checking_command() {
+    let data = tempfile::tempdir().unwrap();
+    let o = patchgate_in(&["rules", "test", "--format", "json"], root(), data.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc = json_of(&o);
+    assert_eq!(doc["passed"], true);
+    assert!(doc["rules"].as_u64().unwrap() > 10, "{doc}");
+    assert_eq!(doc["failures"].as_array().unwrap().len(), 0);
+
+    let o = patchgate_in(
+        &["ledger", "verify", "--format", "json"],
+        root(),
+        data.path(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc = json_of(&o);
+    assert_eq!(doc["status"], "intact");
+    assert_eq!(doc["records"], 0);
+    assert_eq!(doc["backend"], "sqlite");
+
+    let o = patchgate_in(&["jobs", "--format", "json"], root(), data.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc = json_of(&o);
+    assert_eq!(doc["counts"]["parked"], 0, "{doc}");
+    assert_eq!(doc["parked"].as_array().unwrap().len(), 0);
+
+    let bad = data.path().join("patchgate.yml");
+    std::fs::write(&bad, "auditors:\n  - {name: rule-guard, kind: rulez}\n").unwrap();
+    let o = patchgate_in(
+        &["config", "check", bad.to_str().unwrap(), "--format", "json"],
+        root(),
+        data.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let doc = json_of(&o);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["checked"][0]["ok"], false);
+    assert!(
+        doc["checked"][0]["problems"]
+            .as_str()
+            .unwrap()
+            .contains("kind"),
+        "{doc}"
+    );
+}

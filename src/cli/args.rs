@@ -24,6 +24,7 @@ pub(crate) struct Cli {
 /// Where state lives and which server config applies (flags > env > file > defaults; see
 /// `patchgate config explain`).
 #[derive(Args)]
+#[command(next_help_heading = "Store and config (every command)")]
 pub(crate) struct GlobalArgs {
     /// Data directory: the embedded store (SQLite) [env: PATCHGATE_DATA_DIR].
     #[arg(long, global = true)]
@@ -179,6 +180,9 @@ pub(crate) enum LogFormatArg {
 pub(crate) struct JobsArgs {
     #[command(subcommand)]
     pub(crate) action: Option<JobsAction>,
+    /// Output of the listing: `text` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub(crate) format: Format,
 }
 
 #[derive(Subcommand)]
@@ -207,7 +211,12 @@ pub(crate) enum ConfigCommand {
     /// Validate a server config or a repository config (.github/patchgate.yml) and print every
     /// problem with its path. Without FILE: the server config in effect and, inside a git
     /// repository, its .github/patchgate.yml.
-    Check { file: Option<PathBuf> },
+    Check {
+        file: Option<PathBuf>,
+        /// Output: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the effective configuration and where each value came from.
     Explain,
 }
@@ -217,7 +226,8 @@ pub(crate) struct CheckArgs {
     /// The git repository.
     #[arg(long, default_value = ".")]
     pub(crate) repo: PathBuf,
-    /// The base the change is against.
+    /// The base the change is against (required, unless --github-actions reads it from the
+    /// event).
     #[arg(long, required_unless_present = "github_actions")]
     pub(crate) base: Option<String>,
     /// Run as a GitHub Actions step: read the change from GITHUB_EVENT_PATH and friends, write
@@ -242,8 +252,10 @@ pub(crate) struct CheckArgs {
     /// Variance (percent) at or below which the renders agree [env: PATCHGATE_THRESHOLD_PERCENT].
     #[arg(long)]
     pub(crate) threshold: Option<f64>,
+    /// Output: `text` for people, `json` for scripts (docs/diff-json.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
+    /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
 }
@@ -256,8 +268,10 @@ pub(crate) struct AuditArgs {
     pub(crate) base: String,
     #[arg(long, default_value = "HEAD")]
     pub(crate) head: String,
+    /// Output: `text` for people, `json` for scripts (docs/diff-json.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
+    /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
 }
@@ -300,18 +314,26 @@ pub(crate) struct RollbackArgs {
 #[derive(Subcommand)]
 pub(crate) enum MetaCommand {
     /// Recompute every hash of a record: a meta.yaml file, or the git note on a commit.
+    /// Exit 0 verified, 1 tampered, 2 not a record (or unreadable).
     Verify {
         /// A file path, or a commit of --repo.
         target: String,
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// Output: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 
 #[derive(Subcommand)]
 pub(crate) enum LedgerCommand {
     /// Walk the ledger's chain and report any record edited, deleted or reordered.
-    Verify,
+    Verify {
+        /// Output: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -321,6 +343,9 @@ pub(crate) enum RulesCommand {
         /// A directory of rule files to test instead of the built-in pack (rules/*.yaml).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Output: `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 
@@ -366,35 +391,48 @@ pub(crate) struct DiffArgs {
     /// What A and B are; detected when omitted.
     #[arg(long, value_enum)]
     pub(crate) input: Option<Input>,
-    /// Variance (percent) at or below which the renders agree.
-    #[arg(long, env = "PATCHGATE_THRESHOLD_PERCENT", default_value_t = 3.0)]
-    pub(crate) threshold: f64,
+    /// Variance (percent) at or below which the renders agree [env: PATCHGATE_THRESHOLD_PERCENT]
+    /// [default: 3].
+    #[arg(long)]
+    pub(crate) threshold: Option<f64>,
+    /// Output: `text` for people, `json` for scripts (docs/diff-json.md).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
+    /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
     /// Count comment nodes (by default comments never count).
     #[arg(long)]
     pub(crate) count_comments: bool,
     /// Bytes per file (any side) beyond which the file is compared as lines, unparsed.
-    #[arg(long, default_value_t = Limits::default().max_bytes)]
+    #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().max_bytes)]
     pub(crate) max_bytes: usize,
     /// Nodes per file beyond which the file is compared as lines.
-    #[arg(long, default_value_t = Limits::default().max_nodes)]
+    #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().max_nodes)]
     pub(crate) max_nodes: usize,
     /// Milliseconds per file beyond which matching gives up and the file is compared as lines.
-    #[arg(long, default_value_t = Limits::default().time_limit_ms)]
+    #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().time_limit_ms)]
     pub(crate) time_limit_ms: u64,
     /// Benchmark mode: diff every before/after pair under DIR (see benches/README.md).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["a", "b", "head"])]
+    #[arg(help_heading = "Benchmark mode", long, value_name = "DIR", conflicts_with_all = ["a", "b", "head"])]
     pub(crate) bench: Option<PathBuf>,
     /// Benchmark mode: also time this difftastic binary on the same pairs.
-    #[arg(long, value_name = "PATH", requires = "bench")]
+    #[arg(
+        help_heading = "Benchmark mode",
+        long,
+        value_name = "PATH",
+        requires = "bench"
+    )]
     pub(crate) bench_difftastic: Option<PathBuf>,
     /// Benchmark mode: only the first N pairs.
-    #[arg(long, requires = "bench")]
+    #[arg(help_heading = "Benchmark mode", long, requires = "bench")]
     pub(crate) bench_limit: Option<usize>,
     /// Benchmark mode: write per-pair figures as JSON lines to FILE.
-    #[arg(long, value_name = "FILE", requires = "bench")]
+    #[arg(
+        help_heading = "Benchmark mode",
+        long,
+        value_name = "FILE",
+        requires = "bench"
+    )]
     pub(crate) bench_out: Option<PathBuf>,
 }

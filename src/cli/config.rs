@@ -10,8 +10,8 @@ use patchgate::audit::rule_guard::RuleSet;
 use patchgate::config;
 use patchgate::gate::repo_config;
 
-use super::args::GlobalArgs;
-use super::settings;
+use super::args::{Format, GlobalArgs};
+use super::{print_json, settings};
 
 /// Check one config file; the problems found, or what it is.
 fn check_config_file(path: &Path) -> Result<std::result::Result<String, String>> {
@@ -67,7 +67,13 @@ pub(crate) fn cmd_config_explain(global: &GlobalArgs) -> Result<u8> {
     Ok(0)
 }
 
-pub(crate) fn cmd_config_check(global: &GlobalArgs, file: Option<PathBuf>) -> Result<u8> {
+pub(crate) fn cmd_config_check(
+    global: &GlobalArgs,
+    file: Option<PathBuf>,
+    format: Format,
+) -> Result<u8> {
+    // (path or what, Ok(summary) | Err(problems)) for each thing checked, in order.
+    let mut results: Vec<(String, std::result::Result<String, String>)> = Vec::new();
     let mut files = Vec::new();
     match file {
         Some(f) => files.push(f),
@@ -76,13 +82,14 @@ pub(crate) fn cmd_config_check(global: &GlobalArgs, file: Option<PathBuf>) -> Re
             match s {
                 Ok(s) => match &s.source {
                     config::ConfigSource::File(p) => files.push(p.clone()),
-                    config::ConfigSource::EmbeddedDefault => {
-                        println!("OK  server config: the embedded default");
-                    }
+                    config::ConfigSource::EmbeddedDefault => results.push((
+                        "server config".into(),
+                        Ok("server config: the embedded default".into()),
+                    )),
                 },
                 Err(e) => {
-                    println!("PROBLEM  {e}");
-                    return Ok(1);
+                    results.push(("server config".into(), Err(e.to_string())));
+                    return Ok(report_checks(&results, format));
                 }
             }
             if let Ok(repo) = git2::Repository::discover(".") {
@@ -95,15 +102,31 @@ pub(crate) fn cmd_config_check(global: &GlobalArgs, file: Option<PathBuf>) -> Re
             }
         }
     }
-    let mut bad = false;
     for f in files {
-        match check_config_file(&f)? {
-            Ok(what) => println!("OK  {what}"),
-            Err(problems) => {
-                bad = true;
-                println!("PROBLEM  {problems}");
+        results.push((f.display().to_string(), check_config_file(&f)?));
+    }
+    Ok(report_checks(&results, format))
+}
+
+/// Print what `config check` found; exit 1 when anything has problems.
+fn report_checks(results: &[(String, std::result::Result<String, String>)], format: Format) -> u8 {
+    let bad = results.iter().any(|(_, r)| r.is_err());
+    match format {
+        Format::Text => {
+            for (_, r) in results {
+                match r {
+                    Ok(what) => println!("OK  {what}"),
+                    Err(problems) => println!("PROBLEM  {problems}"),
+                }
             }
         }
+        Format::Json => print_json(&serde_json::json!({
+            "ok": !bad,
+            "checked": results.iter().map(|(what, r)| match r {
+                Ok(summary) => serde_json::json!({"what": what, "ok": true, "summary": summary}),
+                Err(problems) => serde_json::json!({"what": what, "ok": false, "problems": problems}),
+            }).collect::<Vec<_>>(),
+        })),
     }
-    Ok(u8::from(bad))
+    u8::from(bad)
 }

@@ -13,16 +13,31 @@ use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
 use super::args::{DiffArgs, Format, Input};
 use super::use_color;
 
-pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
-    if !(args.threshold.is_finite() && (0.0..=100.0).contains(&args.threshold)) {
-        bail!(
-            "--threshold must be a percentage between 0 and 100, got {}",
-            args.threshold
-        );
+/// The threshold in force: the flag, else `PATCHGATE_THRESHOLD_PERCENT`, else 3 — an error
+/// names whichever of the two held the bad value.
+fn threshold(flag: Option<f64>, env: Option<String>) -> Result<f64> {
+    let in_range = |t: f64| t.is_finite() && (0.0..=100.0).contains(&t);
+    match (flag, env) {
+        (Some(t), _) if in_range(t) => Ok(t),
+        (Some(t), _) => bail!("--threshold must be a percentage between 0 and 100, got {t}"),
+        (None, Some(v)) if !v.trim().is_empty() => match v.trim().parse::<f64>() {
+            Ok(t) if in_range(t) => Ok(t),
+            _ => bail!(
+                "PATCHGATE_THRESHOLD_PERCENT must be a percentage between 0 and 100, got `{v}`"
+            ),
+        },
+        (None, _) => Ok(3.0),
     }
+}
+
+pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
+    let threshold = threshold(
+        args.threshold,
+        std::env::var("PATCHGATE_THRESHOLD_PERCENT").ok(),
+    )?;
     let registry = Registry::embedded().context("loading the language registry")?;
     let opts = DiffOptions {
-        threshold_percent: args.threshold,
+        threshold_percent: threshold,
         count_comments: args.count_comments,
         limits: Limits {
             max_bytes: args.max_bytes,
@@ -71,4 +86,25 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         Verdict::Agreed => 0,
         Verdict::Escalate => 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threshold;
+
+    #[test]
+    fn a_bad_threshold_is_blamed_on_where_it_came_from() {
+        assert_eq!(threshold(None, None).unwrap(), 3.0);
+        assert_eq!(threshold(Some(5.0), Some("x".into())).unwrap(), 5.0);
+        assert_eq!(threshold(None, Some("7".into())).unwrap(), 7.0);
+        let e = threshold(None, Some("lots".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("PATCHGATE_THRESHOLD_PERCENT") && e.contains("lots"),
+            "{e}"
+        );
+        let e = threshold(Some(101.0), None).unwrap_err().to_string();
+        assert!(e.starts_with("--threshold"), "{e}");
+    }
 }

@@ -52,6 +52,13 @@ pub(crate) async fn cmd_event(args: EventArgs) -> Result<u8> {
     if let Some(h) = &out.audit_hash {
         println!("X-Audit-Hash: {h}");
     }
+    if out.status == 404 {
+        bail!(
+            "the server answered 404 for {url}: its /webhook/meta is off (the server has no \
+             PATCHGATE_EVENTS_SECRET; see docs/operations.md), or the URL is not the server's \
+             /webhook/meta"
+        );
+    }
     if !out.is_success() {
         bail!("the server answered {}", out.status);
     }

@@ -2,13 +2,35 @@
 
 use anyhow::{bail, Result};
 
-use super::args::{GlobalArgs, JobsAction, JobsArgs};
-use super::{open_store, settings};
+use serde_json::json;
+
+use super::args::{Format, GlobalArgs, JobsAction, JobsArgs};
+use super::{open_store, print_json, settings};
 
 pub(crate) async fn cmd_jobs(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
     let settings = settings(global, None)?;
     let store = open_store(&settings).await?;
     match args.action.unwrap_or(JobsAction::List) {
+        JobsAction::List if matches!(args.format, Format::Json) => {
+            let counts = store.counts().await?;
+            let parked = store.parked().await?;
+            print_json(&json!({
+                "counts": patchgate::store::jobs::STATES.iter()
+                    .map(|s| (s.to_string(), json!(counts.get(*s).copied().unwrap_or(0))))
+                    .collect::<serde_json::Map<_, _>>(),
+                "parked": parked.iter().map(|j| json!({
+                    "id": j.id,
+                    "event": j.event,
+                    "repo": j.repo,
+                    "delivery_id": j.delivery_id,
+                    "attempts": j.attempts,
+                    "lost_workers": j.lost,
+                    "since": j.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "last_error": j.last_error,
+                })).collect::<Vec<_>>(),
+            }));
+            Ok(0)
+        }
         JobsAction::List => {
             let counts = store.counts().await?;
             let line: Vec<String> = patchgate::store::jobs::STATES

@@ -8,12 +8,47 @@ use anyhow::{Context, Result};
 use patchgate::meta::chain::verify_chain;
 use patchgate::meta::ledger::LedgerStore;
 use patchgate::meta::notes;
-use patchgate::meta::record::verify_yaml;
+use patchgate::meta::record::{verify_yaml, MetaRecord};
+use serde_json::json;
 
-use super::args::GlobalArgs;
-use super::{open_store, settings};
+use super::args::{Format, GlobalArgs};
+use super::{open_store, print_json, settings};
 
-pub(crate) fn cmd_meta_verify(target: &str, repo: &Path) -> Result<u8> {
+/// What `meta verify` found: a record that verifies, one that does not (tampered), or text
+/// that is no decision record at all — an input error, never reported as tampering.
+enum Finding {
+    Verified(Box<MetaRecord>),
+    Tampered(String),
+    NotARecord(String),
+}
+
+/// Whether YAML text claims to be a decision record: a mapping that carries the chain's
+/// fields. Only such text can be tampered with; anything else is the wrong input.
+fn claims_to_be_a_record(text: &str) -> bool {
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(m)) => ["record_hash", "prev_record_hash"]
+            .iter()
+            .any(|k| m.contains_key(serde_yaml::Value::from(*k))),
+        _ => false,
+    }
+}
+
+fn examine(text: &str) -> Finding {
+    if !claims_to_be_a_record(text) {
+        let why = if text.trim().is_empty() {
+            "it is empty".to_string()
+        } else {
+            "it is not a YAML mapping with record_hash and prev_record_hash".to_string()
+        };
+        return Finding::NotARecord(why);
+    }
+    match verify_yaml(text) {
+        Ok(record) => Finding::Verified(Box::new(record)),
+        Err(e) => Finding::Tampered(e.to_string()),
+    }
+}
+
+pub(crate) fn cmd_meta_verify(target: &str, repo: &Path, format: Format) -> Result<u8> {
     let (what, text) = if Path::new(target).is_file() {
         let text = std::fs::read_to_string(target).with_context(|| format!("reading {target}"))?;
         (target.to_string(), text)
@@ -36,28 +71,71 @@ pub(crate) fn cmd_meta_verify(target: &str, repo: &Path) -> Result<u8> {
         })?;
         (format!("note on {}", commit.id()), text)
     };
-    match verify_yaml(&text) {
-        Ok(record) => {
-            println!(
-                "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}",
-                record.record_hash.as_deref().unwrap_or("?"),
-                record.prev_record_hash.as_deref().unwrap_or("?"),
-                record.quorum_passed
-            );
+    let finding = examine(&text);
+    if let Format::Json = format {
+        let doc = match &finding {
+            Finding::Verified(r) => json!({
+                "target": what, "status": "verified",
+                "record_hash": r.record_hash, "prev_record_hash": r.prev_record_hash,
+                "quorum_passed": r.quorum_passed, "problems": [],
+            }),
+            Finding::Tampered(p) => json!({"target": what, "status": "tampered", "problems": [p]}),
+            Finding::NotARecord(p) => {
+                json!({"target": what, "status": "not_a_record", "problems": [p]})
+            }
+        };
+        print_json(&doc);
+    }
+    match finding {
+        Finding::Verified(record) => {
+            if let Format::Text = format {
+                println!(
+                    "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}",
+                    record.record_hash.as_deref().unwrap_or("?"),
+                    record.prev_record_hash.as_deref().unwrap_or("?"),
+                    record.quorum_passed
+                );
+            }
             Ok(0)
         }
-        Err(e) => {
-            println!("TAMPERED  {what}: {e}");
+        Finding::Tampered(e) => {
+            if let Format::Text = format {
+                println!("TAMPERED  {what}: {e}");
+            }
             Ok(1)
+        }
+        Finding::NotARecord(why) => {
+            if let Format::Text = format {
+                eprintln!(
+                    "error: {what} is not a patchgate decision record ({why}); give a meta.yaml \
+                     that `patchgate check --write-meta` wrote, or a commit with a patchgate note"
+                );
+            }
+            Ok(2)
         }
     }
 }
 
-pub(crate) async fn cmd_ledger_verify(global: &GlobalArgs) -> Result<u8> {
+pub(crate) async fn cmd_ledger_verify(global: &GlobalArgs, format: Format) -> Result<u8> {
     let settings = settings(global, None)?;
     let store = open_store(&settings).await?;
     let rows = store.all().await.context("reading the ledger")?;
-    match verify_chain(&rows) {
+    let verdict = verify_chain(&rows);
+    if let Format::Json = format {
+        let doc = match &verdict {
+            Ok(report) => json!({
+                "status": "intact", "backend": store.backend(),
+                "records": report.rows, "head_hash": report.head_hash.to_string(), "problem": null,
+            }),
+            Err(e) => json!({
+                "status": "tampered", "backend": store.backend(),
+                "records": rows.len(), "head_hash": null, "problem": e.to_string(),
+            }),
+        };
+        print_json(&doc);
+        return Ok(u8::from(verdict.is_err()));
+    }
+    match verdict {
         Ok(report) => {
             println!(
                 "OK  ledger ({}, {}): {} record(s), chain intact, head {}",
@@ -72,5 +150,21 @@ pub(crate) async fn cmd_ledger_verify(global: &GlobalArgs) -> Result<u8> {
             println!("TAMPERED  ledger ({}): {e}", store.backend());
             Ok(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_text_that_claims_the_chain_fields_can_be_tampered() {
+        assert!(matches!(examine(""), Finding::NotARecord(_)));
+        assert!(matches!(examine("fn main() {}\n"), Finding::NotARecord(_)));
+        assert!(matches!(examine("a: 1\n"), Finding::NotARecord(_)));
+        assert!(matches!(
+            examine("record_hash: sha256:00\nprev_record_hash: x\n"),
+            Finding::Tampered(_)
+        ));
     }
 }

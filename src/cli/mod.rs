@@ -32,19 +32,23 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => diff::cmd_diff(*args),
         Command::Check(args) => runtime()?.block_on(check::cmd_check(&global, *args)),
         Command::Audit(args) => runtime()?.block_on(audit::cmd_audit(&global, args)),
-        Command::Meta(MetaCommand::Verify { target, repo }) => {
-            meta::cmd_meta_verify(&target, &repo)
-        }
-        Command::Ledger(LedgerCommand::Verify) => {
-            runtime()?.block_on(meta::cmd_ledger_verify(&global))
+        Command::Meta(MetaCommand::Verify {
+            target,
+            repo,
+            format,
+        }) => meta::cmd_meta_verify(&target, &repo, format),
+        Command::Ledger(LedgerCommand::Verify { format }) => {
+            runtime()?.block_on(meta::cmd_ledger_verify(&global, format))
         }
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
         }
         Command::Rollback(args) => rollback::cmd_rollback(args),
-        Command::Rules(RulesCommand::Test { dir }) => rules::cmd_rules_test(dir),
+        Command::Rules(RulesCommand::Test { dir, format }) => rules::cmd_rules_test(dir, format),
         Command::Config(ConfigCommand::Explain) => config::cmd_config_explain(&global),
-        Command::Config(ConfigCommand::Check { file }) => config::cmd_config_check(&global, file),
+        Command::Config(ConfigCommand::Check { file, format }) => {
+            config::cmd_config_check(&global, file, format)
+        }
         Command::Serve(args) => serve::cmd_serve(&global, args),
         Command::Jobs(args) => runtime()?.block_on(jobs::cmd_jobs(&global, args)),
         Command::Event(args) => runtime()?.block_on(event::cmd_event(args)),
@@ -86,6 +90,14 @@ pub(crate) async fn open_store(s: &Settings) -> Result<Store> {
     Store::open(&s.data_dir, s.database_url.as_deref())
         .await
         .with_context(|| format!("opening the store in {}", s.data_dir.display()))
+}
+
+/// Print a JSON document on stdout, pretty, with a final newline.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value always serialises")
+    );
 }
 
 pub(crate) fn use_color(c: Color) -> bool {

@@ -127,10 +127,11 @@ pub struct ChainError {
 
 impl fmt::Display for ChainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
         write!(
             f,
-            "ledger does not verify ({} problems)",
-            self.problems.len()
+            "ledger does not verify ({n} problem{})",
+            if n == 1 { "" } else { "s" }
         )?;
         for p in &self.problems {
             write!(f, "\n  {p}")?;

@@ -397,14 +397,25 @@ pub enum Problem {
     #[error("record is not a YAML mapping: {0}")]
     Unreadable(String),
     #[error(
-        "quorum_passed is true but the rule does not hold (audit passed: {audit}, renders \
-         agreed: {renders:?}, explanations agreed: {explanations:?})"
+        "quorum_passed is true but the rule does not hold (audit passed: {audit}, renders: {}, \
+         explanations: {})",
+        agreement_word(*renders),
+        agreement_word(*explanations)
     )]
     QuorumClaimUnfounded {
         audit: bool,
         renders: Option<bool>,
         explanations: Option<bool>,
     },
+}
+
+/// How an optional agreement reads in a sentence: agreed, differ, or not compared.
+fn agreement_word(agreed: Option<bool>) -> &'static str {
+    match agreed {
+        Some(true) => "agreed",
+        Some(false) => "differ",
+        None => "not compared",
+    }
 }
 
 /// Everything that is wrong with a record (at least one thing).
