@@ -57,11 +57,7 @@ impl AppHandler {
                 }
                 Parsed::Invalid { command, message } => {
                     t.inst
-                        .comment(
-                            &t.repo,
-                            number,
-                            &messages::reply_invalid(command, &message),
-                        )
+                        .comment(&t.repo, number, &messages::reply_invalid(command, &message))
                         .await?;
                 }
                 Parsed::Command(cmd) => {
