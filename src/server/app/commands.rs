@@ -1,0 +1,191 @@
+//! What people ask in pull-request comments (`/patchgate …`) and with the check run's
+//! Rollback button. Every command but help is authorised in one place,
+//! [`AppHandler::authorize`]; a denied command gets a reply and changes nothing, and a bot's
+//! comment (this App's included) is never a command.
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::check_run::{check_run_pr, foreign_app};
+use super::messages;
+use super::{str_at, u64_at, AppHandler, ManualRollback, Target, CHECK_NAME, ROLLBACK_ACTION};
+use crate::github::commands::{self, Command, Parsed, RenderBRef};
+
+/// A user that is a bot (GitHub Apps, including this one): their comments are never commands.
+fn is_bot(user: &Value) -> bool {
+    str_at(user, "/type") == Some("Bot")
+        || str_at(user, "/login").is_some_and(|l| l.ends_with("[bot]"))
+}
+
+fn command_word(c: &Command) -> &'static str {
+    match c {
+        Command::Recheck => "recheck",
+        Command::RenderB(_) => "render-b",
+        Command::Rollback { .. } => "rollback",
+        Command::Help => "help",
+    }
+}
+
+impl AppHandler {
+    pub(super) async fn on_comment(&self, job: &str, p: &Value) -> Result<()> {
+        if p.pointer("/issue/pull_request").is_none() {
+            return Ok(()); // an issue, not a pull request
+        }
+        let comment = p.pointer("/comment").context("comment")?;
+        if comment.pointer("/user").is_some_and(is_bot) {
+            return Ok(());
+        }
+        let body = str_at(comment, "/body").unwrap_or("");
+        let parsed = commands::parse_comment(body);
+        if parsed.is_empty() {
+            return Ok(());
+        }
+        let t = self.target(job, p).await?;
+        let number = u64_at(p, "/issue/number").context("issue.number")?;
+        let comment_id = u64_at(comment, "/id").unwrap_or(0);
+        let user = str_at(comment, "/user/login")
+            .or_else(|| str_at(p, "/sender/login"))
+            .context("comment.user.login")?
+            .to_string();
+        for item in parsed {
+            match item {
+                Parsed::Unknown { word, suggestion } => {
+                    t.inst
+                        .comment(&t.repo, number, &commands::reply_unknown(&word, suggestion))
+                        .await?;
+                }
+                Parsed::Invalid { command, message } => {
+                    t.inst
+                        .comment(&t.repo, number, &messages::reply_invalid(command, &message))
+                        .await?;
+                }
+                Parsed::Command(cmd) => {
+                    if commands::needs_write(&cmd) && !self.authorize(&t, &user).await? {
+                        info!(user = %user, "command denied: no write permission");
+                        t.inst
+                            .comment(
+                                &t.repo,
+                                number,
+                                &messages::reply_denied(&user, command_word(&cmd), &t.repo),
+                            )
+                            .await?;
+                        continue;
+                    }
+                    if comment_id != 0 {
+                        if let Err(e) = t.inst.react(&t.repo, comment_id, "eyes").await {
+                            warn!(error = %format!("{e:#}"), "could not react to the comment");
+                        }
+                    }
+                    self.run_command(&t, number, &user, cmd).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run_command(
+        &self,
+        t: &Target,
+        number: u64,
+        user: &str,
+        cmd: Command,
+    ) -> Result<()> {
+        match cmd {
+            Command::Help => {
+                t.inst
+                    .comment(&t.repo, number, &commands::help_text())
+                    .await?;
+            }
+            Command::Recheck => self.gate_pr(t, number, None, true).await?,
+            Command::RenderB(r) => {
+                let text = match &r {
+                    RenderBRef::Pr(n) => format!("#{n}"),
+                    RenderBRef::Ref(s) => s.clone(),
+                };
+                self.store
+                    .set_render_b(&t.repo.to_string(), number, &text, user)
+                    .await?;
+                t.inst
+                    .comment(&t.repo, number, &messages::reply_render_b_set(&text, user))
+                    .await?;
+                self.gate_pr(t, number, None, true).await?;
+            }
+            Command::Rollback { reason } => {
+                let reason = reason.unwrap_or_else(|| messages::COMMENT_ROLLBACK_REASON.into());
+                self.rollback_and_reply(t, number, &reason, user, "comment")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A person's rollback of PR `number` (already authorised), answered on the PR.
+    pub(super) async fn rollback_and_reply(
+        &self,
+        t: &Target,
+        number: u64,
+        reason: &str,
+        actor: &str,
+        trigger: &str,
+    ) -> Result<()> {
+        let reply = match &self.rollbacks {
+            Some(r) => r
+                .manual(ManualRollback {
+                    inst: &t.inst,
+                    repo: &t.repo,
+                    clone_url: &t.clone_url,
+                    pr: number,
+                    reason,
+                    actor,
+                    trigger,
+                })
+                .await
+                .unwrap_or_else(|e| messages::reply_rollback_failed(&e)),
+            None => messages::reply_rollback_unavailable(),
+        };
+        t.inst.comment(&t.repo, number, &reply).await?;
+        Ok(())
+    }
+
+    pub(super) async fn on_requested_action(&self, job: &str, p: &Value) -> Result<()> {
+        let run = p.pointer("/check_run").context("check_run")?;
+        if str_at(p, "/requested_action/identifier") != Some(ROLLBACK_ACTION)
+            || str_at(run, "/name") != Some(CHECK_NAME)
+            || foreign_app(run, self.app.app_id())
+        {
+            return Ok(());
+        }
+        // After a merge GitHub lists no pull request on the run: the PR is in its external id.
+        let Some(number) = check_run_pr(run) else {
+            warn!(
+                check_run = u64_at(run, "/id").unwrap_or(0),
+                "the Rollback button was pressed on a check run that names no pull request; nothing was done"
+            );
+            return Ok(());
+        };
+        let t = self.target(job, p).await?;
+        let user = str_at(p, "/sender/login")
+            .context("sender.login")?
+            .to_string();
+        if !self.authorize(&t, &user).await? {
+            t.inst
+                .comment(
+                    &t.repo,
+                    number,
+                    &messages::reply_button_denied(&user, &t.repo),
+                )
+                .await?;
+            return Ok(());
+        }
+        self.rollback_and_reply(
+            &t,
+            number,
+            messages::ROLLBACK_BUTTON_REASON,
+            &user,
+            "check_action",
+        )
+        .await?;
+        Ok(())
+    }
+}
