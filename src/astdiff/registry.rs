@@ -96,6 +96,63 @@ pub struct LanguageSpec {
     /// breaks inside flow scalars; in most languages whitespace in a string is meaning).
     #[serde(default)]
     pub fold_string_whitespace: bool,
+    /// Groups of kinds whose consecutive siblings form one sorted run, whatever their mix
+    /// (Python `import os` and `from a import b`); `sorted_kinds` sorts runs of one kind.
+    #[serde(default)]
+    pub sorted_groups: Vec<Vec<String>>,
+    /// The children of `kind` filling `field` compare in sorted order among themselves, the
+    /// other children staying where they are (`from a import c, b`: the names, not the module).
+    #[serde(default)]
+    pub sorted_fields: Vec<SortedField>,
+    /// Escape sequences inside string kinds: compared by what they denote (see `escapes`)
+    /// rather than by their spelling, so `'\xFF'` = `'\xff'`.
+    #[serde(default)]
+    pub escape_kinds: Vec<String>,
+    /// How escapes decode: `"python"` or `"json"` decode every escape to the character it
+    /// denotes (`'\033'` = `'\x1b'`, `"\u00e9"` = `"é"`); absent, only the case of the hex
+    /// digits of `\x`/`\u`/`\U` escapes and escaped quotes are normalised (safe everywhere).
+    #[serde(default)]
+    pub escapes: Option<String>,
+    /// Kinds of adjacent string literals (`"a" "b"`) compared as the one string they make,
+    /// when every part is a string kind (`"%" PRIu64` stays as it is).
+    #[serde(default)]
+    pub concat_kinds: Vec<String>,
+    /// Macro bodies (raw text to the grammar) compared as C tokens: line splices
+    /// (backslash-newline) removed, whitespace kept only where it separates tokens, adjacent
+    /// string literals joined.
+    #[serde(default)]
+    pub macro_kinds: Vec<String>,
+    /// Heredoc bodies whose indentation is layout: see [`HeredocSpec`].
+    #[serde(default)]
+    pub heredoc: Option<HeredocSpec>,
+    /// Number literals compared by the value they denote (Python: `0xFF` = `255`, `1_000` =
+    /// `1000`, `1.5E3` = `1500.0`; an int never equals a float).
+    #[serde(default)]
+    pub value_kinds: Vec<String>,
+    /// Expression containers dropped when all they hold is a whitespace-only string: JSX
+    /// `{" "}`, which prettier writes where it breaks a line of JSX text (the text itself is
+    /// compared whitespace-normalised, `leaf_kinds`).
+    #[serde(default)]
+    pub space_kinds: Vec<String>,
+}
+
+/// Sort the children of `kind` that fill `field`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SortedField {
+    pub kind: String,
+    pub field: String,
+}
+
+/// Heredocs: `content` pieces of a body, and the `end` marker after them. The indentation in
+/// front of the end marker is never content; in a body opened by `squiggly` (Ruby `<<~`) the
+/// language strips the common indentation of the body's lines, so that is layout too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeredocSpec {
+    pub content: String,
+    pub end: String,
+    pub squiggly: String,
 }
 
 /// Replace a `kind` node that has exactly one child left by that child — only under `parent`
@@ -106,6 +163,13 @@ pub struct UnwrapRule {
     pub kind: String,
     #[serde(default)]
     pub parent: Option<String>,
+    /// Only when that only child is of this kind.
+    #[serde(default)]
+    pub child: Option<String>,
+    /// Tokens that do not count beside the only child: a leading `|` of a one-member union,
+    /// or a trailing `,` that does not make a tuple (a parameter list).
+    #[serde(default)]
+    pub ignore_tokens: Vec<String>,
 }
 
 /// A node kind that names an entity.
@@ -139,6 +203,36 @@ pub(crate) mod flag {
     pub const SORTED_CHILDREN: u16 = 1 << 7;
     pub const DROP: u16 = 1 << 8;
     pub const ENTITY: u16 = 1 << 9;
+    pub const ESCAPE: u16 = 1 << 10;
+    pub const CONCAT: u16 = 1 << 11;
+    pub const MACRO: u16 = 1 << 12;
+    pub const HEREDOC_CONTENT: u16 = 1 << 13;
+    pub const HEREDOC_END: u16 = 1 << 14;
+    pub const VALUE: u16 = 1 << 15;
+}
+
+/// How escape sequences compare (`escapes` in the registry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Escapes {
+    /// Hex digit case and escaped quotes only.
+    Spelling,
+    /// Python: every escape decodes (`\u`/`\U`/`\N` not in bytes).
+    Python,
+    /// JSON: every escape decodes, UTF-16 surrogate pairs joined.
+    Json,
+}
+
+/// One compiled unwrap rule (several may name one kind).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Unwrap {
+    /// Allowed parent kinds (empty: any).
+    pub parents: Vec<u16>,
+    /// Required kind of the only child.
+    pub child: Option<u16>,
+    /// Anonymous token kinds that do not count beside the child.
+    pub ignore: Vec<u16>,
+    /// A `,` among the ignored tokens: a trailing comma does not block.
+    pub comma_ok: bool,
 }
 
 /// A compiled language: the grammar plus kind-id indexed tables for the hot path.
@@ -148,10 +242,17 @@ pub struct Language {
     flags: Vec<u16>,
     /// kind id -> (entity label, name field id)
     entity: FxHashMap<u16, (String, Option<u16>)>,
-    /// kind id -> allowed parent kind ids (empty: any parent)
-    unwrap_parents: FxHashMap<u16, Vec<u16>>,
+    /// kind id -> its unwrap rules
+    unwrap_rules: FxHashMap<u16, Vec<Unwrap>>,
     /// kind id -> the kind id it compares as (`equivalent_kinds`); identity otherwise.
     canon: Vec<u16>,
+    /// kind id -> sort group (0: none); consecutive siblings of one group sort as one run.
+    sort_group: Vec<u16>,
+    /// kind id -> field id whose children sort among themselves.
+    sorted_field: FxHashMap<u16, u16>,
+    pub(crate) escapes: Escapes,
+    /// kind id -> dropped when holding only a whitespace string (`space_kinds`).
+    space: Vec<bool>,
 }
 
 impl std::fmt::Debug for Language {
@@ -183,13 +284,41 @@ impl Language {
         self.canon.get(kind as usize).copied().unwrap_or(kind)
     }
 
-    /// Whether a node of `kind` under a parent of `parent_kind` unwraps to its only child.
+    /// The unwrap rules of `kind` that apply under a parent of `parent_kind`.
+    pub(crate) fn unwrap_rules(
+        &self,
+        kind: u16,
+        parent_kind: Option<u16>,
+    ) -> impl Iterator<Item = &Unwrap> + '_ {
+        self.unwrap_rules
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter(move |r| {
+                r.parents.is_empty() || parent_kind.is_some_and(|p| r.parents.contains(&p))
+            })
+    }
+
+    /// Whether a node of `kind` under a parent of `parent_kind` may unwrap to its only child.
     pub(crate) fn unwraps(&self, kind: u16, parent_kind: Option<u16>) -> bool {
-        match self.unwrap_parents.get(&kind) {
-            None => false,
-            Some(parents) if parents.is_empty() => true,
-            Some(parents) => parent_kind.is_some_and(|p| parents.contains(&p)),
-        }
+        self.unwrap_rules(kind, parent_kind).next().is_some()
+    }
+
+    /// The sort group of a kind (0: not sorted among its siblings).
+    #[inline]
+    pub(crate) fn sort_group(&self, kind: u16) -> u16 {
+        self.sort_group.get(kind as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether a node of `kind` goes when all it holds is a whitespace-only string.
+    #[inline]
+    pub(crate) fn is_space_kind(&self, kind: u16) -> bool {
+        self.space.get(kind as usize).copied().unwrap_or(false)
+    }
+
+    /// The field whose children sort among themselves in a node of `kind`.
+    pub(crate) fn sorted_field(&self, kind: u16) -> Option<u16> {
+        self.sorted_field.get(&kind).copied()
     }
 
     fn compile(spec: LanguageSpec) -> Result<Self, RegistryError> {
@@ -258,6 +387,22 @@ impl Language {
         )?;
         set(&spec.leaf_kinds, "leaf_kinds", flag::LEAF)?;
         set(&spec.sorted_kinds, "sorted_kinds", flag::SORTED)?;
+        set(&spec.escape_kinds, "escape_kinds", flag::ESCAPE)?;
+        set(&spec.concat_kinds, "concat_kinds", flag::CONCAT)?;
+        set(&spec.macro_kinds, "macro_kinds", flag::MACRO | flag::LEAF)?;
+        set(&spec.value_kinds, "value_kinds", flag::VALUE)?;
+        if let Some(h) = &spec.heredoc {
+            set(
+                std::slice::from_ref(&h.content),
+                "heredoc.content",
+                flag::HEREDOC_CONTENT,
+            )?;
+            set(
+                std::slice::from_ref(&h.end),
+                "heredoc.end",
+                flag::HEREDOC_END,
+            )?;
+        }
         set(
             &spec.sorted_children,
             "sorted_children",
@@ -277,22 +422,90 @@ impl Language {
             }
         }
 
-        let mut unwrap_parents: FxHashMap<u16, Vec<u16>> = FxHashMap::default();
+        let mut unwrap_rules: FxHashMap<u16, Vec<Unwrap>> = FxHashMap::default();
         for rule in &spec.unwrap {
             let parents = match &rule.parent {
                 Some(p) => lookup(p, "unwrap.parent")?,
                 None => Vec::new(),
             };
+            let child = match &rule.child {
+                Some(c) => lookup(c, "unwrap.child")?.first().copied(),
+                None => None,
+            };
+            let mut ignore = Vec::new();
+            for tok in &rule.ignore_tokens {
+                let ids: Vec<u16> = by_name
+                    .get(tok.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, named)| !named)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if ids.is_empty() {
+                    return Err(RegistryError::UnknownKind {
+                        language: spec.name.clone(),
+                        kind: tok.clone(),
+                        field: "unwrap.ignore_tokens",
+                    });
+                }
+                ignore.extend(ids);
+            }
+            let compiled = Unwrap {
+                parents,
+                child,
+                ignore,
+                comma_ok: rule.ignore_tokens.iter().any(|t| t == ","),
+            };
             for id in lookup(&rule.kind, "unwrap.kind")? {
                 flags[id as usize] |= flag::UNWRAP;
-                let entry = unwrap_parents.entry(id).or_default();
-                if parents.is_empty() {
-                    entry.clear();
-                } else {
-                    entry.extend(&parents);
+                unwrap_rules.entry(id).or_default().push(compiled.clone());
+            }
+        }
+
+        // Each sorted kind is a group of its own; each `sorted_groups` entry one group.
+        let mut sort_group = vec![0u16; count];
+        let mut groups: Vec<Vec<&String>> = spec.sorted_kinds.iter().map(|k| vec![k]).collect();
+        groups.extend(spec.sorted_groups.iter().map(|g| g.iter().collect()));
+        for (i, group) in groups.iter().enumerate() {
+            for k in group {
+                for id in lookup(k, "sorted_groups")? {
+                    flags[id as usize] |= flag::SORTED;
+                    sort_group[id as usize] = i as u16 + 1;
                 }
             }
         }
+        let mut sorted_field = FxHashMap::default();
+        for sf in &spec.sorted_fields {
+            let field = ts
+                .field_id_for_name(&sf.field)
+                .map(|f| f.get())
+                .ok_or_else(|| RegistryError::UnknownKind {
+                    language: spec.name.clone(),
+                    kind: sf.field.clone(),
+                    field: "sorted_fields.field",
+                })?;
+            for id in lookup(&sf.kind, "sorted_fields.kind")? {
+                sorted_field.insert(id, field);
+            }
+        }
+        let mut space = vec![false; count];
+        for k in &spec.space_kinds {
+            for id in lookup(k, "space_kinds")? {
+                space[id as usize] = true;
+            }
+        }
+        let escapes = match spec.escapes.as_deref() {
+            None => Escapes::Spelling,
+            Some("python") => Escapes::Python,
+            Some("json") => Escapes::Json,
+            Some(other) => {
+                return Err(RegistryError::UnknownKind {
+                    language: spec.name.clone(),
+                    kind: other.to_string(),
+                    field: "escapes (python or json)",
+                })
+            }
+        };
 
         let mut entity = FxHashMap::default();
         for e in &spec.entities {
@@ -329,8 +542,12 @@ impl Language {
             ts,
             flags,
             entity,
-            unwrap_parents,
+            unwrap_rules,
             canon,
+            sort_group,
+            sorted_field,
+            escapes,
+            space,
         })
     }
 }
@@ -958,6 +1175,40 @@ name = "y"
         sample("javascript", "empty.js", "f();;\n"),
         sample("typescript", "empty.ts", "f();;\n"),
         sample("tsx", "empty.tsx", "f();;\n"),
+        // Escapes, adjacent literals, heredocs, generator arguments, object keys.
+        sample("rust", "src/esc.rs", "const E: &str = \"tab\\t\\x41\";\n"),
+        sample(
+            "python",
+            "esc.py",
+            "from a import c, b\nE = '\\x1b[0m' 'done'\nany((x for x in y))\n",
+        ),
+        sample(
+            "javascript",
+            "esc.js",
+            "const e = \"a\\x41\";\nconst o = { b: 1, a: 2 };\nconst f = (a,) => a;\n",
+        ),
+        sample(
+            "typescript",
+            "esc.ts",
+            "const e = \"a\\x41\";\nconst o = { b: 1, a: 2 };\n",
+        ),
+        sample(
+            "tsx",
+            "esc.tsx",
+            "const e = \"a\\x41\";\nconst o = { b: 1, a: 2 };\n",
+        ),
+        sample("go", "esc.go", "package esc\n\nvar E = \"a\\x41\\n\"\n"),
+        sample("java", "Esc.java", "class Esc { String e = \"a\\tb\"; }\n"),
+        sample("c", "esc.c", "const char *e = \"a\\x41\" \"b\";\n"),
+        sample("cpp", "esc.cpp", "const char *e = \"a\\n\" \"b\";\n"),
+        sample("csharp", "Esc.cs", "class Esc { string e = \"a\\tb\"; }\n"),
+        sample(
+            "ruby",
+            "esc.rb",
+            "x = \"a\\x41\"\ny = <<~TEXT\n  hi #{x}\nTEXT\n",
+        ),
+        sample("json", "esc.json", "{\"e\": \"caf\\u00e9\"}\n"),
+        sample("toml", "esc.toml", "e = \"caf\\u00E9\"\n"),
     ];
 
     /// (language, entity kind, expected name): each must be found in the language's samples,
@@ -1150,13 +1401,31 @@ name = "y"
             ("leaf_kinds", &spec.leaf_kinds),
             ("sorted_kinds", &spec.sorted_kinds),
             ("sorted_children", &spec.sorted_children),
+            ("escape_kinds", &spec.escape_kinds),
+            ("concat_kinds", &spec.concat_kinds),
+            ("macro_kinds", &spec.macro_kinds),
+            ("value_kinds", &spec.value_kinds),
+            ("space_kinds", &spec.space_kinds),
         ] {
             out.extend(kinds.iter().map(|k| (field, k.as_str())));
+        }
+        for group in &spec.sorted_groups {
+            out.extend(group.iter().map(|k| ("sorted_groups", k.as_str())));
+        }
+        for sf in &spec.sorted_fields {
+            out.push(("sorted_fields.kind", sf.kind.as_str()));
+        }
+        if let Some(h) = &spec.heredoc {
+            out.push(("heredoc.content", h.content.as_str()));
+            out.push(("heredoc.end", h.end.as_str()));
         }
         for u in &spec.unwrap {
             out.push(("unwrap.kind", u.kind.as_str()));
             if let Some(p) = &u.parent {
                 out.push(("unwrap.parent", p.as_str()));
+            }
+            if let Some(c) = &u.child {
+                out.push(("unwrap.child", c.as_str()));
             }
         }
         for e in &spec.entities {

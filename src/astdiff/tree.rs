@@ -14,11 +14,17 @@
 //! It never fails silently: a tree with syntax errors, or one over the node limit, is an error
 //! the caller turns into a labelled line-diff fallback.
 
+mod norm;
+mod text;
+
+pub use text::{string_content, string_parts};
+
 use std::hash::Hasher;
 
 use rustc_hash::FxHasher;
 
 use super::registry::{flag, Language};
+use text::{collapse_ws, flow_scalar_content, fold_flow_lines};
 
 /// Sentinel for "no node".
 pub const NONE: u32 = u32::MAX;
@@ -134,113 +140,20 @@ fn mix(h: u64, v: u64) -> u64 {
     (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
 }
 
+/// The label of a string: its prefix and its content.
+fn string_label(prefix: &str, body: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(prefix.as_bytes());
+    h.write_u8(0xff);
+    h.write(body.as_bytes());
+    h.finish() | 1
+}
+
 fn hash_text(text: &str) -> u64 {
     let mut h = FxHasher::default();
     h.write(text.as_bytes());
     // Never 0: 0 marks an inner node.
     h.finish() | 1
-}
-
-/// A string literal without its delimiters: the prefix (`f`, `r`, `b`, `@`, …, lower-cased; it
-/// changes meaning) and the content with escaped quotes unescaped, so `'it\'s'`, `"it's"` and
-/// `"""it's"""` compare equal while `f"x"` and `"x"` do not. Text without quotes is returned as
-/// it is (an unquoted YAML scalar).
-pub fn string_content(text: &str) -> (String, std::borrow::Cow<'_, str>) {
-    let s = text.trim();
-    let Some(q) = s.find(['"', '\'', '`']) else {
-        return (String::new(), std::borrow::Cow::Borrowed(s));
-    };
-    let prefix = &s[..q];
-    if !prefix
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '@' || c == '$' || c == '#')
-    {
-        return (String::new(), std::borrow::Cow::Borrowed(s));
-    }
-    let mut body = s[q..].trim_end_matches('#');
-    for d in ["\"\"\"", "\'\'\'", "\"", "\'", "`"] {
-        if body.len() >= 2 * d.len() && body.starts_with(d) && body.ends_with(d) {
-            body = &body[d.len()..body.len() - d.len()];
-            break;
-        }
-    }
-    let prefix = prefix.trim_matches('#').to_ascii_lowercase();
-    let body = if body.contains("\\'") || body.contains("\\\"") {
-        std::borrow::Cow::Owned(body.replace("\\'", "'").replace("\\\"", "\""))
-    } else {
-        std::borrow::Cow::Borrowed(body)
-    };
-    (prefix, body)
-}
-
-/// YAML line folding of a flow scalar's text (plain or quoted): a line break between two
-/// non-empty lines is one space, a break followed by `n` empty lines is `n` newlines, and the
-/// spaces/tabs around a break go. Spaces within a line are kept (`"a  b"` is not `"a b"`).
-/// This is the value the YAML loader sees, so reflowing a scalar over lines changes nothing.
-fn fold_flow_lines(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains('\n') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let lines: Vec<&str> = text.split('\n').collect();
-    let last = lines.len() - 1;
-    let mut out = String::with_capacity(text.len());
-    let mut empty = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let mut l = line.trim_end_matches('\r');
-        if i > 0 {
-            l = l.trim_start_matches([' ', '\t']);
-        }
-        if i < last {
-            l = l.trim_end_matches([' ', '\t', '\r']);
-        }
-        if i == 0 {
-            out.push_str(l);
-            continue;
-        }
-        if l.is_empty() && i < last {
-            empty += 1;
-            continue;
-        }
-        if empty == 0 {
-            out.push(' ');
-        }
-        for _ in 0..empty {
-            out.push('\n');
-        }
-        empty = 0;
-        out.push_str(l);
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// A YAML quoted scalar (`fold_string_whitespace` languages) by its value, so that `'x'` and
-/// `"x"` can compare equal: lines folded as the loader folds them; in `'…'`, `''` is one `'`
-/// and a backslash is a literal character, so such a scalar gets its own prefix and never
-/// equals a `"…"` one, where `\` starts an escape (`'a\tb'` is not `"a\tb"`). A `"…"` scalar
-/// with an escaped line break (`\` at a line end) is left unfolded.
-fn flow_scalar_content(text: &str) -> (String, std::borrow::Cow<'_, str>) {
-    let s = text.trim();
-    if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
-        let body = &s[1..s.len() - 1];
-        let prefix = if body.contains('\\') { "\\" } else { "" };
-        let body = fold_flow_lines(body).replace("''", "'");
-        return (prefix.to_string(), std::borrow::Cow::Owned(body));
-    }
-    let (prefix, body) = string_content(text);
-    let escaped_break = body
-        .split('\n')
-        .any(|l| l.trim_end_matches([' ', '\t', '\r']).ends_with('\\'));
-    if escaped_break || !body.contains('\n') {
-        return (prefix, body);
-    }
-    (
-        prefix,
-        std::borrow::Cow::Owned(fold_flow_lines(&body).into_owned()),
-    )
-}
-
-fn collapse_ws(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 struct Frame<'t> {
@@ -315,7 +228,7 @@ impl<'s> SyntaxTree<'s> {
                     // noise: JS `;` is nothing in a statement list, but the body of `if (x);`
                     // or the empty init/condition of `for (;;)`, whose place carries meaning.
                     || (f & flag::IGNORE != 0 && cursor.field_id().is_none())
-                    || (!node.is_named() && t.nested_wrapper_token(&stack))
+                    || (!node.is_named() && t.nested_wrapper_token(&stack, kind))
                     || node.is_missing()
                     || (!node.is_named() && node.byte_range().is_empty()));
             if !skip {
@@ -388,13 +301,15 @@ impl<'s> SyntaxTree<'s> {
             let (prefix, body) = if fold {
                 flow_scalar_content(text)
             } else {
-                string_content(text)
+                self.string_value(node, text)
             };
-            let mut h = FxHasher::default();
-            h.write(prefix.as_bytes());
-            h.write_u8(0xff);
-            h.write(body.as_bytes());
-            h.finish() | 1
+            string_label(&prefix, &body)
+        } else if f & flag::MACRO != 0 {
+            hash_text(&text::c_macro_tokens(text))
+        } else if f & flag::HEREDOC_CONTENT != 0 {
+            hash_text(&self.heredoc_text(node, text))
+        } else if f & flag::VALUE != 0 {
+            hash_text(&text::number_value(text))
         } else if f & flag::CASE_INSENSITIVE != 0 {
             hash_text(&text.to_ascii_lowercase())
         } else if f & flag::LEAF != 0 && fold {
@@ -404,7 +319,14 @@ impl<'s> SyntaxTree<'s> {
         } else {
             hash_text(text)
         };
-        let kind = self.lang.canon(node.kind_id());
+        let id = self.push_leaf_node(node, self.lang.canon(node.kind_id()), label);
+        if f & flag::ENTITY != 0 {
+            self.record_entity(node, id);
+        }
+        Ok(id)
+    }
+
+    fn push_leaf_node(&mut self, node: tree_sitter::Node<'_>, kind: u16, label: u64) -> u32 {
         let id = self.nodes.len() as u32;
         let (start, end) = (node.start_position(), node.end_position());
         self.nodes.push(Node {
@@ -423,24 +345,33 @@ impl<'s> SyntaxTree<'s> {
             end_line: end_line(start.row, end.row, end.column),
             entity: NONE,
         });
-        if f & flag::ENTITY != 0 {
-            self.record_entity(node, id);
-        }
-        Ok(id)
+        id
     }
 
     /// Whether an anonymous token whose parent frame is the top of `stack` belongs to a wrapper
     /// nested in a parent of its own kind where an unwrap rule applies: such a wrapper's tokens
     /// say nothing its parent does not (TS `| 'a' | 'b'`, a leading `|`, nests a union_type of
     /// `|` and `'a'` that should unwrap to `'a'`).
-    fn nested_wrapper_token(&self, stack: &[Frame<'_>]) -> bool {
-        let [.., grand, parent] = stack else {
+    ///
+    /// Also a token an unwrap rule ignores (`ignore_tokens`) in a wrapper holding one named
+    /// child: the leading `|` of a one-member union (`type T =\n  | readonly A[]`).
+    fn nested_wrapper_token(&self, stack: &[Frame<'_>], token: u16) -> bool {
+        let Some(parent) = stack.last() else {
             return false;
         };
-        let (kind, grand_kind) = (parent.ts.kind_id(), grand.ts.kind_id());
-        kind == grand_kind
-            && self.lang.flags(kind) & flag::UNWRAP != 0
-            && self.lang.unwraps(kind, Some(grand_kind))
+        let kind = parent.ts.kind_id();
+        if self.lang.flags(kind) & flag::UNWRAP == 0 {
+            return false;
+        }
+        let grand_kind = stack.len().checked_sub(2).map(|i| stack[i].ts.kind_id());
+        if grand_kind == Some(kind) && self.lang.unwraps(kind, grand_kind) {
+            return true;
+        }
+        parent.ts.named_child_count() == 1
+            && self
+                .lang
+                .unwrap_rules(kind, grand_kind)
+                .any(|r| r.ignore.contains(&token))
     }
 
     /// Finish an inner node whose children are `pending[frame.start..]`. Returns the id that
@@ -460,13 +391,19 @@ impl<'s> SyntaxTree<'s> {
             let nodes = &self.nodes;
             kids.sort_by_key(|&c| nodes[c as usize].hash);
         }
-        // Runs of consecutive sortable siblings (imports, attributes) are put in hash order.
+        if let Some(field) = self.lang.sorted_field(kind) {
+            self.sort_field_children(node, field, kids);
+        }
+        // Runs of consecutive sortable siblings (imports, attributes) are put in hash order: a
+        // run is one kind, or any mix of the kinds of one `sorted_groups` entry.
         let mut i = 0;
         while i < kids.len() {
-            if self.lang.flags(self.nodes[kids[i] as usize].kind) & flag::SORTED != 0 {
-                let run_kind = self.nodes[kids[i] as usize].kind;
+            let group = self.lang.sort_group(self.nodes[kids[i] as usize].kind);
+            if group != 0 {
                 let mut j = i + 1;
-                while j < kids.len() && self.nodes[kids[j] as usize].kind == run_kind {
+                while j < kids.len()
+                    && self.lang.sort_group(self.nodes[kids[j] as usize].kind) == group
+                {
                     j += 1;
                 }
                 if j - i > 1 {
@@ -478,17 +415,51 @@ impl<'s> SyntaxTree<'s> {
                 i += 1;
             }
         }
-        if f & flag::UNWRAP != 0 && kids.len() == 1 && self.lang.unwraps(kind, parent_kind) {
+        if f & flag::UNWRAP != 0 && kids.len() == 1 {
             // A `,` after the only element makes a one-element sequence, not redundant
-            // parentheses: Python `(a,) = x` unpacks, `(a) = x` does not.
-            let mut c = node.walk();
-            let comma = node
-                .children(&mut c)
-                .any(|ch| !ch.is_named() && ch.kind() == ",");
-            if !comma {
-                let only = kids[0];
+            // parentheses: Python `(a,) = x` unpacks, `(a) = x` does not. (Unless the rule
+            // says the comma is only a trailing one: a parameter list.)
+            let comma = || {
+                let mut c = node.walk();
+                let found = node
+                    .children(&mut c)
+                    .any(|ch| !ch.is_named() && ch.kind() == ",");
+                found
+            };
+            let only = kids[0];
+            let only_kind = self.nodes[only as usize].kind;
+            let fits = self.lang.unwrap_rules(kind, parent_kind).any(|r| {
+                r.child.is_none_or(|c| self.lang.canon(c) == only_kind) && (r.comma_ok || !comma())
+            });
+            if fits {
                 pending.truncate(frame.start);
                 return Ok(only);
+            }
+        }
+        if self.lang.is_space_kind(kind) && kids.len() == 1 {
+            // JSX `{" "}`: nothing but a whitespace string, the last leaf pushed.
+            let only = kids[0] as usize;
+            let blank = self.nodes[only].size == 1
+                && only + 1 == self.nodes.len()
+                && self.lang.flags(self.nodes[only].kind) & flag::STRING != 0
+                && string_content(self.text(kids[0])).1.trim().is_empty();
+            if blank {
+                self.nodes.truncate(only);
+                pending.truncate(frame.start);
+                return Ok(NONE);
+            }
+        }
+        if f & flag::CONCAT != 0 {
+            if let Some((leaf_kind, label)) = self.concat_label(node, kids) {
+                // The parts are the last leaves pushed: replace them by the one string.
+                if kids[0] as usize + kids.len() == self.nodes.len()
+                    && kids.iter().all(|&k| self.nodes[k as usize].size == 1)
+                {
+                    self.nodes.truncate(kids[0] as usize);
+                    let id = self.push_leaf_node(node, leaf_kind, label);
+                    pending.truncate(frame.start);
+                    return Ok(id);
+                }
             }
         }
 
