@@ -2,6 +2,7 @@
 //! `support/` (the fake GitHub, its REST-description check, the PostgreSQL fixture, the
 //! running-server world) is compiled once for all of them instead of once per test binary.
 
+#[macro_use]
 mod support;
 
 mod actions;
@@ -10,6 +11,7 @@ mod auto_rollback;
 mod check;
 mod cli;
 mod config_doc;
+mod escalate;
 mod events;
 mod fake_github;
 mod format;
@@ -17,6 +19,7 @@ mod github_app;
 mod inputs;
 mod intake;
 mod jobs;
+mod judge;
 mod llm;
 mod meta_record;
 mod meta_vectors;
