@@ -124,7 +124,7 @@ pub fn settings() -> Vec<Setting> {
             flag: "--audit-mode",
             default: audit_mode,
             places: &[Flag, Env],
-            meaning: "`normal`, or `degraded`: model auditors off (they abstain), Rule-Guard only.",
+            meaning: "`normal`, or `degraded`: model auditors off (they abstain). Agreeing renders pass when Rule-Guard and every non-model auditor approve; anything else needs the configured quorum or a maintainer's approval (docs/decisions.md).",
         },
         Setting {
             key: "listen",
