@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod gate;
+
+pub use gate::{AgreementSection, EscalationSection, HumanVotesSection, JudgeSection, Permission};
+
 /// The embedded default: Rule-Guard plus two model reviewers whose keys come from the
 /// environment. With no keys set, the reviewers abstain ("not configured") and the quorum of 2
 /// cannot pass on Rule-Guard alone — by design.
@@ -137,6 +141,18 @@ pub struct ServerConfig {
     /// rejects; warnings and infos approve). Secret findings always reject.
     #[serde(default)]
     pub rule_guard: RuleGuardSection,
+    /// What renders or explanations that differ need to pass.
+    #[serde(default)]
+    pub escalation: EscalationSection,
+    /// What agreeing renders may stand in for.
+    #[serde(default)]
+    pub agreement: AgreementSection,
+    /// The model that judges two explanations by meaning (none by default: not judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSection>,
+    /// Who may `/patchgate approve|block`.
+    #[serde(default)]
+    pub human_votes: HumanVotesSection,
 }
 
 /// `rule_guard:` — how findings become a vote.
@@ -277,6 +293,7 @@ impl ServerConfig {
                 ),
             );
         }
+        gate::problems(self, &mut p);
         if !(self.budget.daily_usd.is_finite() && self.budget.daily_usd >= 0.0) {
             p("budget.daily_usd".into(), "must be a non-negative amount");
         }

@@ -237,6 +237,7 @@ fn small_input() -> AuditInput {
         structural_summary: "1 function added: b".into(),
         explanations: vec!["adds b".into()],
         rule_findings: vec![],
+        escalation: None,
     }
 }
 
@@ -708,6 +709,7 @@ fn a_huge_change_is_summarised_by_entity_without_cutting_a_hunk() {
         structural_summary: "many functions changed\n".repeat(2000),
         explanations: vec!["a large refactor".into(); 2],
         rule_findings: vec![],
+        escalation: None,
     };
     let budget = 8_000;
     let p = prompt::build(&input, &ruleset(), budget);

@@ -70,6 +70,8 @@ fn design_record() -> MetaRecord {
             similarity: 0.91,
             threshold: 0.85,
             agreed: true,
+            status: None,
+            judge: None,
             extra: Extra::new(),
         }),
         audit: AuditSummary {
@@ -86,6 +88,7 @@ fn design_record() -> MetaRecord {
             decided_by: vec!["rule-guard".into(), "reviewer-1".into()],
             extra: Extra::new(),
         }),
+        gate: None,
         quorum_passed: true,
         created_at: Some("2026-11-23T01:00:00Z".into()),
         patchgate_version: Some("0.1.0".into()),

@@ -374,6 +374,7 @@ fn sample_input() -> AuditInput {
         structural_summary: "1 call added in a".into(),
         explanations: vec!["a now calls b".into(), "call b from a".into()],
         rule_findings: vec![],
+        escalation: None,
     }
 }
 

@@ -51,6 +51,8 @@ pub enum AbstainReason {
     NotConfigured,
     /// The auditor failed while reviewing (a panic, a non-zero exit, a signal).
     Crashed(String),
+    /// The auditor was not asked (e.g. `agreement.skip_paid_auditors`): why.
+    Skipped(String),
 }
 
 impl fmt::Display for AbstainReason {
@@ -68,6 +70,7 @@ impl fmt::Display for AbstainReason {
             AbstainReason::Budget => f.write_str("daily budget spent"),
             AbstainReason::NotConfigured => f.write_str("not configured"),
             AbstainReason::Crashed(why) => write!(f, "crashed: {why}"),
+            AbstainReason::Skipped(why) => write!(f, "not asked: {why}"),
         }
     }
 }
@@ -158,6 +161,49 @@ pub struct AuditInput {
     /// What the deterministic Rule-Guard found, for the model auditors to weigh.
     #[serde(default)]
     pub rule_findings: Vec<Finding>,
+    /// Present on the escalated path: the two renders differ (or their explanations do), and
+    /// the auditors are asked whether the divergence changes behaviour and which render, if
+    /// either, is right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationView>,
+}
+
+/// What an auditor is shown of an escalated change, beside render A's change (the PR).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EscalationView {
+    /// Why the change escalated (e.g. `the renders differ`).
+    pub why: String,
+    /// Where render B came from (`pr#124`, a ref, a patch).
+    pub render_b: String,
+    /// Render B's changes against the same base (secrets masked).
+    pub render_b_files: Vec<ChangedFileView>,
+    /// The edit script between the renders: which entities differ, how, with both renders'
+    /// lines (secrets masked).
+    pub differences: Vec<Difference>,
+    /// Render A's explanation, if any.
+    #[serde(default)]
+    pub explanation_a: Option<String>,
+    /// Render B's explanation, if any.
+    #[serde(default)]
+    pub explanation_b: Option<String>,
+}
+
+/// One entity on which the renders differ.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Difference {
+    pub path: String,
+    /// `fn fetch_with_retry`, or `(top level)`.
+    pub entity: String,
+    /// The edits, counted by kind: `2 update, 1 insert`.
+    pub edits: String,
+    /// `10-14` in render A, with those lines (absent when the entity is only in render B).
+    #[serde(default)]
+    pub a_lines: Option<String>,
+    pub a_text: String,
+    /// The same for render B.
+    #[serde(default)]
+    pub b_lines: Option<String>,
+    pub b_text: String,
 }
 
 #[cfg(test)]
@@ -236,6 +282,7 @@ mod tests {
             structural_summary: "1 function added".into(),
             explanations: vec!["adds a".into()],
             rule_findings: vec![],
+            escalation: None,
         };
         let json = serde_json::to_string(&input).unwrap();
         assert!(json.contains("\"status\":\"added\""));

@@ -594,6 +594,77 @@ pub fn step_summary(o: &CheckOutcome) -> String {
         r.change.pr.map(|n| format!(" · #{n}")).unwrap_or_default()
     );
     let _ = writeln!(head);
+    // The path first: agreed, escalated or one render, why, and on the escalated path where
+    // the renders differ, with both renders' lines.
+    let g = &o.gate;
+    let _ = writeln!(
+        head,
+        "**Path: {}** — {}. {}",
+        g.path,
+        md(&g.why, TEXT_CAP),
+        md(&g.reason, TEXT_CAP)
+    );
+    let _ = writeln!(head);
+    if let Some(h) = r.gate.as_ref().and_then(|g| g.human.as_ref()) {
+        let state = if h.head == r.change.head {
+            "on this head"
+        } else {
+            "**void**: given on an earlier head (a new push voids it)"
+        };
+        let _ = writeln!(
+            head,
+            "**Maintainer:** `{}` by @{} ({}) {state}: {}",
+            h.verdict,
+            md(&h.by, 100),
+            md(&h.permission, 20),
+            md(&h.reason, TEXT_CAP)
+        );
+        let _ = writeln!(head);
+    }
+    if let Some(esc) = o.escalation.as_ref().filter(|e| !e.differences.is_empty()) {
+        let _ = writeln!(
+            head,
+            "<details open><summary>Where the renders differ ({})</summary>",
+            esc.differences.len()
+        );
+        let _ = writeln!(head);
+        for d in esc.differences.iter().take(10) {
+            let _ = writeln!(
+                head,
+                "- `{}` `{}`: {}",
+                md(&d.path, 200),
+                md(&d.entity, 200),
+                md(&d.edits, 200)
+            );
+            let _ = writeln!(head);
+            for (side, lines, text) in [("A", &d.a_lines, &d.a_text), ("B", &d.b_lines, &d.b_text)]
+            {
+                let shown: String = text.lines().take(8).map(|l| format!("{l}\n")).collect();
+                let fence = "````";
+                let _ = writeln!(
+                    head,
+                    "  render {side} {}:\n  {fence}\n{}  {fence}",
+                    lines
+                        .as_deref()
+                        .map(|l| format!("lines {l}"))
+                        .unwrap_or_else(|| "(absent)".into()),
+                    shown
+                        .lines()
+                        .map(|l| format!("  {l}\n"))
+                        .collect::<String>()
+                );
+            }
+        }
+        if esc.differences.len() > 10 {
+            let _ = writeln!(
+                head,
+                "- … {} more (the record's `gate.differences`)",
+                esc.differences.len() - 10
+            );
+        }
+        let _ = writeln!(head, "</details>");
+        let _ = writeln!(head);
+    }
     let _ = writeln!(head, "| check | result | detail |");
     let _ = writeln!(head, "| --- | --- | --- |");
     match (&o.dual, &r.renders.b) {
@@ -627,12 +698,29 @@ pub fn step_summary(o: &CheckOutcome) -> String {
     }
     match &r.explanations {
         Some(e) => {
+            use crate::meta::decision::ExplanationsState as S;
+            let judge = e
+                .judge
+                .as_ref()
+                .map(|j| match j.score {
+                    Some(x) => format!(
+                        "; judge {}: {x:.2} (threshold {:.2}): {}",
+                        md(&j.name, 100),
+                        e.threshold,
+                        md(&j.reason, TEXT_CAP)
+                    ),
+                    None => format!("; judge {}: {}", md(&j.name, 100), md(&j.reason, TEXT_CAP)),
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 head,
-                "| explanations | {} | similarity {:.2} (threshold {:.2}){} |",
-                if e.agreed { "✅ agreed" } else { "❌ differ" },
+                "| explanations | {} | lexical similarity {:.2} (information only){}{judge} |",
+                match e.state() {
+                    S::Identical | S::JudgedSame => "✅ agreed",
+                    S::JudgedDifferent => "❌ differ",
+                    _ => "⚪ not judged",
+                },
                 e.similarity,
-                e.threshold,
                 if e.hash_match { ", identical" } else { "" }
             );
         }
@@ -735,13 +823,19 @@ pub fn step_summary(o: &CheckOutcome) -> String {
         );
     } else {
         if r.renders.b.is_some() && !r.ast_diff.agreed {
-            let _ = writeln!(tail, "- The renders disagree: review the edits with `patchgate diff` (they escalate to a full audit).");
+            let _ = writeln!(tail, "- The renders disagree: the change took the escalated path (review the edits with `patchgate diff`).");
         }
-        if r.explanations.as_ref().is_some_and(|e| !e.agreed) {
+        if r.explanations
+            .as_ref()
+            .is_some_and(|e| e.state() == crate::meta::decision::ExplanationsState::JudgedDifferent)
+        {
             let _ = writeln!(
                 tail,
-                "- The renders' explanations describe different changes."
+                "- The renders' explanations were judged to describe different changes."
             );
+        }
+        for hint in &o.gate.to_pass {
+            let _ = writeln!(tail, "- To pass: {}", md(hint, TEXT_CAP));
         }
         if !d.passed {
             if d.rejections > 0 {

@@ -12,23 +12,39 @@ use anyhow::{Context, Result};
 use crate::astdiff::registry::Registry;
 use crate::audit::budget::Budget;
 use crate::audit::command::CommandAuditor;
+use crate::audit::llm::judge::Judge;
 use crate::audit::llm::{self, EndpointKind, ModelAuditor, ModelAuditorConfig};
-use crate::audit::quorum::Auditor;
+use crate::audit::quorum::{decide, run_quorum, Auditor};
 use crate::audit::rule_guard::{self, RuleSet};
 use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::rules_auditor::RuleGuardAuditor;
 use crate::audit::spend::SpendStore;
+use crate::audit::vote::{AbstainReason, AuditInput, Verdict, Vote};
 use crate::config::{AuditMode, AuditorKind, ConfigSource, Settings};
 use crate::gate::audit::{run_audit, AuditReport};
 use crate::gate::input::Prepared;
+use crate::meta::decision::AuditorClass;
 
 /// The auditors, the quorum size, and hints for abstainers.
 pub struct AuditorSet {
     pub auditors: Vec<Arc<dyn Auditor>>,
+    /// What kind each auditor is (parallel to `auditors`).
+    pub classes: Vec<AuditorClass>,
     pub required: usize,
     pub hints: Vec<(String, String)>,
     /// What Rule-Guard found (also shown to the model auditors).
     pub rule_findings: Vec<rule_guard::Finding>,
+    /// The explanation judge (`judge:`), sharing the auditors' daily budget.
+    pub judge: Option<Judge>,
+}
+
+/// The decision table's kind of an auditor entry.
+pub fn class_of(kind: AuditorKind) -> AuditorClass {
+    match kind {
+        AuditorKind::Rules => AuditorClass::Rules,
+        AuditorKind::Openai | AuditorKind::Anthropic => AuditorClass::Model,
+        AuditorKind::Command => AuditorClass::Command,
+    }
 }
 
 /// Everything the auditors of one change need.
@@ -66,6 +82,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     };
     let table = prices(settings)?;
     let mut auditors: Vec<Arc<dyn Auditor>> = Vec::new();
+    let mut classes = Vec::new();
     let mut hints = Vec::new();
     let mut rule_findings = Vec::new();
     // One budget for every model auditor: its gate is what keeps concurrent calls from
@@ -73,6 +90,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     let budget = Budget::new(settings.daily_budget_usd, ctx.spend.clone())
         .map_err(|e| anyhow::anyhow!("budget: {e}"))?;
     for a in &settings.server.auditors {
+        classes.push(class_of(a.kind));
         let timeout = Duration::from_secs(a.timeout_s());
         match a.kind {
             AuditorKind::Rules => {
@@ -148,11 +166,159 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
             }
         }
     }
+    let judge = build_judge(ctx, &table, &budget)?;
     Ok(AuditorSet {
         auditors,
+        classes,
         required: settings.server.quorum.required,
         hints,
         rule_findings,
+        judge,
+    })
+}
+
+/// The judge of `judge:`, if configured: its own endpoint, or an auditor's.
+fn build_judge(
+    ctx: &AuditContext<'_>,
+    table: &llm::price::PriceTable,
+    budget: &Budget,
+) -> Result<Option<Judge>> {
+    let settings = ctx.settings;
+    let Some(j) = &settings.server.judge else {
+        return Ok(None);
+    };
+    let (kind, base_url, model, fallback_models, api_key_env, timeout_s, max_out) = match &j.auditor
+    {
+        Some(name) => {
+            let a = settings
+                .server
+                .auditors
+                .iter()
+                .find(|a| &a.name == name)
+                .with_context(|| format!("judge.auditor: no auditor is named `{name}`"))?;
+            (
+                a.kind,
+                a.base_url.clone(),
+                a.model.clone(),
+                a.fallback_models.clone(),
+                a.api_key_env.clone(),
+                j.timeout_s.unwrap_or(a.timeout_s()),
+                j.max_output_tokens.or(a.max_output_tokens),
+            )
+        }
+        None => (
+            j.kind.unwrap_or(AuditorKind::Openai),
+            j.base_url.clone(),
+            j.model.clone(),
+            j.fallback_models.clone(),
+            j.api_key_env.clone(),
+            j.timeout_s.unwrap_or(60),
+            j.max_output_tokens,
+        ),
+    };
+    let cfg = ModelAuditorConfig {
+        name: "judge".into(),
+        kind: if kind == AuditorKind::Anthropic {
+            EndpointKind::Anthropic
+        } else {
+            EndpointKind::Openai
+        },
+        base_url: base_url.unwrap_or_default(),
+        model: model.unwrap_or_default(),
+        fallback_models,
+        api_key_env,
+        keyless: false,
+        timeout_s: Some(timeout_s as f64),
+        max_output_tokens: Some(max_out.unwrap_or(300)),
+        prompt_tokens: None,
+    };
+    let model = ModelAuditor::from_config(&cfg, ctx.env, table, budget.clone(), ctx.rules.clone())
+        .context("judge")?
+        .with_mode(settings.audit_mode);
+    Ok(Some(Judge::new(
+        "judge",
+        model,
+        j.threshold(),
+        ctx.rules.clone(),
+    )))
+}
+
+/// Run the set's quorum over `input`. With `skip_models_if_rules_approve`, the auditors that
+/// are not models vote first, and when Rule-Guard approves, the models are not asked (each
+/// recorded as an abstention saying so); otherwise they are asked too.
+pub async fn run_set(
+    set: &AuditorSet,
+    input: &AuditInput,
+    required: usize,
+    skip_models_if_rules_approve: bool,
+) -> Result<AuditReport> {
+    let has_models = set.classes.contains(&AuditorClass::Model);
+    let has_rules = set.classes.contains(&AuditorClass::Rules);
+    if !(skip_models_if_rules_approve && has_models && has_rules) {
+        return Ok(run_audit(input, &set.auditors, required, &set.hints).await?);
+    }
+    let pick = |models: bool| -> Vec<Arc<dyn Auditor>> {
+        set.auditors
+            .iter()
+            .zip(&set.classes)
+            .filter(|(_, c)| (**c == AuditorClass::Model) == models)
+            .map(|(a, _)| a.clone())
+            .collect()
+    };
+    let (others, models) = (pick(false), pick(true));
+    let (first, _) = run_quorum(&others, input, 1).await?;
+    let rules_approve = set
+        .auditors
+        .iter()
+        .zip(&set.classes)
+        .filter(|(_, c)| **c == AuditorClass::Rules)
+        .all(|(a, _)| {
+            first
+                .iter()
+                .any(|v| v.auditor == a.name() && v.verdict == Verdict::Approve)
+        });
+    let second: Vec<Vote> = if rules_approve {
+        models
+            .iter()
+            .map(|m| {
+                Vote::abstain(
+                    m.name(),
+                    AbstainReason::Skipped(
+                        "the renders agree and Rule-Guard approves (agreement.skip_paid_auditors)"
+                            .into(),
+                    ),
+                )
+            })
+            .collect()
+    } else {
+        run_quorum(&models, input, 1).await?.0
+    };
+    // Every vote, in the configured order.
+    let votes: Vec<Vote> = set
+        .auditors
+        .iter()
+        .filter_map(|a| {
+            first
+                .iter()
+                .chain(&second)
+                .find(|v| v.auditor == a.name())
+                .cloned()
+        })
+        .collect();
+    let decision = decide(required, &votes)?;
+    let hints = votes
+        .iter()
+        .filter(|v| v.verdict == Verdict::Abstain)
+        .filter_map(|v| set.hints.iter().find(|(a, _)| *a == v.auditor).cloned())
+        .collect();
+    Ok(AuditReport {
+        schema: "patchgate.audit/v1",
+        repo: input.repo.clone(),
+        base: input.base.clone(),
+        head: input.head.clone(),
+        votes,
+        decision,
+        hints,
     })
 }
 

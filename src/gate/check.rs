@@ -3,10 +3,12 @@
 //!
 //! AST diff of render A against the base (and against render B when one is given), the audit
 //! quorum, the explanations compared, the record sealed onto the ledger's chain, attached to the
-//! head commit as a git note, and written as `meta.yaml` where asked. `quorum_passed` is true only
-//! when the audit quorum passed, the renders agreed (or there was one), the explanations agreed
-//! (where both exist) and the record verifies — see [`crate::meta::record::quorum_passed`].
-//! Nothing here turns a failure to decide into a pass.
+//! head commit as a git note, and written as `meta.yaml` where asked. The change takes a path —
+//! agreed, escalated or one render — and `quorum_passed` is what the decision table
+//! ([`crate::meta::decision`]) says of it: the normal quorum for agreeing renders, the escalated
+//! audit (both renders, the edit script between them, both explanations shown to every auditor)
+//! for renders or explanations that differ, a maintainer's vote on this head. Nothing here turns
+//! a failure to decide into a pass.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,19 +21,26 @@ use crate::astdiff::input::{from_revs, ChangeInput, FileVersions};
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
 use crate::astdiff::{diff_change, DiffOptions};
+use crate::audit::llm::judge::JudgeCase;
 use crate::audit::rule_guard::RuleSet;
+use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::spend::SpendStore;
-use crate::audit::vote::{Verdict, Vote};
-use crate::config::Settings;
+use crate::audit::vote::{EscalationView, Verdict, Vote};
+use crate::config::{AuditMode, Settings};
 use crate::gate::audit::AuditReport;
-use crate::gate::auditors::audit_prepared;
+use crate::gate::auditors::{build_auditors, run_set, AuditContext};
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
+use crate::gate::{escalation, explain};
 use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
+use crate::meta::decision::{
+    choose_path, decide_gate, AuditorClass, CastVote, EscalatedQuorum, ExplanationsState,
+    GateDecision, GateFacts, HumanVote, Path as GatePath, Policy, RendersState,
+};
 use crate::meta::ledger::{LedgerStore, GENESIS};
 use crate::meta::record::{
-    quorum_passed, render_explanation, AstDiffSummary, AuditSummary, ChangeRef, DecisionSummary,
-    ExplanationSource, ExplanationsSummary, MetaRecord, RenderA, RenderB, Renders, VoteSummary,
+    render_explanation, AstDiffSummary, AuditSummary, ChangeRef, DecisionSummary,
+    ExplanationSource, GateSummary, MetaRecord, RenderA, RenderB, Renders, VoteSummary,
 };
 use crate::meta::similarity::compare_explanations;
 use crate::meta::{notes, Sha256Hash};
@@ -75,6 +84,10 @@ pub struct CheckRequest {
 
 /// Everything the gate found and decided.
 pub struct CheckOutcome {
+    /// The decision table's answer (the record's `gate` entry).
+    pub gate: GateDecision,
+    /// What the escalated audit was shown besides render A (the escalated path only).
+    pub escalation: Option<EscalationView>,
     pub record: MetaRecord,
     pub yaml: String,
     /// Render A against render B, when there is a render B.
@@ -205,7 +218,7 @@ pub fn repo_name(repo: &Repository) -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-/// Run the gate.
+/// Run the gate (no maintainer's vote; see [`run_check_with`]).
 pub async fn run_check<S>(
     settings: &Settings,
     store: Arc<S>,
@@ -213,6 +226,24 @@ pub async fn run_check<S>(
     rules: RuleSet,
     req: &CheckRequest,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<CheckOutcome>
+where
+    S: SpendStore + LedgerStore + 'static,
+{
+    run_check_with(settings, store, registry, rules, req, env, None).await
+}
+
+/// Run the gate with the maintainer's standing vote on the change (`/patchgate
+/// approve|block`), if any; it counts only if it was given on the head being checked.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_check_with<S>(
+    settings: &Settings,
+    store: Arc<S>,
+    registry: Arc<Registry>,
+    rules: RuleSet,
+    req: &CheckRequest,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    human: Option<HumanVote>,
 ) -> Result<CheckOutcome>
 where
     S: SpendStore + LedgerStore + 'static,
@@ -254,7 +285,7 @@ where
     // Render B, when there is one: the dual-render diff and its explanation.
     let mut b_commit = None;
     let mut b_explanation: Option<(String, ExplanationSource)> = None;
-    let dual_report = match &req.render_b {
+    let dual_input = match &req.render_b {
         None => None,
         Some(RenderBSource::Rev(rev)) => {
             let (b_id, b_msg) = resolve(&repo, rev, "render B")?;
@@ -262,32 +293,25 @@ where
             b_explanation =
                 render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
             b_commit = Some((b_id.to_string(), rev.clone()));
-            Some(diff_change(&dual, &registry, diff_opts))
+            Some(dual)
         }
         Some(RenderBSource::Patch(p)) => {
             let dual = dual_with_patch(&repo, &single, base_id, p)?;
             let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
             b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
-            Some(diff_change(&dual, &registry, diff_opts))
+            Some(dual)
         }
     };
+    let dual_report = dual_input
+        .as_ref()
+        .map(|dual| diff_change(dual, &registry, diff_opts));
     let a_explanation = render_explanation(
         req.pr_body.as_deref(),
         Some(&head_msg),
         builder_meta(&repo, head_id)?.as_deref(),
     );
 
-    // Explanations agree?
-    let explanations = match (&a_explanation, &b_explanation) {
-        (Some((a, _)), Some((b, _))) => Some(compare_explanations(
-            &explanation_of(a),
-            &explanation_of(b),
-            EXPLANATION_THRESHOLD,
-        )),
-        _ => None,
-    };
-
-    // The audit quorum.
+    // The auditors (and the judge, which shares their budget).
     let id = ChangeId {
         repo: req.repo_name.clone().unwrap_or_else(|| repo_name(&repo)),
         base: base_s.clone(),
@@ -302,24 +326,118 @@ where
     }
     let prepared = prepare(&id, &single, &single_report, &rules, &texts);
     let spend: Arc<dyn SpendStore> = store.clone();
-    let audit = audit_prepared(
+    let set = build_auditors(&AuditContext {
         settings,
         env,
-        registry.clone(),
-        rules.clone(),
+        rules: rules.clone(),
+        registry: registry.clone(),
+        files: Arc::new(prepared.files),
         spend,
-        prepared,
-    )
-    .await?;
+    })?;
+    let mut input = prepared.input;
+    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
 
-    // The record.
+    // Explanations: identical, judged by meaning, or not judged.
+    let explained = match (&a_explanation, &b_explanation, &dual_input) {
+        (Some((a, _)), Some((b, _)), Some(dual)) => {
+            let lexical = compare_explanations(
+                &explanation_of(a),
+                &explanation_of(b),
+                EXPLANATION_THRESHOLD,
+            );
+            let change_a: String = input.files.iter().map(|f| f.hunks.as_str()).collect();
+            let change_b: String = escalation::render_b_files(dual, &rules)
+                .iter()
+                .map(|f| f.hunks.clone())
+                .collect();
+            let case = JudgeCase {
+                explanation_a: a,
+                explanation_b: b,
+                change_a: &change_a,
+                change_b: &change_b,
+            };
+            Some(explain::compare(&lexical, set.judge.as_ref(), &case).await)
+        }
+        _ => None,
+    };
+    let explanations_state = explained
+        .as_ref()
+        .map_or(ExplanationsState::Absent, |e| e.state);
+
+    // The path.
     // A repository that requires a second rendering fails a change that has none.
     let missing_required_b = dual_report.is_none() && repo_cfg.render_b.required;
-    let renders_agreed = match &dual_report {
-        Some(d) => Some(d.verdict == DiffVerdict::Agreed),
-        None if missing_required_b => Some(false),
-        None => None,
+    let renders_state = match &dual_report {
+        Some(d) if d.verdict == DiffVerdict::Agreed => RendersState::Agreed,
+        Some(_) => RendersState::Differ,
+        None if missing_required_b => RendersState::MissingRequired,
+        None => RendersState::One,
     };
+    let (path, why) = choose_path(renders_state, explanations_state);
+    let policy = Policy {
+        required: settings.server.quorum.required,
+        escalated: settings.server.escalation.quorum,
+        agreement_counts_as_vote: settings.server.agreement.counts_as_vote,
+        skip_paid_auditors: settings.server.agreement.skip_paid_auditors,
+        degraded: settings.audit_mode == AuditMode::Degraded,
+    };
+    let required = match (path, policy.escalated) {
+        (GatePath::Escalated, EscalatedQuorum::All) => set.auditors.len(),
+        (GatePath::Escalated, EscalatedQuorum::AtLeast(n)) => n,
+        _ => policy.required,
+    };
+    let mut escalation_view = None;
+    if let (GatePath::Escalated, Some(dual), Some(report)) = (path, &dual_input, &dual_report) {
+        escalation_view = Some(escalation::view(
+            &why,
+            b_commit.as_ref().map_or("", |(_, source)| source.as_str()),
+            dual,
+            report,
+            a_explanation.as_ref().map(|e| e.0.as_str()),
+            b_explanation.as_ref().map(|e| e.0.as_str()),
+            &rules,
+        ));
+    } else if path == GatePath::Escalated {
+        // Explanations judged different on agreeing renders with no dual input cannot happen;
+        // still, the auditors are told why.
+        escalation_view = Some(EscalationView {
+            why: why.clone(),
+            ..EscalationView::default()
+        });
+    }
+    input.escalation = escalation_view.clone();
+
+    // The audit: the path's quorum.
+    let skip = path == GatePath::Agreed && policy.skip_paid_auditors;
+    let audit = run_set(&set, &input, required, skip).await?;
+
+    // The decision table.
+    let class_of_vote = |name: &str| {
+        set.auditors
+            .iter()
+            .zip(&set.classes)
+            .find(|(a, _)| a.name() == name)
+            .map_or(AuditorClass::Command, |(_, c)| *c)
+    };
+    let cast: Vec<CastVote> = audit
+        .votes
+        .iter()
+        .map(|v| CastVote {
+            auditor: &v.auditor,
+            class: class_of_vote(&v.auditor),
+            verdict: v.verdict,
+        })
+        .collect();
+    let gate = decide_gate(&GateFacts {
+        renders: renders_state,
+        explanations: explanations_state,
+        votes: &cast,
+        human: human.as_ref(),
+        head: &head_s,
+        policy: &policy,
+    });
+
+    // The record.
     let ast_diff = match &dual_report {
         Some(d) => AstDiffSummary {
             variance_percent: d.variance_percent.unwrap_or(100.0),
@@ -358,14 +476,35 @@ where
                 extra: Default::default(),
             })?)
         };
-        votes.push(VoteSummary::from_vote(v, h));
+        let mut summary = VoteSummary::from_vote(v, h);
+        summary.kind = Some(class_of_vote(&v.auditor));
+        votes.push(summary);
     }
-    let passed = quorum_passed(
-        audit.decision.passed,
-        renders_agreed,
-        explanations.as_ref().map(|e| e.agreed),
-        true,
-    );
+    let passed = gate.passed;
+    let differences: Vec<String> = escalation_view
+        .as_ref()
+        .map(|e| {
+            e.differences
+                .iter()
+                .map(escalation::difference_line)
+                .collect()
+        })
+        .unwrap_or_default();
+    let gate_summary = GateSummary {
+        path: gate.path,
+        why: gate.why.clone(),
+        basis: gate.basis,
+        mode: settings.audit_mode,
+        quorum: policy.required as u32,
+        escalation_quorum: policy.escalated,
+        agreement_counts_as_vote: policy.agreement_counts_as_vote,
+        skip_paid_auditors: policy.skip_paid_auditors,
+        reason: gate.reason.clone(),
+        to_pass: gate.to_pass.clone(),
+        differences,
+        human: human.clone(),
+        extra: Default::default(),
+    };
     let unsealed = MetaRecord {
         version: 1,
         repo: id.repo.clone(),
@@ -395,13 +534,14 @@ where
             extra: Default::default(),
         },
         ast_diff,
-        explanations: explanations.as_ref().map(ExplanationsSummary::from),
+        explanations: explained.as_ref().map(|e| e.summary.clone()),
         audit: AuditSummary {
             required: audit.decision.required as u32,
             votes,
             extra: Default::default(),
         },
         decision: Some(DecisionSummary::from(&audit.decision)),
+        gate: Some(gate_summary),
         quorum_passed: passed,
         created_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         patchgate_version: Some(env!("CARGO_PKG_VERSION").to_string()),
@@ -444,6 +584,8 @@ where
         bail!("internal: sealed record disagrees with the decision");
     }
     Ok(CheckOutcome {
+        gate,
+        escalation: escalation_view,
         record,
         yaml,
         dual: dual_report,

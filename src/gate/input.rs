@@ -161,6 +161,7 @@ pub fn prepare(
                 .map(|e| mask_secrets(e, rules))
                 .collect(),
             rule_findings: Vec::new(),
+            escalation: None,
         },
         files,
     }

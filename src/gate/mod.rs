@@ -5,6 +5,8 @@ pub mod actions;
 pub mod audit;
 pub mod auditors;
 pub mod check;
+pub mod escalation;
+pub mod explain;
 pub mod input;
 pub mod repo_config;
 pub mod summary;

@@ -1,10 +1,19 @@
-//! The gate's decision as a person reads it at a glance: the verdict first, then why — renders,
-//! explanations, every vote — then the record's hashes and what to do next.
+//! The gate's decision as a person reads it at a glance: the verdict first, then the path
+//! (agreed / escalated / one render) and why, the entities where the renders differ (both
+//! renders' lines), the renders, explanations and every vote, the record's hashes, and what
+//! would let the change pass.
 
 use std::fmt::Write;
 
 use crate::gate::audit::write_votes;
 use crate::gate::check::CheckOutcome;
+use crate::gate::escalation;
+use crate::meta::decision::{ExplanationsState, Path};
+
+/// Entities listed in the summary; the record has them all.
+const MAX_DIFFERENCES_SHOWN: usize = 10;
+/// Lines of each render shown per entity.
+const MAX_LINES_SHOWN: usize = 8;
 use crate::term::paint;
 
 fn short(hash: &str) -> String {
@@ -29,6 +38,59 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
         &r.change.base[..r.change.base.len().min(12)],
         &r.change.head[..r.change.head.len().min(12)]
     );
+    // The path, and on the escalated path where the renders differ.
+    let d = &o.gate;
+    let _ = writeln!(
+        out,
+        "  path          {}  {}",
+        match d.path {
+            Path::Agreed => paint(color, "32", "agreed   "),
+            Path::Escalated => paint(color, "33", "escalated"),
+            Path::OneRender => "one render".to_string(),
+        },
+        d.why
+    );
+    let _ = writeln!(out, "                {}", d.reason);
+    if let Some(h) = r.gate.as_ref().and_then(|g| g.human.as_ref()) {
+        let state = if h.head == r.change.head {
+            "on this head"
+        } else {
+            "VOID: given on an earlier head, a new push voids it"
+        };
+        let _ = writeln!(
+            out,
+            "  maintainer    {} by @{} ({}) {state}: {}",
+            h.verdict, h.by, h.permission, h.reason
+        );
+    }
+    if let Some(esc) = &o.escalation {
+        if !esc.differences.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "  where the renders differ (render A → render B {}):",
+                esc.render_b
+            );
+            for diff in esc.differences.iter().take(MAX_DIFFERENCES_SHOWN) {
+                let _ = writeln!(out, "    {}", escalation::difference_line(diff));
+                for (side, text) in [("A", &diff.a_text), ("B", &diff.b_text)] {
+                    for line in text.lines().take(MAX_LINES_SHOWN) {
+                        let _ = writeln!(out, "      {side} | {line}");
+                    }
+                    if text.lines().count() > MAX_LINES_SHOWN {
+                        let _ = writeln!(out, "      {side} | …");
+                    }
+                }
+            }
+            if esc.differences.len() > MAX_DIFFERENCES_SHOWN {
+                let _ = writeln!(
+                    out,
+                    "    … {} more (the record's gate.differences, or `patchgate diff`)",
+                    esc.differences.len() - MAX_DIFFERENCES_SHOWN
+                );
+            }
+        }
+    }
     let _ = writeln!(out);
 
     // Renders.
@@ -66,17 +128,35 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
     // Explanations.
     match &r.explanations {
         Some(e) => {
+            let status = e.state();
+            let judge = e
+                .judge
+                .as_ref()
+                .map(|j| match j.score {
+                    Some(score) => format!(
+                        " — judge {}: {score:.2} (threshold {:.2}): {}",
+                        j.name, e.threshold, j.reason
+                    ),
+                    None => format!(" — judge {}: {}", j.name, j.reason),
+                })
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  explanations  {}  similarity {:.2} (threshold {:.2}){}",
-                if e.agreed {
-                    paint(color, "32", "agreed  ")
-                } else {
-                    paint(color, "31", "differ  ")
+                "  explanations  {}  {}{judge}",
+                match status {
+                    ExplanationsState::Identical | ExplanationsState::JudgedSame =>
+                        paint(color, "32", "agreed    "),
+                    ExplanationsState::JudgedDifferent => paint(color, "31", "differ    "),
+                    _ => paint(color, "33", "not judged"),
                 },
-                e.similarity,
-                e.threshold,
-                if e.hash_match { ", identical" } else { "" }
+                match status {
+                    ExplanationsState::Identical => "identical".to_string(),
+                    ExplanationsState::NotJudged if e.judge.is_none() => format!(
+                        "lexical similarity {:.2}, information only (no judge configured: `judge:` in the server config)",
+                        e.similarity
+                    ),
+                    _ => format!("lexical similarity {:.2}, information only", e.similarity),
+                },
             );
         }
         None => {
@@ -129,14 +209,21 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Why it cannot pass, and what to do:");
         if r.renders.b.is_some() && !r.ast_diff.agreed {
-            let _ = writeln!(out, "  - the renders disagree: review the edits with `patchgate diff` (they escalate to a full audit)");
+            let _ = writeln!(out, "  - the renders disagree: the change took the escalated path (review the edits with `patchgate diff`)");
         }
-        if r.explanations.as_ref().is_some_and(|e| !e.agreed) {
+        if r.explanations
+            .as_ref()
+            .is_some_and(|e| e.state() == ExplanationsState::JudgedDifferent)
+        {
             let _ = writeln!(
                 out,
-                "  - the renders' explanations describe different changes"
+                "  - the renders' explanations were judged to describe different changes"
             );
         }
+        for hint in &o.gate.to_pass {
+            let _ = writeln!(out, "  - to pass: {hint}");
+        }
+        let d = &o.audit.decision;
         if !d.passed {
             if d.rejections > 0 {
                 let _ = writeln!(

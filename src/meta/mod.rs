@@ -9,7 +9,9 @@
 
 pub mod canonical;
 pub mod chain;
+pub mod decision;
 pub mod hash;
+pub mod human;
 pub mod ledger;
 pub mod notes;
 pub mod record;

@@ -14,13 +14,19 @@
 //!   a: {commit: <sha>, explanation_hash: "sha256:…", explanation_source: pr_body}
 //!   b: {commit: <sha>, source: "pr#124", explanation_hash: "sha256:…"}   # only with two renders
 //! ast_diff: {variance_percent: 1.8, threshold_percent: 3.0, agreed: true}
-//! explanations: {hash_match: false, similarity: 0.91, threshold: 0.85, agreed: true}  # only with two explanations
+//! explanations: {hash_match: false, similarity: 0.91, threshold: 0.85, agreed: true,  # only with two explanations
+//!                status: judged_same, judge: {name: judge, score: 0.9, reason: "…", cost_usd: 0.0004}}
 //! audit:
-//!   required: 2
+//!   required: 2                                   # the path's quorum (escalated: its own)
 //!   votes:
-//!     - {auditor: rule-guard, verdict: approve, findings: 0, explanation_hash: "sha256:…", cost_usd: 0.0}
-//!     - {auditor: reviewer-2, verdict: abstain, reason: "daily budget spent", findings: 0}
+//!     - {auditor: rule-guard, verdict: approve, findings: 0, explanation_hash: "sha256:…", cost_usd: 0.0, kind: rules}
+//!     - {auditor: reviewer-2, verdict: abstain, reason: "daily budget spent", findings: 0, kind: model}
 //! decision: {reason: "…", decided_by: [rule-guard, reviewer-1]}   # optional
+//! gate:                                                            # optional (see below)
+//!   {path: escalated, why: "the renders differ", basis: quorum, mode: normal, quorum: 2,
+//!    escalation_quorum: all, agreement_counts_as_vote: false, skip_paid_auditors: false,
+//!    reason: "…", to_pass: ["…"], differences: ["…"],
+//!    human: {verdict: approve, by: maria, permission: maintain, reason: "…", head: <sha>}}
 //! quorum_passed: true
 //! created_at: "2026-11-23T01:00:00Z"                               # optional
 //! patchgate_version: 0.1.0                                         # optional
@@ -60,7 +66,13 @@
 //!
 //! # `quorum_passed`
 //!
-//! `quorum_passed` is true only when **all** of these hold (see [`quorum_passed`]):
+//! A record with a `gate` entry (every record made since decision paths) passes when the
+//! decision table of [`super::decision`] passes it — recomputed from the record itself by
+//! [`MetaRecord::gate_decision`]: renders that agree take the normal audit quorum; renders or
+//! explanations that differ take the escalated audit (its own quorum, default every auditor);
+//! a maintainer's vote counts for the head it was given on — and the record verifies.
+//!
+//! A record without one (made before) follows the older rule, [`quorum_passed`]: all of
 //!
 //! 1. the audit quorum passed (at least `audit.required` approvals; abstentions never count);
 //! 2. the two renders agreed (`ast_diff.agreed`), or there was only one render;
@@ -85,10 +97,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::canonical::{hash_record, CanonicalError};
+use super::decision::{
+    decide_gate, AuditorClass, Basis, CastVote, EscalatedQuorum, ExplanationsState, GateDecision,
+    GateFacts, HumanVote, Path, Policy, RendersState,
+};
 use super::hash::Sha256Hash;
 use super::ledger::NewLedgerRow;
 use crate::audit::quorum::Decision;
 use crate::audit::vote::{Verdict, Vote};
+use crate::config::AuditMode;
 
 /// The `version` this code writes.
 pub const RECORD_VERSION: u32 = 1;
@@ -112,6 +129,10 @@ pub struct MetaRecord {
     /// The quorum's one-line reason and the auditors that decided it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<DecisionSummary>,
+    /// The path the change took and why (records made since decision paths; see
+    /// [`super::decision`]). When present, `quorum_passed` follows the decision table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateSummary>,
     pub quorum_passed: bool,
     /// RFC 3339 time the record was made. Hashed like everything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,12 +233,69 @@ pub struct AstDiffSummary {
 }
 
 /// `explanations`: render A's explanation against render B's.
+///
+/// `similarity` is the lexical measure ([`super::similarity`]), recorded as information;
+/// `status` says what decided (identical hashes, the judge, or nothing: `not_judged`), and
+/// `agreed` is true only for `identical` and `judged_same`. Records made before the judge
+/// have no `status`: their `agreed` is the lexical measure's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExplanationsSummary {
     pub hash_match: bool,
     pub similarity: f64,
     pub threshold: f64,
     pub agreed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ExplanationsState>,
+    /// The judge's answer (or why it abstained), when a judge was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSummary>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `explanations.judge`: what the judge model answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSummary {
+    /// The judge's configured name.
+    pub name: String,
+    /// Its score in [0, 1]; absent when it abstained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Its reason, or why it abstained.
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `gate`: the decision path ([`super::decision`]) and everything needed to recompute it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateSummary {
+    pub path: Path,
+    /// Why this path.
+    pub why: String,
+    /// What settled the outcome.
+    pub basis: Basis,
+    /// `normal` or `degraded`.
+    pub mode: AuditMode,
+    /// `quorum.required`: approvals on the agreed and one-render paths.
+    pub quorum: u32,
+    /// `escalation.quorum`: `all` or a number.
+    pub escalation_quorum: EscalatedQuorum,
+    pub agreement_counts_as_vote: bool,
+    pub skip_paid_auditors: bool,
+    /// One line: why it passed or not.
+    pub reason: String,
+    /// What would let the change pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_pass: Vec<String>,
+    /// Where the renders differ: one line per entity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<String>,
+    /// The maintainer's vote that stood when the record was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human: Option<HumanVote>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -229,7 +307,22 @@ impl From<&super::similarity::ExplanationComparison> for ExplanationsSummary {
             similarity: c.similarity,
             threshold: c.threshold,
             agreed: c.agreed,
+            status: None,
+            judge: None,
             extra: Extra::new(),
+        }
+    }
+}
+
+impl ExplanationsSummary {
+    /// What the table reads: `status` when recorded, else (an older record) what the lexical
+    /// `agreed` meant then.
+    pub fn state(&self) -> ExplanationsState {
+        match self.status {
+            Some(s) => s,
+            None if self.hash_match => ExplanationsState::Identical,
+            None if self.agreed => ExplanationsState::JudgedSame,
+            None => ExplanationsState::JudgedDifferent,
         }
     }
 }
@@ -272,6 +365,9 @@ pub struct VoteSummary {
     pub explanation_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// `rules`, `model` or `command` (records made since decision paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AuditorClass>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -293,6 +389,7 @@ impl VoteSummary {
             findings: vote.findings.len() as u64,
             explanation_hash: explanation_hash.map(|h| h.to_string()),
             cost_usd,
+            kind: None,
             extra: Extra::new(),
         }
     }
@@ -318,7 +415,9 @@ impl From<&Decision> for DecisionSummary {
     }
 }
 
-/// Whether a change passes the gate — the value of `quorum_passed`.
+/// The rule of `quorum_passed` for records **without** a `gate` entry (made before decision
+/// paths, when any disagreement blocked); records with one follow [`decide_gate`] (see
+/// [`MetaRecord::gate_decision`]).
 ///
 /// True only when: the audit quorum passed (`audit_passed`); the two renders agreed
 /// (`renders_agreed`, `None` when there was only one render); the two explanations agreed
@@ -407,6 +506,12 @@ pub enum Problem {
         renders: Option<bool>,
         explanations: Option<bool>,
     },
+    #[error(
+        "quorum_passed is true but the decision table does not pass it ({path} path: {reason})"
+    )]
+    GateClaimUnfounded { path: Path, reason: String },
+    #[error("gate.path is {recorded} but the record's renders and explanations give {recomputed}")]
+    PathMismatch { recorded: Path, recomputed: Path },
 }
 
 /// How an optional agreement reads in a sentence: agreed, differ, or not compared.
@@ -465,6 +570,14 @@ impl MetaRecord {
         if let Some(e) = &self.explanations {
             floats.push(("explanations.similarity", e.similarity));
             floats.push(("explanations.threshold", e.threshold));
+            if let Some(j) = &e.judge {
+                if let Some(x) = j.score {
+                    floats.push(("explanations.judge.score", x));
+                }
+                if let Some(x) = j.cost_usd {
+                    floats.push(("explanations.judge.cost_usd", x));
+                }
+            }
         }
         for v in &self.audit.votes {
             if let Some(c) = v.cost_usd {
@@ -503,7 +616,21 @@ impl MetaRecord {
             problems: vec![Problem::Canonical(e.to_string())],
         })?;
         let mut problems = verify_value(&value);
-        if self.quorum_passed {
+        if let Some(gate) = &self.gate {
+            let d = self.gate_decision().expect("gate is present");
+            if gate.path != d.path {
+                problems.push(Problem::PathMismatch {
+                    recorded: gate.path,
+                    recomputed: d.path,
+                });
+            }
+            if self.quorum_passed && !d.passed {
+                problems.push(Problem::GateClaimUnfounded {
+                    path: d.path,
+                    reason: d.reason,
+                });
+            }
+        } else if self.quorum_passed {
             let audit = self.audit.passed();
             let renders = self.renders.b.as_ref().map(|_| self.ast_diff.agreed);
             let explanations = self.explanations.as_ref().map(|e| e.agreed);
@@ -520,6 +647,51 @@ impl MetaRecord {
         } else {
             Err(VerifyError { problems })
         }
+    }
+
+    /// The decision table recomputed from what the record says (`None` without a `gate`
+    /// entry): the renders, the explanations' status, every vote with its kind, the policy and
+    /// the human vote it recorded, for the head it names.
+    pub fn gate_decision(&self) -> Option<GateDecision> {
+        let gate = self.gate.as_ref()?;
+        let renders = match &self.renders.b {
+            Some(_) if self.ast_diff.agreed => RendersState::Agreed,
+            Some(_) => RendersState::Differ,
+            None if self.ast_diff.extra.get("render_b_required") == Some(&Value::Bool(true)) => {
+                RendersState::MissingRequired
+            }
+            None => RendersState::One,
+        };
+        let explanations = self
+            .explanations
+            .as_ref()
+            .map_or(ExplanationsState::Absent, |e| e.state());
+        let votes: Vec<CastVote> = self
+            .audit
+            .votes
+            .iter()
+            .map(|v| CastVote {
+                auditor: &v.auditor,
+                // A vote without a kind is never taken for Rule-Guard's.
+                class: v.kind.unwrap_or(AuditorClass::Command),
+                verdict: v.verdict,
+            })
+            .collect();
+        let policy = Policy {
+            required: gate.quorum as usize,
+            escalated: gate.escalation_quorum,
+            agreement_counts_as_vote: gate.agreement_counts_as_vote,
+            skip_paid_auditors: gate.skip_paid_auditors,
+            degraded: gate.mode == AuditMode::Degraded,
+        };
+        Some(decide_gate(&GateFacts {
+            renders,
+            explanations,
+            votes: &votes,
+            human: gate.human.as_ref(),
+            head: &self.change.head,
+            policy: &policy,
+        }))
     }
 
     /// The record as `meta.yaml` text.
@@ -558,7 +730,12 @@ pub fn verify_yaml(text: &str) -> Result<MetaRecord, RecordError> {
     if let Err(e) = record.verify() {
         // The struct's own view adds the quorum rule; hash problems are already listed.
         for p in e.problems {
-            if matches!(p, Problem::QuorumClaimUnfounded { .. }) {
+            if matches!(
+                p,
+                Problem::QuorumClaimUnfounded { .. }
+                    | Problem::GateClaimUnfounded { .. }
+                    | Problem::PathMismatch { .. }
+            ) {
                 problems.push(p);
             }
         }
@@ -693,6 +870,7 @@ mod tests {
                 extra: Extra::new(),
             },
             decision: None,
+            gate: None,
             quorum_passed: true,
             created_at: None,
             patchgate_version: None,

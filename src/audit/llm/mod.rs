@@ -20,6 +20,7 @@
 //! without a reservation, and never turn a failure into an approval.
 
 pub mod anthropic;
+pub mod judge;
 pub mod openai;
 pub mod price;
 pub mod prompt;
@@ -384,22 +385,64 @@ impl ModelAuditor {
 
     /// One vote on `input`, its Rule-Guard findings in the prompt (see the module docs).
     pub async fn vote(&self, input: &AuditInput) -> Vote {
-        let r = match &self.state {
-            State::NotConfigured => {
-                return Vote::abstain(&self.name, AbstainReason::NotConfigured);
-            }
-            State::Ready(r) => r,
+        let r = match self.ready() {
+            Ok(r) => r,
+            Err(reason) => return Vote::abstain(&self.name, reason),
         };
-        if r.mode == AuditMode::Degraded {
-            return Vote::abstain(
-                &self.name,
-                AbstainReason::Unavailable(
-                    "model auditors are off (PATCHGATE_AUDIT_MODE=degraded)".to_string(),
-                ),
-            );
-        }
-        let deadline = Instant::now() + r.endpoint.timeout;
         let prompt = prompt::build(input, &r.ruleset, r.endpoint.prompt_tokens);
+        let (answer, cost) = self.complete(r, &prompt).await;
+        let mut vote = match answer {
+            Err(reason) => Vote::abstain(&self.name, reason),
+            Ok((model, text)) => self.vote_from(r, &model, text),
+        };
+        vote.cost_usd = cost;
+        vote
+    }
+
+    /// Send `prompt` and return the answer's text and its cost in USD, under the same rules as
+    /// a vote (reservation in the daily budget, fallbacks, retries, one deadline, settlement);
+    /// anything else is the reason it could not be asked. Used by the explanation judge.
+    pub async fn ask(&self, prompt: &Prompt) -> (Result<String, AbstainReason>, f64) {
+        let r = match self.ready() {
+            Ok(r) => r,
+            Err(reason) => return (Err(reason), 0.0),
+        };
+        let (answer, cost) = self.complete(r, prompt).await;
+        let answer = match answer {
+            Err(reason) => Err(reason),
+            Ok((_, Ok(text))) => Ok(text),
+            Ok((_, Err(why))) => Err(AbstainReason::Malformed(self.clean(r, &why))),
+        };
+        (answer, cost)
+    }
+
+    /// The prompt budget in estimated tokens (`None` when not configured).
+    pub fn prompt_tokens(&self) -> Option<u64> {
+        match &self.state {
+            State::Ready(r) => Some(r.endpoint.prompt_tokens),
+            State::NotConfigured => None,
+        }
+    }
+
+    /// The endpoint, unless the auditor cannot be asked (no key, degraded mode).
+    fn ready(&self) -> Result<&Ready, AbstainReason> {
+        match &self.state {
+            State::NotConfigured => Err(AbstainReason::NotConfigured),
+            State::Ready(r) if r.mode == AuditMode::Degraded => Err(AbstainReason::Unavailable(
+                "model auditors are off (PATCHGATE_AUDIT_MODE=degraded)".to_string(),
+            )),
+            State::Ready(r) => Ok(r),
+        }
+    }
+
+    /// One exchange: reserve, call, settle. `Ok((model, text or why it is unreadable))`.
+    #[allow(clippy::type_complexity)]
+    async fn complete(
+        &self,
+        r: &Ready,
+        prompt: &Prompt,
+    ) -> (Result<(String, Result<String, String>), AbstainReason>, f64) {
+        let deadline = Instant::now() + r.endpoint.timeout;
         let input_tokens = prompt.estimated_tokens();
         let max_out = u64::from(r.endpoint.max_output_tokens);
 
@@ -413,31 +456,29 @@ impl ModelAuditor {
                 tokio::time::timeout_at(deadline, r.budget.reserve(&self.name, model, estimate))
                     .await;
             match reserved {
-                Err(_) => {
-                    return Vote::abstain(&self.name, AbstainReason::Timeout(r.endpoint.timeout));
-                }
+                Err(_) => return (Err(AbstainReason::Timeout(r.endpoint.timeout)), 0.0),
                 Ok(Ok(Some(ticket))) => {
                     chosen = Some((model.as_str(), *price, estimate, ticket));
                     break;
                 }
                 Ok(Ok(None)) => continue,
                 Ok(Err(e)) => {
-                    return Vote::abstain(
-                        &self.name,
-                        AbstainReason::Unavailable(format!("spend store: {e}")),
+                    return (
+                        Err(AbstainReason::Unavailable(format!("spend store: {e}"))),
+                        0.0,
                     );
                 }
             }
         }
         let Some((model, price, estimate, ticket)) = chosen else {
-            return Vote::abstain(&self.name, AbstainReason::Budget);
+            return (Err(AbstainReason::Budget), 0.0);
         };
 
         let outcome =
-            tokio::time::timeout_at(deadline, self.call(r, model, &prompt, deadline)).await;
-        let (mut vote, cost) = match outcome {
+            tokio::time::timeout_at(deadline, self.call(r, model, prompt, deadline)).await;
+        let (answer, cost) = match outcome {
             Err(_) => (
-                Vote::abstain(&self.name, AbstainReason::Timeout(r.endpoint.timeout)),
+                Err(AbstainReason::Timeout(r.endpoint.timeout)),
                 Usage {
                     usd: estimate,
                     ..Usage::default()
@@ -450,7 +491,7 @@ impl ModelAuditor {
                     0.0
                 };
                 (
-                    Vote::abstain(&self.name, AbstainReason::Unavailable(self.clean(r, &why))),
+                    Err(AbstainReason::Unavailable(self.clean(r, &why))),
                     Usage {
                         usd,
                         ..Usage::default()
@@ -471,10 +512,10 @@ impl ModelAuditor {
                         output_tokens: max_out,
                     },
                 };
-                (self.vote_from(r, model, answer.text), usage)
+                (Ok((model.to_string(), answer.text)), usage)
             }
         };
-        vote.cost_usd = cost.usd;
+        let usd = cost.usd;
         let id = ticket.id();
         if let Err(e) = r.budget.settle(ticket, cost).await {
             // The reservation stays at its estimate: the budget errs on the side of spend.
@@ -483,7 +524,7 @@ impl ModelAuditor {
                 self.name, id.0
             );
         }
-        vote
+        (answer, usd)
     }
 
     fn vote_from(&self, r: &Ready, model: &str, text: Result<String, String>) -> Vote {

@@ -35,6 +35,18 @@ Answer with exactly one JSON object and nothing else, of this shape:\n\
 paragraph on what the change does and why you voted so\"}\n\
 No other keys. \"findings\" may be empty; \"file\" and \"line\" may be omitted.";
 
+/// Added to the system text on the escalated path.
+pub const ESCALATION_PROMPT: &str = "\n\
+This change ESCALATED: two independent renders (implementations of the same request, render A \
+is the pull request under review, render B was written independently) differ, or their \
+explanations do. You are shown render A's change, render B's change against the same base, the \
+entities on which the renders differ with both renders' lines, and both explanations. Decide \
+whether the divergence changes behaviour and which render, if either, is right. Vote \
+\"approve\" only if render A is correct and safe to merge (its divergence from render B is \
+harmless, or render A is the right one); \"reject\" if render A is wrong where the renders \
+differ, or unsafe; \"abstain\" if you cannot tell. Begin \"reason\" with \"behaviour differs\" \
+or \"behaviour same\", then say which render is right (A, B, both or neither) and why.";
+
 /// A prompt ready to send: the system text and the user text, both masked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
@@ -54,8 +66,12 @@ impl Prompt {
 pub fn build(input: &AuditInput, ruleset: &RuleSet, budget_tokens: u64) -> Prompt {
     let rule_findings = &input.rule_findings;
     let mask = |s: &str| mask_secrets(s, ruleset);
+    let system = match input.escalation {
+        Some(_) => format!("{SYSTEM_PROMPT}{ESCALATION_PROMPT}"),
+        None => SYSTEM_PROMPT.to_string(),
+    };
     let budget_chars = (budget_tokens.saturating_mul(4) as usize)
-        .saturating_sub(SYSTEM_PROMPT.chars().count())
+        .saturating_sub(system.chars().count())
         .saturating_sub(200); // the markers and headings below
     let mut out = String::new();
     let mut room = budget_chars;
@@ -91,6 +107,71 @@ pub fn build(input: &AuditInput, ruleset: &RuleSet, budget_tokens: u64) -> Promp
         let mut s = String::from("\n## Explanations of the change by its authors\n");
         for (i, e) in input.explanations.iter().enumerate() {
             let _ = writeln!(s, "- render {}: {}", i + 1, cut_at_line(&mask(e), share));
+        }
+        push(&mut out, &mut room, &s);
+    }
+
+    // 1b. The escalation: where the renders differ, render B's change (at most half the budget).
+    if let Some(esc) = &input.escalation {
+        let share = budget_chars / 2;
+        let mut s = format!(
+            "\n## ESCALATED: {}\nRender B: {}\n",
+            mask(&esc.why),
+            mask(&esc.render_b)
+        );
+        for (name, e) in [("A", &esc.explanation_a), ("B", &esc.explanation_b)] {
+            let e = e.as_deref().map(mask).unwrap_or_else(|| "(none)".into());
+            let _ = writeln!(
+                s,
+                "Explanation of render {name}: {}",
+                cut_at_line(&e, budget_chars / 16)
+            );
+        }
+        s.push_str("\n### Where the renders differ (edit script from render A to render B)\n");
+        if esc.differences.is_empty() {
+            s.push_str("(no entity differs in syntax; the explanations differ)\n");
+        }
+        let mut left_out = 0usize;
+        for d in &esc.differences {
+            let piece = format!(
+                "- {} {}: {}\n  render A{}:\n{}  render B{}:\n{}",
+                mask(&d.path),
+                mask(&d.entity),
+                d.edits,
+                d.a_lines
+                    .as_deref()
+                    .map(|l| format!(" lines {l}"))
+                    .unwrap_or_else(|| " (absent)".into()),
+                indent_block(&mask(&d.a_text)),
+                d.b_lines
+                    .as_deref()
+                    .map(|l| format!(" lines {l}"))
+                    .unwrap_or_else(|| " (absent)".into()),
+                indent_block(&mask(&d.b_text)),
+            );
+            if s.chars().count() + piece.chars().count() > share / 2 {
+                left_out += 1;
+                continue;
+            }
+            s.push_str(&piece);
+        }
+        if left_out > 0 {
+            let _ = writeln!(s, "({left_out} more differing entities left out for size)");
+        }
+        s.push_str("\n### Render B's change against the base (whole hunks)\n");
+        for f in &esc.render_b_files {
+            let title = format!("#### {}\n", mask(&f.path));
+            if s.chars().count() + title.chars().count() > share {
+                break;
+            }
+            s.push_str(&title);
+            for h in split_hunks(&mask(&f.hunks)) {
+                if s.chars().count() + h.chars().count() > share {
+                    s.push_str("(hunk left out for size)\n");
+                    continue;
+                }
+                s.push_str(&h);
+            }
         }
         push(&mut out, &mut room, &s);
     }
@@ -191,7 +272,7 @@ pub fn build(input: &AuditInput, ruleset: &RuleSet, budget_tokens: u64) -> Promp
     out.push_str("END CHANGE\n");
 
     Prompt {
-        system: SYSTEM_PROMPT.to_string(),
+        system,
         // Belt and braces: the assembled text is masked once more.
         user: mask(&out),
     }
@@ -222,6 +303,14 @@ pub fn split_hunks(diff: &str) -> Vec<String> {
     }
     hunks.retain(|h| !h.trim().is_empty());
     hunks
+}
+
+/// Each line of `text` indented by four spaces (`(none)` when empty).
+fn indent_block(text: &str) -> String {
+    if text.trim().is_empty() {
+        return "    (none)\n".to_string();
+    }
+    text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 /// Prose cut at a line boundary to at most `max` characters, marked when cut.
@@ -258,6 +347,18 @@ pub struct ModelAnswer {
 /// prose before or after it is still an error. The error says why, with at most 60
 /// characters of the answer.
 pub fn parse_answer(text: &str) -> Result<ModelAnswer, String> {
+    let t = json_object(text)?;
+    let answer: ModelAnswer =
+        serde_json::from_str(t).map_err(|e| format!("{e} in answer {}", snippet(text, 60)))?;
+    if answer.verdict == Verdict::Abstain && answer.reason.trim().is_empty() {
+        return Err("abstained without a reason".to_string());
+    }
+    Ok(answer)
+}
+
+/// The one JSON object an answer must be: the text itself, or the inside of a single Markdown
+/// code fence around it; anything else (prose around it, an unclosed fence) is an error.
+pub fn json_object(text: &str) -> Result<&str, String> {
     let t = text.trim();
     let t = match t.strip_prefix("```") {
         Some(rest) => {
@@ -281,12 +382,7 @@ pub fn parse_answer(text: &str) -> Result<ModelAnswer, String> {
     if !t.starts_with('{') {
         return Err(format!("not a JSON verdict: {}", snippet(text, 60)));
     }
-    let answer: ModelAnswer =
-        serde_json::from_str(t).map_err(|e| format!("{e} in answer {}", snippet(text, 60)))?;
-    if answer.verdict == Verdict::Abstain && answer.reason.trim().is_empty() {
-        return Err("abstained without a reason".to_string());
-    }
-    Ok(answer)
+    Ok(t)
 }
 
 /// At most `max` characters of `s`, on one line, quoted, `…` when cut.
@@ -357,6 +453,71 @@ mod tests {
         assert!(p.user.contains("entity_0"));
         assert!(p.user.contains("more files not listed"));
         assert!(p.user.ends_with("END CHANGE\n"));
+    }
+
+    #[test]
+    fn the_escalated_prompt_has_both_renders_the_edit_script_and_no_secret() {
+        use crate::audit::vote::{ChangedFileView, Difference, EscalationView};
+        let key = "AKIAIOSFODNN7EXAMPLQ";
+        let input = AuditInput {
+            files: vec![ChangedFileView {
+                path: "net.py".into(),
+                hunks: "@@ -1 +1 @@\n-a\n+for i in range(3):\n".into(),
+                ..ChangedFileView::default()
+            }],
+            explanations: vec!["A retries three times".into(), "B retries forever".into()],
+            escalation: Some(EscalationView {
+                why: "the renders differ".into(),
+                render_b: "pr#7".into(),
+                render_b_files: vec![ChangedFileView {
+                    path: "net.py".into(),
+                    hunks: format!("@@ -1 +1 @@\n-a\n+while True:  # {key}\n"),
+                    ..ChangedFileView::default()
+                }],
+                differences: vec![Difference {
+                    path: "net.py".into(),
+                    entity: "def fetch".into(),
+                    edits: "1 update".into(),
+                    a_lines: Some("2-2".into()),
+                    a_text: "for i in range(3):\n".into(),
+                    b_lines: Some("2-2".into()),
+                    b_text: format!("while True: {key}\n"),
+                }],
+                explanation_a: Some("A retries three times".into()),
+                explanation_b: Some(format!("B retries forever with {key}")),
+            }),
+            ..AuditInput::default()
+        };
+        let ruleset = RuleSet::embedded().unwrap();
+        let p = build(&input, &ruleset, 12_000);
+        assert!(p.system.contains("ESCALATED"), "{}", p.system);
+        for needle in [
+            "## ESCALATED: the renders differ",
+            "Render B: pr#7",
+            "- net.py def fetch: 1 update",
+            "for i in range(3):",
+            "while True:",
+            "Explanation of render A: A retries three times",
+            "Explanation of render B: B retries forever",
+            "### Render B's change against the base",
+        ] {
+            assert!(p.user.contains(needle), "missing {needle:?} in\n{}", p.user);
+        }
+        assert!(
+            !p.user.contains(key) && !p.system.contains(key),
+            "{}",
+            p.user
+        );
+        assert!(p.user.contains("REDACTED"));
+        let plain = build(
+            &AuditInput {
+                escalation: None,
+                ..input
+            },
+            &ruleset,
+            12_000,
+        );
+        assert!(!plain.system.contains("ESCALATED") && !plain.user.contains("ESCALATED"));
     }
 
     #[test]
