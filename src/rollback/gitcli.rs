@@ -114,7 +114,7 @@ fn run(mut cmd: Command, what: &str) -> Result<(std::process::ExitStatus, Vec<u8
 
 /// The outcome of one revert step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Merged {
+pub enum Merged {
     /// A clean result: the tree.
     Clean(Oid),
     /// Conflicts: the paths git names (at their place in the result), sorted.
