@@ -11,7 +11,10 @@
 # `docker run --rm patchgate config explain`.
 
 ARG RUST_VERSION=1.95
-ARG DEBIAN_RELEASE=bookworm
+# Debian 13 (trixie): its git (2.47) computes reverts — `patchgate rollback` and the server's
+# automatic rollbacks run `git merge-tree --write-tree --merge-base`, which needs git 2.40 or
+# newer; bookworm's git is 2.39.
+ARG DEBIAN_RELEASE=trixie
 
 # ---- builder ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
@@ -49,13 +52,16 @@ RUN cargo build --release --locked --bin patchgate \
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# ca-certificates: TLS to api.github.com, git's HTTPS and the model endpoints. libssl3: the
-# OpenSSL that libgit2's HTTPS transport links against. No git: the mirrors are handled by
-# libgit2, linked into the binary. No curl either, hence no HEALTHCHECK: probe GET /healthz
-# and /readyz from the orchestrator (deploy/kubernetes/).
+# ca-certificates: TLS to api.github.com, git's HTTPS and the model endpoints. libssl3t64:
+# the OpenSSL that libgit2's HTTPS transport links against. git (2.47 here; 2.40 or newer is
+# required): a revert is computed by git's own merge (`git merge-tree`), so it is exactly
+# `git revert`'s; fetching, pushing and reading the mirrors stay with libgit2, linked into the
+# binary. No curl, hence no HEALTHCHECK: probe GET /healthz and /readyz from the orchestrator
+# (deploy/kubernetes/).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3t64 git \
  && rm -rf /var/lib/apt/lists/* \
+ && git --version \
  && groupadd --system --gid 10001 patchgate \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/patchgate \
             --no-create-home --shell /usr/sbin/nologin patchgate \

@@ -186,16 +186,26 @@ fn orchestrator(f: &Fixture, store: &Store, forge: Arc<LocalForge>, policy: &str
 // Kill at each step.
 
 fn driver() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "rollback_driver"])
+    // Ask cargo where it put the example: with a separate build directory
+    // (`CARGO_BUILD_BUILD_DIR`) it is not beside this test binary.
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "rollback_driver",
+            "--message-format=json",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
+        .output()
         .expect("cargo runs");
-    assert!(status.success(), "building the driver example failed");
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/examples/rollback_driver
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let p = profile_dir.join("examples").join("rollback_driver");
+    assert!(out.status.success(), "building the driver example failed");
+    let p = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "rollback_driver")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo names the driver's executable");
     assert!(p.is_file(), "no driver at {}", p.display());
     p
 }

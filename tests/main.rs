@@ -28,6 +28,8 @@ mod quorum;
 mod redeliver;
 mod repo_config;
 mod rollback;
+mod rollback_cli;
+mod rollback_git;
 mod rule_guard;
 mod server;
 mod server_pg;

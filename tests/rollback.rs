@@ -487,7 +487,12 @@ fn already_reverted_is_refused_ours_and_gits() {
     let plan = plan_revert(&repo, "main", RevertTarget::Merge(merge), &manual("r")).unwrap();
     let by = apply_revert(&repo, "main", &plan).unwrap();
     match plan_revert(&repo, "main", RevertTarget::Merge(merge), &manual("again")) {
-        Err(RollbackError::AlreadyReverted { target, by: b }) => {
+        Err(RollbackError::AlreadyReverted {
+            target,
+            by: b,
+            merge: is_merge,
+        }) => {
+            assert!(is_merge);
             assert_eq!((target, b), (merge, by))
         }
         other => panic!("expected AlreadyReverted, got {other:?}"),

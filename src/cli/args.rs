@@ -278,7 +278,8 @@ pub(crate) struct AuditArgs {
 
 #[derive(Args)]
 pub(crate) struct RollbackArgs {
-    /// The commit to revert (a merge, or a squash commit), or a range FIRST..LAST.
+    /// The commit to revert (a merge, or a squash commit), or a rebase-merged range A..B (git's
+    /// meaning: the commits after A up to B; A^..B includes A).
     #[arg(required_unless_present = "pr", conflicts_with = "pr")]
     pub(crate) target: Option<String>,
     /// Find the merge of pull request N on the branch (`Merge pull request #N` or `… (#N)`).
@@ -295,9 +296,12 @@ pub(crate) struct RollbackArgs {
     /// Print the revert that would be made, and change nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Push the branch to the remote afterwards (fast-forward only).
+    /// Push the branch to the remote afterwards (fast-forward only). The remote is checked
+    /// before anything is committed; a revert committed by an earlier run but not pushed is
+    /// pushed by this one.
     #[arg(long, conflicts_with = "dry_run")]
     pub(crate) push: bool,
+    /// The remote for --push: a configured remote's name, or a URL or path.
     #[arg(long, default_value = "origin")]
     pub(crate) remote: String,
     /// Allow reverting a revert (a person's decision).

@@ -17,6 +17,7 @@ mod diff;
 mod event;
 mod jobs;
 mod meta;
+pub(crate) mod out;
 mod rollback;
 mod rules;
 mod serve;

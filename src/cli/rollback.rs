@@ -4,46 +4,103 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use patchgate::meta::notes;
+use patchgate::rollback::{
+    apply_revert, check_remote, find_pr_merge, linear_range, plan_revert_with, push, RevertMessage,
+    RevertOptions, RevertReason, RevertTarget, RollbackError,
+};
 
 use super::args::{GlobalArgs, RollbackArgs};
+use super::out::{outln, report_error};
 use super::{env_var, open_store, settings};
 
+/// Exit codes of `patchgate rollback` (README, "`patchgate rollback`"): 0 done, then
+/// [`RollbackError::exit_code`]'s 1 conflict, 2 usage, 3 already reverted, 4 anything else —
+/// and 5: the revert is committed but the push failed (a rerun with `--push` pushes it).
+const COMMITTED_NOT_PUSHED: u8 = 5;
+const USAGE: u8 = 2;
+const OTHER: u8 = 4;
+
+/// An error with the exit code it ends the command with.
+struct Failure(u8, anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        let e = e.into();
+        let code = e
+            .downcast_ref::<RollbackError>()
+            .map(RollbackError::exit_code)
+            .unwrap_or(OTHER);
+        Failure(code, e)
+    }
+}
+
+fn usage(msg: String) -> Failure {
+    Failure(USAGE, anyhow::anyhow!(msg))
+}
+
+/// `patchgate rollback` on a local repository. Never aborts halfway: output goes through
+/// [`outln!`] (a closed stdout loses lines, not the push), and every failure is reported here
+/// with its own exit code.
 pub(crate) fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
-    use patchgate::rollback::{
-        apply_revert, find_pr_merge, plan_revert_with, push, RevertMessage, RevertOptions,
-        RevertReason, RevertTarget,
-    };
-    let repo = git2::Repository::discover(&args.repo)
-        .with_context(|| format!("{} is not inside a git repository", args.repo.display()))?;
-    let branch = match args.branch {
-        Some(b) => b,
+    match rollback_local(args) {
+        Ok(code) => Ok(code),
+        Err(Failure(code, e)) => {
+            report_error(&e);
+            Ok(code)
+        }
+    }
+}
+
+fn rollback_local(args: RollbackArgs) -> Result<u8, Failure> {
+    let repo = git2::Repository::discover(&args.repo).map_err(|e| {
+        usage(format!(
+            "{} is not inside a git repository ({})",
+            args.repo.display(),
+            e.message()
+        ))
+    })?;
+    let branch = match &args.branch {
+        Some(b) => b.clone(),
         None => {
             let head = repo.head().context("the repository has no HEAD")?;
             if !head.is_branch() {
-                bail!("HEAD is detached: name the branch to revert on with --branch");
+                return Err(usage(
+                    "HEAD is detached: name the branch to revert on with --branch".into(),
+                ));
             }
             head.shorthand()
                 .map_err(|e| anyhow::anyhow!("branch name: {e}"))?
                 .to_string()
         }
     };
-    let commit = |rev: &str| -> Result<git2::Commit<'_>> {
+    let commit = |rev: &str| -> Result<git2::Oid, Failure> {
         repo.revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
-            .with_context(|| format!("unknown commit `{rev}`"))
+            .map(|c| c.id())
+            .map_err(|_| usage(format!("unknown commit `{rev}`")))
     };
     let target = match (&args.target, args.pr) {
         (_, Some(n)) => find_pr_merge(&repo, &branch, n)?,
+        (Some(t), None) if t.contains("...") => {
+            return Err(usage(format!(
+                "`{t}`: a symmetric range names no line of commits; write A..B (the commits after A up to B)"
+            )))
+        }
         (Some(t), None) => match t.split_once("..") {
-            Some((first, last)) => RevertTarget::Range {
-                first: commit(first)?.id(),
-                last: commit(last)?.id(),
-            },
+            Some(("", _)) => {
+                return Err(usage(format!(
+                    "`{t}`: name the commit the range starts after (A..B, as in git)"
+                )))
+            }
+            Some((from, to)) => {
+                let to = if to.is_empty() { branch.as_str() } else { to };
+                linear_range(&repo, commit(from)?, commit(to)?)?
+            }
             None => {
-                let c = commit(t)?;
+                let c = repo.find_commit(commit(t)?)?;
                 if c.parent_count() > 1 {
                     RevertTarget::Merge(c.id())
                 } else {
@@ -51,7 +108,14 @@ pub(crate) fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
                 }
             }
         },
-        (None, None) => bail!("name a commit, a range FIRST..LAST, or --pr N"),
+        (None, None) => return Err(usage("name a commit, a range A..B, or --pr N".into())),
+    };
+    // The remote is checked before anything is committed: a missing or unreachable one must
+    // not leave a local revert behind.
+    let remote = if args.push {
+        Some(check_remote(&repo, &args.remote, &branch)?)
+    } else {
+        None
     };
     // The audit record of the change, when patchgate gated it: the note on the merged head
     // (a merge's second parent), or on the commit itself.
@@ -68,27 +132,68 @@ pub(crate) fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
         .and_then(|r| r.record_hash);
     let msg = RevertMessage {
         title: None,
-        reason: RevertReason::Manual(args.reason),
+        reason: RevertReason::Manual(args.reason.clone()),
         record_hash,
     };
     let opts = RevertOptions {
         allow_revert_of_revert: args.allow_revert_of_revert,
     };
-    let plan = plan_revert_with(&repo, &branch, target, &msg, &opts)?;
+    let plan = match plan_revert_with(&repo, &branch, target, &msg, &opts) {
+        Ok(plan) => plan,
+        Err(RollbackError::AlreadyReverted { target: t, by, .. }) if args.push => {
+            // A rerun after a revert was committed here but never pushed (a push that failed,
+            // a process stopped in between): finish it.
+            let pushed = remote
+                .and_then(|r| r.tip)
+                .is_some_and(|tip| tip == by || repo.graph_descendant_of(tip, by).unwrap_or(false));
+            if pushed {
+                return Err(RollbackError::AlreadyReverted {
+                    target: t,
+                    by,
+                    merge: matches!(target, RevertTarget::Merge(_)),
+                }
+                .into());
+            }
+            outln!("{t} was already reverted on {branch} by {by}, not pushed yet: pushing it.");
+            return push_branch(&repo, &args.remote, &branch, by);
+        }
+        Err(e) => return Err(e.into()),
+    };
     if args.dry_run {
-        println!("Would commit on {branch} (on top of {}):\n", plan.parent);
-        println!("{}", plan.message);
+        outln!("Would commit on {branch} (on top of {}):\n", plan.parent);
+        outln!("{}", plan.message);
         return Ok(0);
     }
     let id = apply_revert(&repo, &branch, &plan)?;
-    println!("Reverted on {branch}: {id}\n");
-    println!("{}", plan.message);
+    outln!("Reverted on {branch}: {id}\n");
+    outln!("{}", plan.message);
     if args.push {
-        push(&repo, &args.remote, &branch)
-            .with_context(|| format!("pushing {branch} to {}", args.remote))?;
-        println!("Pushed {branch} to {}.", args.remote);
+        return push_branch(&repo, &args.remote, &branch, id);
     }
     Ok(0)
+}
+
+/// Push `branch` (holding the revert `id`) to `remote`; a failure keeps the local commit and
+/// says how to finish.
+fn push_branch(
+    repo: &git2::Repository,
+    remote: &str,
+    branch: &str,
+    id: git2::Oid,
+) -> Result<u8, Failure> {
+    match push(repo, remote, branch) {
+        Ok(()) => {
+            outln!("Pushed {branch} to {remote}.");
+            Ok(0)
+        }
+        Err(e) => Err(Failure(
+            COMMITTED_NOT_PUSHED,
+            anyhow::Error::new(e).context(format!(
+                "the revert {id} is committed on {branch} but not pushed to {remote}; \
+                 `patchgate rollback … --push` again pushes it once the cause below is fixed"
+            )),
+        )),
+    }
 }
 
 pub(crate) async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs) -> Result<u8> {
@@ -124,7 +229,7 @@ pub(crate) async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs)
         .clone()
         .unwrap_or_else(|| "asked on the command line".into());
     let reply = rollbacks.manual_cli(&repo, pr, &reason, &actor).await?;
-    println!("{reply}");
+    outln!("{reply}");
     Ok(if reply.starts_with("Rollback of") {
         1
     } else {

@@ -39,6 +39,41 @@ pub fn find_pr_merge(repo: &Repository, branch: &str, pr: u64) -> Result<RevertT
     })
 }
 
+/// The range git writes `from..to` — the commits reachable from `to` and not from `from` — as a
+/// [`RevertTarget::Range`], when they form one line of single-parent commits on top of `from`
+/// (what a rebase merge leaves). `from` itself is not in the range, as in git; `A^..B` takes A
+/// too. Anything else (an empty range, a merge inside, `from` not below `to`) is refused,
+/// naming why.
+pub fn linear_range(repo: &Repository, from: Oid, to: Oid) -> Result<RevertTarget> {
+    const LIMIT: usize = 10_000;
+    if from == to {
+        return Err(RollbackError::BadTarget(format!(
+            "{from}..{to} is empty (git's A..B excludes A; write A^..B to include it)"
+        )));
+    }
+    let mut cur = repo.find_commit(to)?;
+    for _ in 0..LIMIT {
+        if cur.parent_count() != 1 {
+            return Err(RollbackError::BadTarget(format!(
+                "{} in range {from}..{to} has {} parents; a rebase-merged range is a line of single-parent commits",
+                cur.id(),
+                cur.parent_count()
+            )));
+        }
+        let parent = cur.parent_id(0)?;
+        if parent == from {
+            return Ok(RevertTarget::Range {
+                first: cur.id(),
+                last: to,
+            });
+        }
+        cur = repo.find_commit(parent)?;
+    }
+    Err(RollbackError::BadTarget(format!(
+        "{from} is not below {to} on a line of single-parent commits within {LIMIT} commits"
+    )))
+}
+
 /// The first commit on `branch` after `since` (newest first) whose message says it reverts one
 /// of `targets` (a `Patchgate-Reverts:` trailer, or git's `This reverts commit <sha>`), if any.
 pub fn find_reverts_of(

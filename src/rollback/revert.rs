@@ -4,10 +4,13 @@
 //! fails; the only write of [`apply_revert`] to a ref is a compare-and-swap on the branch's tip
 //! as the plan saw it.
 
+use std::cell::RefCell;
+
 use git2::build::CheckoutBuilder;
-use git2::{Commit, Oid, Repository, Signature, StatusOptions, Tree};
+use git2::{CheckoutNotificationType, Commit, Oid, Repository, Signature, StatusOptions};
 
 use super::find::{find_reverts_of, is_revert};
+use super::gitcli::{checkouts_of, revert_merge, Merged};
 use super::message::{build, RevertMessage};
 use super::{branch_ref, Result, RevertTarget, RollbackError};
 
@@ -97,37 +100,17 @@ fn steps<'r>(repo: &'r Repository, target: RevertTarget) -> Result<Vec<(Commit<'
     }
 }
 
-/// Revert `commit` (against `parent`) on top of `ours`: the three-way merge git's revert does,
-/// with the commit's tree as the base and its parent's tree as "theirs".
-fn revert_tree<'r>(
-    repo: &'r Repository,
-    commit: &Commit<'r>,
-    parent: &Commit<'r>,
-    ours: &Tree<'r>,
-) -> Result<Tree<'r>> {
-    let mut index = repo.merge_trees(&commit.tree()?, ours, &parent.tree()?, None)?;
-    if index.has_conflicts() {
-        let mut paths = Vec::new();
-        for conflict in index.conflicts()? {
-            let conflict = conflict?;
-            let entry = conflict
-                .our
-                .as_ref()
-                .or(conflict.their.as_ref())
-                .or(conflict.ancestor.as_ref());
-            if let Some(e) = entry {
-                paths.push(String::from_utf8_lossy(&e.path).into_owned());
-            }
-        }
-        paths.sort();
-        paths.dedup();
-        return Err(RollbackError::Conflict {
-            target: commit.id(),
+/// Revert `commit` (against `parent`) on top of the commit `ours`, with git's own merge (see
+/// [`gitcli`](super::gitcli)): the reverted commit is the base, `ours` the first side, the
+/// parent the second — exactly `git revert`'s merge.
+fn revert_tree(repo: &Repository, commit: Oid, parent: Oid, ours: Oid) -> Result<Oid> {
+    match revert_merge(repo, commit, parent, ours)? {
+        Merged::Clean(tree) => Ok(tree),
+        Merged::Conflict(paths) => Err(RollbackError::Conflict {
+            target: commit,
             paths,
-        });
+        }),
     }
-    let oid = index.write_tree_to(repo)?;
-    Ok(repo.find_tree(oid)?)
 }
 
 /// Plan the revert of `target` on `branch`, in memory: refuses a target not on the branch, one
@@ -165,7 +148,11 @@ pub fn plan_revert_with(
         }
     }
     if let Some((t, by)) = find_reverts_of(repo, branch, target.head(), &reverted)? {
-        return Err(RollbackError::AlreadyReverted { target: t, by });
+        return Err(RollbackError::AlreadyReverted {
+            target: t,
+            by,
+            merge: matches!(target, RevertTarget::Merge(_)),
+        });
     }
     if !opts.allow_revert_of_revert {
         for &c in &reverted {
@@ -175,13 +162,21 @@ pub fn plan_revert_with(
         }
     }
 
-    let tip_commit = repo.find_commit(tip)?;
-    let tip_tree = tip_commit.tree()?;
-    let mut tree = tip_tree.clone();
-    for (c, p) in &steps {
-        tree = revert_tree(repo, c, p, &tree)?;
+    let tip_tree = repo.find_commit(tip)?.tree_id();
+    // Newest first, each step on top of the previous one's result, as `git revert` of a range
+    // does; a step's result becomes an (unreachable) commit for the next step to merge onto.
+    let mut ours = tip;
+    let mut tree = tip_tree;
+    for (i, (c, p)) in steps.iter().enumerate() {
+        if i > 0 {
+            let sig = Signature::now("patchgate", "patchgate@localhost")?;
+            let t = repo.find_tree(tree)?;
+            let prev = repo.find_commit(ours)?;
+            ours = repo.commit(None, &sig, &sig, "patchgate: revert step", &t, &[&prev])?;
+        }
+        tree = revert_tree(repo, c.id(), p.id(), ours)?;
     }
-    if tree.id() == tip_tree.id() {
+    if tree == tip_tree {
         return Err(RollbackError::NothingToRevert {
             target: target.head(),
         });
@@ -196,7 +191,7 @@ pub fn plan_revert_with(
     };
     let message = build(msg, &target, &reverted, first_parent, &default_title);
     Ok(RevertPlan {
-        tree: tree.id(),
+        tree,
         message,
         parent: tip,
         reverted,
@@ -212,21 +207,46 @@ fn signature(repo: &Repository) -> Result<Signature<'static>> {
     }
 }
 
-/// Is `refname` the branch checked out in a repository with a working tree?
-fn checked_out(repo: &Repository, refname: &str) -> bool {
-    if repo.is_bare() {
-        return false;
-    }
-    match repo.find_reference("HEAD") {
-        Ok(head) => head.symbolic_target().ok().flatten() == Some(refname),
-        Err(_) => false,
+/// Bring the work tree and index from the branch's tip to `tree` before the branch moves, the
+/// way git's checkout does: never overwriting an untracked file (a conflict of libgit2's safe
+/// checkout, checked before anything is written), ignored files being expendable as in git.
+fn update_worktree(repo: &Repository, tree: Oid) -> Result<()> {
+    let in_the_way = RefCell::new(Vec::<String>::new());
+    let result = {
+        let mut co = CheckoutBuilder::new();
+        co.safe()
+            .notify_on(CheckoutNotificationType::CONFLICT)
+            .notify(|_, path, _, _, _| {
+                if let Some(p) = path {
+                    in_the_way
+                        .borrow_mut()
+                        .push(p.to_string_lossy().into_owned());
+                }
+                true
+            });
+        let t = repo.find_tree(tree)?;
+        repo.checkout_tree(t.as_object(), Some(&mut co))
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == git2::ErrorCode::Conflict => {
+            let mut paths = in_the_way.into_inner();
+            paths.sort();
+            paths.dedup();
+            Err(RollbackError::UntrackedInTheWay { paths })
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Create the planned revert commit on `branch` and move the branch to it, by compare-and-swap
-/// on `plan.parent`: a branch that moved is an error and nothing is written. When the branch is
-/// checked out in a working tree, that tree must be clean, and the index and working tree
-/// follow the branch. Returns the new commit.
+/// on `plan.parent`: a branch that moved is an error and nothing is written.
+///
+/// A branch checked out in another worktree is refused (git refuses too: that worktree would
+/// show the revert as staged reverse changes). When the branch is checked out here, the work
+/// tree must be clean (untracked files aside) and is brought to the revert first, refusing
+/// — with nothing written — when that would overwrite an untracked file, as `git revert` does.
+/// Returns the new commit.
 pub fn apply_revert(repo: &Repository, branch: &str, plan: &RevertPlan) -> Result<Oid> {
     let refname = branch_ref(branch)?;
     let actual = repo.refname_to_id(&refname)?;
@@ -237,41 +257,54 @@ pub fn apply_revert(repo: &Repository, branch: &str, plan: &RevertPlan) -> Resul
             actual,
         });
     }
-    let on_worktree = checked_out(repo, &refname);
+    let checkouts = checkouts_of(repo, &refname)?;
+    if let Some(other) = checkouts.iter().find(|c| !c.current) {
+        return Err(RollbackError::CheckedOutElsewhere {
+            branch: branch.to_string(),
+            path: other.path.display().to_string(),
+        });
+    }
+    let on_worktree = !checkouts.is_empty() && !repo.is_bare();
+    let old_tree = repo.find_commit(plan.parent)?.tree_id();
     if on_worktree {
         let mut so = StatusOptions::new();
         so.include_untracked(false).include_ignored(false);
         if !repo.statuses(Some(&mut so))?.is_empty() {
             return Err(RollbackError::DirtyWorktree(branch.to_string()));
         }
+        update_worktree(repo, plan.tree)?;
     }
-    let sig = signature(repo)?;
-    let tree = repo.find_tree(plan.tree)?;
-    let parent = repo.find_commit(plan.parent)?;
-    let oid = repo.commit(None, &sig, &sig, &plan.message, &tree, &[&parent])?;
-    let log = format!(
-        "patchgate rollback: revert {}",
-        plan.reverted.first().copied().unwrap_or(plan.parent)
-    );
-    match repo.reference_matching(&refname, oid, true, plan.parent, &log) {
-        Ok(_) => {}
-        Err(e) => {
-            let actual = repo.refname_to_id(&refname)?;
-            if actual != plan.parent {
-                return Err(RollbackError::BranchMoved {
-                    branch: branch.to_string(),
-                    expected: plan.parent,
-                    actual,
-                });
-            }
-            return Err(e.into());
+    let moved = |actual: Oid| RollbackError::BranchMoved {
+        branch: branch.to_string(),
+        expected: plan.parent,
+        actual,
+    };
+    let committed = (|| -> Result<Oid> {
+        let sig = signature(repo)?;
+        let tree = repo.find_tree(plan.tree)?;
+        let parent = repo.find_commit(plan.parent)?;
+        let oid = repo.commit(None, &sig, &sig, &plan.message, &tree, &[&parent])?;
+        let log = format!(
+            "patchgate rollback: revert {}",
+            plan.reverted.first().copied().unwrap_or(plan.parent)
+        );
+        match repo.reference_matching(&refname, oid, true, plan.parent, &log) {
+            Ok(_) => Ok(oid),
+            Err(e) => match repo.refname_to_id(&refname)? {
+                actual if actual != plan.parent => Err(moved(actual)),
+                _ => Err(e.into()),
+            },
         }
+    })();
+    if committed.is_err() && on_worktree {
+        // The branch did not move: put the work tree back where it was (it holds exactly the
+        // revert's files, written a moment ago).
+        let mut co = CheckoutBuilder::new();
+        co.force();
+        let t = repo.find_tree(old_tree)?;
+        repo.checkout_tree(t.as_object(), Some(&mut co))?;
     }
-    if on_worktree {
-        // The tree was clean against the old tip, so bringing it to the new tip loses nothing.
-        repo.checkout_head(Some(CheckoutBuilder::new().force()))?;
-    }
-    Ok(oid)
+    committed
 }
 
 #[cfg(test)]

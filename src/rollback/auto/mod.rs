@@ -583,6 +583,7 @@ impl Orchestrator {
             return Err(RollbackError::AlreadyReverted {
                 target: mg.merge,
                 by,
+                merge: matches!(target, RevertTarget::Merge(_)),
             }
             .into());
         }
