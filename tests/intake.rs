@@ -341,6 +341,37 @@ async fn malformed_json_is_refused_with_one_line() {
     assert_eq!(s.webhook_count("pull_request", "malformed"), 2);
 }
 
+/// A body of the wrong shape is refused without any of it in the answer: serde's own text
+/// would quote the value (`invalid type: string "…", expected struct Repository`).
+#[tokio::test]
+async fn a_400_never_echoes_the_body() {
+    let s = Server::start().await;
+    for (i, body) in [
+        r#"{"action":"opened","repository":"do-not-echo-me"}"#,
+        r#"{"action":"opened","repository":{"full_name":{"x":"do-not-echo-me"}}}"#,
+        r#"{"action":["do-not-echo-me"]}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, text) = s
+            .deliver("pull_request", &format!("e-{i}"), body.as_bytes().to_vec())
+            .await;
+        assert_eq!(status, 400, "{text}");
+        one_line(&text);
+        assert!(
+            text.starts_with("malformed JSON at line 1 column"),
+            "{text}"
+        );
+        assert!(text.contains("wrong type"), "{text}");
+        assert!(
+            !text.contains("do-not-echo-me"),
+            "the body was echoed: {text}"
+        );
+    }
+    assert_eq!(s.counts().await.values().sum::<i64>(), 0);
+}
+
 #[tokio::test]
 async fn missing_event_or_delivery_header_is_400() {
     let s = Server::start().await;

@@ -492,13 +492,32 @@ async fn check_and_queue(
 }
 
 /// `malformed JSON at line 1 column 17: expected value` — one line, no input echoed.
+///
+/// serde_json's own text quotes the input for type and value errors (`invalid type: string
+/// "…", expected struct Repository`, `unknown variant `…``), so only what the error's
+/// category allows is kept: syntax errors (which name the token expected, never the input),
+/// the end of the input, and for a wrong type or value only what was *expected* (it comes from
+/// the type definition, not the body).
 fn json_reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
     let full = e.to_string();
     let what = match full.rfind(" at line ") {
         Some(i) => &full[..i],
         None => full.as_str(),
     };
     let what = what.lines().next().unwrap_or("invalid JSON");
+    let what = match e.classify() {
+        Category::Syntax => what.to_string(),
+        Category::Eof => "the document ends early".to_string(),
+        Category::Io => "the body could not be read".to_string(),
+        Category::Data => match what.rsplit_once(", expected ") {
+            // The expectation is a type's description: no quotes, so nothing of the input.
+            Some((_, expected)) if !expected.contains(['"', '`', '\'']) => {
+                format!("a value has the wrong type or is not allowed here (expected {expected})")
+            }
+            _ => "a value has the wrong type or is not allowed here".to_string(),
+        },
+    };
     format!(
         "malformed JSON at line {} column {}: {what}",
         e.line(),
@@ -682,5 +701,25 @@ mod tests {
         let r = json_reason(&e);
         assert!(r.starts_with("malformed JSON at line 2 column"), "{r}");
         assert!(!r.contains('\n'));
+    }
+
+    #[test]
+    fn json_reason_echoes_no_input() {
+        for body in [
+            &br#"{"action":"opened","repository":"secret-token-1234"}"#[..],
+            br#"{"action":"opened","repository":{"full_name":["secret-token-1234"]}}"#,
+            br#"{"action":12345678,"repository":null}"#,
+        ] {
+            let e = serde_json::from_slice::<Envelope>(body).unwrap_err();
+            let r = json_reason(&e);
+            assert!(r.starts_with("malformed JSON at line 1 column"), "{r}");
+            assert!(
+                !r.contains("secret-token") && !r.contains("12345678"),
+                "{r}"
+            );
+            assert!(r.contains("wrong type"), "{r}");
+        }
+        let e = serde_json::from_slice::<Envelope>(br#"{"repository":"x"}"#).unwrap_err();
+        assert!(json_reason(&e).ends_with("(expected struct Repository)"));
     }
 }
