@@ -12,6 +12,7 @@ mod check;
 mod cli;
 mod config_doc;
 mod events;
+mod events_durable;
 mod fake_github;
 mod format;
 mod github_app;

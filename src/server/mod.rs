@@ -7,7 +7,8 @@
 //! - [`intake`]: `POST /webhook/github` — signature, size cap, dedupe, durable queue, `202`.
 //! - [`events`]: `POST /webhook/meta` — signed policy events (Standard Webhooks).
 //! - [`metrics`]: `GET /metrics`, `/healthz`, `/readyz`.
-//! - [`worker`]: leased job execution; [`app`]: what a job does with GitHub.
+//! - [`worker`]: leased job execution; [`app`]: what a job does with GitHub; [`judge`]: the
+//!   judging of stored policy events, retried as jobs until each is judged.
 //!
 //! Shutdown (SIGTERM or Ctrl-C): readiness flips to draining, the listener stops accepting and
 //! finishes the requests in flight, workers take no new job and finish (or release) the one in
@@ -16,6 +17,7 @@
 pub mod app;
 pub mod events;
 pub mod intake;
+pub mod judge;
 pub mod logging;
 pub mod metrics;
 pub mod redeliver;
@@ -239,12 +241,15 @@ pub async fn serve(
             .map_err(|e| anyhow::anyhow!("PATCHGATE_EVENTS_SECRET: {e}"))?;
         match &app_rollbacks {
             Some(sink) => {
-                webhooks = webhooks.merge(events::events_routes(events::EventsState::new(
-                    store.clone(),
-                    secret,
-                    sink.clone(),
-                    metrics.clone(),
-                )));
+                let mut state =
+                    events::EventsState::new(store.clone(), secret, sink.clone(), metrics.clone());
+                state.judge = judge::JudgeOptions {
+                    lease: opts.worker.lease,
+                    retry: opts.worker.retry,
+                    // Answer (202: stored, judging goes on) well before the request timeout.
+                    wait: opts.limits.request_timeout * 2 / 3,
+                };
+                webhooks = webhooks.merge(events::events_routes(state));
             }
             None => bail!(
                 "PATCHGATE_EVENTS_SECRET is set, but /webhook/meta reverts merges through the GitHub App: \
@@ -275,6 +280,18 @@ pub async fn serve(
         });
         // Redelivery passes and requests are jobs too (queued by whichever replica runs the
         // schedule below, run by whichever worker takes them).
+        // Policy-event batches left (partly) unjudged are jobs too.
+        let handler: Arc<dyn JobHandler> = match &app_rollbacks {
+            Some(sink) => Arc::new(judge::WithPolicyEvents {
+                inner: handler,
+                events: Arc::new(judge::PolicyEventJobs {
+                    store: store.clone(),
+                    sink: sink.clone(),
+                    metrics: metrics.clone(),
+                }),
+            }),
+            None => handler,
+        };
         let handler: Arc<dyn JobHandler> = Arc::new(redeliver::WithRedelivery {
             inner: handler,
             redeliver: Arc::new(redeliver::Redeliverer {
