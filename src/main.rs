@@ -193,6 +193,14 @@ struct ServeArgs {
     /// Seconds within which a webhook request is answered, else 503.
     #[arg(long, default_value_t = 30)]
     request_timeout_secs: u64,
+    /// Seconds within which a request's head must arrive (also how long an idle keep-alive
+    /// connection is kept), else the connection is closed.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the open-file limit); 32 more serve only
+    /// /healthz, /readyz and /metrics.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -977,6 +985,8 @@ fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         max_body_bytes_in_flight: args.max_webhook_body_mib.saturating_mul(1024 * 1024),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        max_connections: args.max_connections,
     };
     limits.validate().map_err(|e| anyhow::anyhow!(e))?;
     let defaults = WorkerOptions::default();

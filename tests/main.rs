@@ -19,6 +19,7 @@ mod github_app;
 mod inputs;
 mod intake;
 mod jobs;
+mod listen;
 mod llm;
 mod meta_record;
 mod meta_vectors;

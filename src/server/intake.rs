@@ -149,7 +149,16 @@ pub struct ListenerLimits {
     pub body_timeout: Duration,
     /// A request not answered this long after it began gets `503`.
     pub request_timeout: Duration,
+    /// The request head must arrive within this (also how long an idle keep-alive connection
+    /// is kept); else the connection is closed (see [`super::listen`]).
+    pub header_timeout: Duration,
+    /// Connections served at once (lowered to fit the open-file limit); a probe lane of
+    /// [`PROBE_CONNECTIONS`] more serves only the operator routes.
+    pub max_connections: usize,
 }
+
+/// Connections of the probe lane, beyond [`ListenerLimits::max_connections`].
+pub const PROBE_CONNECTIONS: usize = 32;
 
 impl Default for ListenerLimits {
     fn default() -> Self {
@@ -158,6 +167,8 @@ impl Default for ListenerLimits {
             max_body_bytes_in_flight: 256 * 1024 * 1024,
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -184,6 +195,14 @@ impl ListenerLimits {
         if self.body_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err("the body and request timeouts (--body-timeout-secs, --request-timeout-secs) must be at least 1 second".into());
         }
+        if self.header_timeout.is_zero() {
+            return Err(
+                "the header timeout (--header-timeout-secs) must be at least 1 second".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("the connection limit (--max-connections) must be at least 1".into());
+        }
         if self.body_timeout > self.request_timeout {
             return Err(
                 "the body timeout (--body-timeout-secs) must not be longer than the request timeout (--request-timeout-secs): the body is part of the request"
@@ -191,6 +210,19 @@ impl ListenerLimits {
             );
         }
         Ok(())
+    }
+}
+
+impl ListenerLimits {
+    /// The listener's caps and timers: the shutdown deadline is the request timeout (every
+    /// request in hand is answered by then) plus a second to write the answers.
+    pub fn conn_limits(&self) -> super::listen::ConnLimits {
+        super::listen::ConnLimits {
+            general: self.max_connections,
+            probes: PROBE_CONNECTIONS,
+            header_timeout: self.header_timeout,
+            shutdown_deadline: self.request_timeout + Duration::from_secs(1),
+        }
     }
 }
 

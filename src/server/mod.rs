@@ -11,13 +11,16 @@
 //!   judging of stored policy events, retried as jobs until each is judged.
 //!
 //! Shutdown (SIGTERM or Ctrl-C): readiness flips to draining, the listener stops accepting and
-//! finishes the requests in flight, workers take no new job and finish (or release) the one in
-//! hand within the grace period, then the store is closed.
+//! finishes the requests in flight — connections still open after the shutdown deadline (the
+//! request timeout plus a second) are closed whatever their clients do ([`listen`]) —, workers
+//! take no new job and finish (or release) the one in hand within the grace period, then the
+//! store is closed.
 
 pub mod app;
 pub mod events;
 pub mod intake;
 pub mod judge;
+pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod redeliver;
@@ -257,12 +260,20 @@ pub async fn serve(
             ),
         }
     }
-    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(metrics::ops_routes(
-        store.clone(),
-        metrics.clone(),
-        ready.clone(),
-    ));
+    let ops = metrics::ops_routes(store.clone(), metrics.clone(), ready.clone());
+    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(ops.clone());
     let router = metrics::track_requests(router, metrics.clone());
+    // The probe lane (see `listen`): operator routes only.
+    let probes = metrics::track_requests(
+        ops.fallback(|| async {
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                "too many connections; retry later\n",
+            )
+        }),
+        metrics.clone(),
+    );
 
     if let Some(app) = &app {
         let handler: Arc<dyn JobHandler> = Arc::new(app::AppHandler {
@@ -439,9 +450,22 @@ pub async fn serve(
         ready_for_stop.set_draining();
         let _ = stop_for_http.send(true);
     };
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let conn_limits = opts.limits.conn_limits().fit_to(listen::open_file_limit());
+    info!(
+        max_connections = conn_limits.general,
+        probe_connections = conn_limits.probes,
+        header_timeout_s = conn_limits.header_timeout.as_secs_f64(),
+        "connection limits"
+    );
+    listen::serve_http(
+        listener,
+        router,
+        probes,
+        conn_limits,
+        Arc::new(listen::ConnStats::default()),
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
@@ -450,7 +474,7 @@ pub async fn serve(
     }
     store.close().await;
     info!("stopped");
-    served.context("the HTTP server failed")
+    Ok(())
 }
 
 fn hostname() -> String {
