@@ -169,10 +169,10 @@ pub fn settings() -> Vec<Setting> {
         Setting {
             key: "webhook limits",
             env: "",
-            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs",
-            default: "`256`, `256`, `10`, `30`".into(),
+            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs, --header-timeout-secs, --max-connections",
+            default: "`256`, `256`, `10`, `30`, `10`, `1024`".into(),
             places: &[Flag],
-            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests and MiB of declared bodies in flight (more are answered `503` with `Retry-After` at once), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`).",
+            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests in flight and MiB of body bytes held, counted as they arrive (more are answered `503` with `Retry-After`), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`). Limits of every connection: seconds for a request head to arrive (also the idle keep-alive timeout; else the connection is closed), and connections served at once (lowered to fit the open-file limit; 32 more serve only `/healthz`, `/readyz`, `/metrics`).",
         },
         Setting {
             key: "redeliver_interval",

@@ -183,8 +183,8 @@ struct ServeArgs {
     /// Webhook requests handled at once; more are answered 503 at once (GitHub can redeliver).
     #[arg(long, default_value_t = 256)]
     max_webhook_requests: usize,
-    /// MiB of webhook bodies (as declared by Content-Length) handled at once; more are answered
-    /// 503 at once. At least 25.
+    /// MiB of webhook body bytes (as they arrive) held at once; a request whose bytes would go
+    /// over is answered 503. At least 25.
     #[arg(long, default_value_t = 256)]
     max_webhook_body_mib: usize,
     /// Seconds within which a webhook's whole body must arrive, else 408 and nothing queued.

@@ -345,7 +345,13 @@ async fn handle(
     loop {
         let frame = poll_fn(|cx| Pin::new(&mut stream).poll_frame(cx)).await;
         let Some(frame) = frame else { break };
-        let frame = frame.map_err(|_| {
+        let frame = frame.map_err(|e| {
+            if crate::server::intake::over_budget(&e) {
+                return Refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many body bytes in flight; nothing was applied; retry later".into(),
+                );
+            }
             Refusal(
                 StatusCode::BAD_REQUEST,
                 "the body could not be read to its end; nothing was applied".into(),

@@ -17,9 +17,10 @@
 //! backlog in one transaction at once instead of first deflating it, one body after another.
 //!
 //! Limits ([`limit_webhooks`], [`ListenerLimits`]; flags of `serve`): at most so many webhook
-//! requests and so many declared body bytes in flight — more are shed at once with `503` and
-//! `Retry-After` (GitHub shows the failed delivery, which can be redelivered) instead of
-//! queueing without bound; the whole body must arrive within the body timeout (`408`, nothing
+//! requests in flight — more are shed at once with `503` and `Retry-After` (GitHub shows the
+//! failed delivery, which can be redelivered) instead of queueing without bound —, and at most
+//! so many body bytes held, charged as they *arrive* (a client that declares 25 MiB and sends
+//! one byte holds one KiB; a request whose bytes would go over is `503`); the whole body must arrive within the body timeout (`408`, nothing
 //! queued); a request not answered within the request timeout gets `503` (a store that stalls
 //! cannot hold a request, or graceful shutdown, forever).
 //!
@@ -141,9 +142,9 @@ pub fn github_routes(state: IntakeState) -> Router {
 pub struct ListenerLimits {
     /// Webhook requests handled at once; more are answered `503` at once.
     pub max_in_flight: usize,
-    /// Body bytes (as declared by `Content-Length`; a body without one counts as the 25 MiB
-    /// cap) of the requests handled at once; more are answered `503` at once. At least
-    /// [`MAX_BODY_BYTES`], so one delivery of any accepted size fits.
+    /// Body bytes held at once by the requests in flight, counted as they arrive (not as
+    /// declared by `Content-Length`): a request whose next bytes would go over is answered
+    /// `503`. At least [`MAX_BODY_BYTES`], so one delivery of any accepted size fits.
     pub max_body_bytes_in_flight: usize,
     /// The whole body must have arrived this long after the request began, else `408`.
     pub body_timeout: Duration,
@@ -230,7 +231,7 @@ impl ListenerLimits {
 #[derive(Debug)]
 struct InFlight {
     requests: Arc<Semaphore>,
-    /// Permits are KiB of declared body.
+    /// Permits are KiB of body that arrived.
     body_kib: Arc<Semaphore>,
 }
 
@@ -255,32 +256,106 @@ pub fn limit_webhooks(router: Router, limits: &ListenerLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(gate, shed))
 }
 
-/// Admit a request if a request slot and room for its declared body are free; else `503`.
+/// The in-flight body budget ran out while a body was arriving.
+#[derive(Debug, thiserror::Error)]
+#[error("too many webhook body bytes in flight")]
+pub struct OverBudget;
+
+/// Whether `e` (or an error it wraps) is [`OverBudget`].
+pub fn over_budget(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(e) = cur {
+        if e.is::<OverBudget>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The `503` of a request shed for `what`.
+fn busy(what: &str) -> Response {
+    tracing::debug!(limit = what, "webhook request shed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        format!("too many {what} in flight; redeliver later\n"),
+    )
+        .into_response()
+}
+
+/// Admit a request if a request slot is free (else `503` at once), and charge its body to the
+/// byte budget as the bytes arrive ([`Charged`]): a client that declares 25 MiB and sends one
+/// byte holds one KiB, not 25 MiB. What a request took is given back when it is answered.
 async fn shed(State(gate): State<Arc<InFlight>>, req: Request, next: Next) -> Response {
-    let busy = |what: &str| {
-        tracing::debug!(limit = what, "webhook request shed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            format!("too many {what} in flight; redeliver later\n"),
-        )
-            .into_response()
-    };
     let Ok(_request) = gate.requests.clone().try_acquire_owned() else {
         return busy("webhook requests");
     };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(MAX_BODY_BYTES)
-        .min(MAX_BODY_BYTES);
-    let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let Ok(_body) = gate.body_kib.clone().try_acquire_many_owned(kib) else {
-        return busy("webhook body bytes");
-    };
-    next.run(req).await
+    let held = Arc::new(std::sync::Mutex::new(None));
+    let req = req.map(|body| {
+        axum::body::Body::new(Charged {
+            inner: body,
+            budget: gate.body_kib.clone(),
+            held: held.clone(),
+            bytes: 0,
+            kib: 0,
+        })
+    });
+    let resp = next.run(req).await;
+    drop(held);
+    resp
+}
+
+/// A request body that takes KiB permits from the in-flight budget as its bytes arrive; the
+/// frame that would go over the budget fails the body with [`OverBudget`] (the handler answers
+/// `503`). The permits live in `held`, shared with [`shed`], until the request is answered.
+struct Charged {
+    inner: axum::body::Body,
+    budget: Arc<Semaphore>,
+    held: Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
+    bytes: usize,
+    kib: u32,
+}
+
+impl axum::body::HttpBody for Charged {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let frame = match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => f,
+            other => return other,
+        };
+        if let Some(data) = frame.data_ref() {
+            this.bytes = this.bytes.saturating_add(data.len());
+            let need = u32::try_from(this.bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+            if need > this.kib {
+                let Ok(more) = this.budget.clone().try_acquire_many_owned(need - this.kib) else {
+                    return Poll::Ready(Some(Err(axum::Error::new(OverBudget))));
+                };
+                this.kib = need;
+                let mut held = this.held.lock().unwrap_or_else(|p| p.into_inner());
+                match held.as_mut() {
+                    Some(p) => p.merge(more),
+                    None => *held = Some(more),
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Whether reading the body failed because its deadline passed.
@@ -387,6 +462,13 @@ async fn check_and_queue(
                 "too_large",
                 format!("body larger than {MAX_BODY_BYTES} bytes"),
             )
+        }
+        Err(r) if over_budget(&r) => {
+            return Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                outcome: "unavailable",
+                body: busy("webhook body bytes"),
+            }
         }
         Err(r) if body_timed_out(&r) => {
             return text(
