@@ -324,8 +324,10 @@ async fn healthz_answers_at_a_low_file_limit_under_silent_connections() {
             _ => break,
         }
     }
+    // (Without the cap, the process stops accepting once out of descriptors and the kernel's
+    // queue fills: connecting then times out, which ends this loop early.)
     assert!(
-        silent.len() > 150,
+        silent.len() > 100,
         "only {} connections opened",
         silent.len()
     );
