@@ -199,6 +199,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "Secret of `POST /webhook/meta` and `patchgate event` (Standard Webhooks signatures: `whsec_<base64>`, or text of at least 16 bytes).",
         },
         Setting {
+            key: "signing_key",
+            env: "PATCHGATE_SIGNING_KEY",
+            flag: "",
+            default: "— (unset: records are not signed)".into(),
+            places: &[Env],
+            meaning: "The deployment's record-signing key: an unencrypted OpenSSH Ed25519 private key (its text, or the path of its file). `check` and `serve` sign each decision record's note with it (SSH signature, namespace `patchgate-record`, in `refs/notes/patchgate-signatures`; `meta.yaml.sig` beside `--write-meta`); `patchgate meta verify --key ALLOWED_SIGNERS` and `ssh-keygen -Y verify` check it. See docs/security.md.",
+        },
+        Setting {
             key: "events_url",
             env: "PATCHGATE_EVENTS_URL",
             flag: "--url",

@@ -339,6 +339,9 @@ enum MetaCommand {
         target: String,
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// Also check the record's SSH signature against these keys (an allowed_signers file).
+        #[arg(long, value_name = "ALLOWED_SIGNERS")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -453,7 +456,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Diff(args) => cmd_diff(*args),
         Command::Check(args) => runtime()?.block_on(cmd_check(&global, *args)),
         Command::Audit(args) => runtime()?.block_on(cmd_audit(&global, args)),
-        Command::Meta(MetaCommand::Verify { target, repo }) => cmd_meta_verify(&target, &repo),
+        Command::Meta(MetaCommand::Verify { target, repo, key }) => {
+            cmd_meta_verify(&target, &repo, key.as_deref())
+        }
         Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(cmd_rollback_github(&global, args))
@@ -632,10 +637,15 @@ async fn cmd_audit(global: &GlobalArgs, args: AuditArgs) -> Result<u8> {
     Ok(if audit.decision.passed { 0 } else { 1 })
 }
 
-fn cmd_meta_verify(target: &str, repo: &std::path::Path) -> Result<u8> {
-    let (what, text) = if std::path::Path::new(target).is_file() {
+fn cmd_meta_verify(
+    target: &str,
+    repo: &std::path::Path,
+    key: Option<&std::path::Path>,
+) -> Result<u8> {
+    let (what, text, sig) = if std::path::Path::new(target).is_file() {
         let text = std::fs::read_to_string(target).with_context(|| format!("reading {target}"))?;
-        (target.to_string(), text)
+        let sig = std::fs::read_to_string(format!("{target}.sig")).ok();
+        (target.to_string(), text, sig)
     } else {
         let r = git2::Repository::discover(repo).with_context(|| {
             format!(
@@ -653,12 +663,23 @@ fn cmd_meta_verify(target: &str, repo: &std::path::Path) -> Result<u8> {
                 commit.id()
             )
         })?;
-        (format!("note on {}", commit.id()), text)
+        let sig = notes::read_signature(&r, commit.id())?;
+        (format!("note on {}", commit.id()), text, sig)
     };
-    match verify_yaml(&text) {
-        Ok(record) => {
+    let signed = match key {
+        None => Ok(String::new()),
+        Some(k) => std::fs::read_to_string(k)
+            .with_context(|| format!("reading {}", k.display()))
+            .map(|keys| notes::check_signature(&text, sig.as_deref(), &keys))?
+            .map(|by| format!(", signed by {by}")),
+    };
+    match verify_yaml(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|r| signed.map(|s| (r, s)))
+    {
+        Ok((record, signed)) => {
             println!(
-                "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}",
+                "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}{signed}",
                 record.record_hash.as_deref().unwrap_or("?"),
                 record.prev_record_hash.as_deref().unwrap_or("?"),
                 record.quorum_passed

@@ -32,4 +32,5 @@ mod rule_guard;
 mod server;
 mod server_pg;
 mod server_rollback;
+mod sshsig;
 mod store;

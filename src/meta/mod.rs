@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod notes;
 pub mod record;
 pub mod similarity;
+pub mod sshsig;
 
 pub use canonical::{
     canonical_explanation, canonical_json, canonical_record, canonical_value, hash_explanation,
