@@ -20,6 +20,7 @@ pub mod app;
 pub mod events;
 pub mod intake;
 pub mod judge;
+pub mod limits;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
