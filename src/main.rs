@@ -348,7 +348,15 @@ enum MetaCommand {
 #[derive(Subcommand)]
 enum LedgerCommand {
     /// Walk the ledger's chain and report any record edited, deleted or reordered.
-    Verify,
+    Verify {
+        /// Also check the ledger against the signed head anchored in this repository
+        /// (refs/patchgate/ledger): detects deleted newest records. Needs --key.
+        #[arg(long, value_name = "REPO", requires = "key")]
+        anchor: Option<PathBuf>,
+        /// The allowed_signers file the anchor's signature is checked against.
+        #[arg(long, value_name = "ALLOWED_SIGNERS", requires = "anchor")]
+        key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -459,7 +467,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Meta(MetaCommand::Verify { target, repo, key }) => {
             cmd_meta_verify(&target, &repo, key.as_deref())
         }
-        Command::Ledger(LedgerCommand::Verify) => runtime()?.block_on(cmd_ledger_verify(&global)),
+        Command::Ledger(LedgerCommand::Verify { anchor, key }) => {
+            runtime()?.block_on(cmd_ledger_verify(&global, anchor.zip(key)))
+        }
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(cmd_rollback_github(&global, args))
         }
@@ -693,10 +703,21 @@ fn cmd_meta_verify(
     }
 }
 
-async fn cmd_ledger_verify(global: &GlobalArgs) -> Result<u8> {
+async fn cmd_ledger_verify(global: &GlobalArgs, anchor: Option<(PathBuf, PathBuf)>) -> Result<u8> {
     let settings = settings(global, None)?;
     let store = open_store(&settings).await?;
     let rows = store.all().await.context("reading the ledger")?;
+    if let Some((repo, key)) = anchor {
+        let keys =
+            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+        match patchgate::meta::anchor::verify_against_anchor(&repo, &keys, &rows) {
+            Ok(what) => println!("OK  ledger {what}"),
+            Err(e) => {
+                println!("TAMPERED  ledger ({}): {e}", store.backend());
+                return Ok(1);
+            }
+        }
+    }
     match verify_chain(&rows) {
         Ok(report) => {
             println!(

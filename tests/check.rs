@@ -912,3 +912,119 @@ fn a_signed_record_verifies_with_the_allowed_keys_and_nothing_else() {
     assert_ne!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("PATCHGATE_SIGNING_KEY"), "{}", out(&o));
 }
+
+/// Issue #18, the anchored ledger head: with a signing key, each record moves
+/// `refs/patchgate/ledger` to a commit signed the way git signs (so `git verify-commit`
+/// accepts it). Deleting the newest ledger row leaves a chain that still verifies on its own,
+/// but `patchgate ledger verify --anchor` finds it cut; an anchor signed by a key that is not
+/// allowed is refused.
+#[test]
+fn a_deleted_newest_ledger_row_is_caught_by_the_signed_anchor() {
+    let w = world();
+    let dir = w._dir.path();
+    let (key, public) = ssh_key(dir, "deploy");
+    let (_, stranger) = ssh_key(dir, "stranger");
+    let key_env = [("PATCHGATE_SIGNING_KEY", key.to_str().unwrap())];
+    for head in ["render-a", "render-b"] {
+        let o = pg(
+            &w,
+            &[
+                "check",
+                "--config",
+                w.config.to_str().unwrap(),
+                "--repo",
+                repo(&w),
+                "--base",
+                "main",
+                "--head",
+                head,
+            ],
+            &key_env,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    }
+    // git itself verifies the anchor commit (principal: its committer's email).
+    let email = Command::new("git")
+        .args([
+            "-C",
+            repo(&w),
+            "log",
+            "-1",
+            "--format=%ce",
+            "refs/patchgate/ledger",
+        ])
+        .output()
+        .unwrap();
+    let email = String::from_utf8_lossy(&email.stdout).trim().to_string();
+    let allowed = dir.join("allowed_signers");
+    std::fs::write(&allowed, format!("{email} {public}\n")).unwrap();
+    let allowed_s = allowed.to_str().unwrap();
+    let git_verify = Command::new("git")
+        .args(["-C", repo(&w), "-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={allowed_s}"))
+        .args(["verify-commit", "refs/patchgate/ledger"])
+        .output()
+        .unwrap();
+    assert!(
+        git_verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&git_verify.stderr)
+    );
+
+    let l = pg(
+        &w,
+        &["ledger", "verify", "--anchor", repo(&w), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(0), "{}", out(&l));
+    assert!(out(&l).contains("signed anchor #2"), "{}", out(&l));
+    // A stranger's key does not vouch for the anchor.
+    let strangers = dir.join("strangers");
+    std::fs::write(&strangers, format!("{email} {stranger}\n")).unwrap();
+    let l = pg(
+        &w,
+        &[
+            "ledger",
+            "verify",
+            "--anchor",
+            repo(&w),
+            "--key",
+            strangers.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(1), "{}", out(&l));
+    assert!(
+        out(&l).contains("not among the allowed keys"),
+        "{}",
+        out(&l)
+    );
+
+    // Delete the newest row behind patchgate's back: the chain alone still verifies…
+    let db = w.data.join("patchgate.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM ledger WHERE seq = (SELECT MAX(seq) FROM ledger)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let l = pg(&w, &["ledger", "verify"], &[]);
+    assert_eq!(l.status.code(), Some(0), "{}", out(&l));
+    // …but not against the signed anchor.
+    let l = pg(
+        &w,
+        &["ledger", "verify", "--anchor", repo(&w), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(1), "{}", out(&l));
+    assert!(
+        out(&l).contains("TAMPERED") && out(&l).contains("records were deleted"),
+        "{}",
+        out(&l)
+    );
+}

@@ -465,6 +465,9 @@ where
         if let Some(key) = &signer {
             notes::attach_signature(&repo, head_id, &yaml, key)
                 .context("attaching the record's signature as a git note")?;
+            let hash = record.record_hash.as_deref().unwrap_or_default();
+            crate::meta::anchor::anchor(&repo, seq, hash, key)
+                .context("anchoring the ledger head (refs/patchgate/ledger)")?;
         }
         Some(note)
     } else {

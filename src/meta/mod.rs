@@ -7,6 +7,7 @@
 //! ([`compare_explanations`]). The forms and the measure are specified in
 //! `docs/canonical-form.md` and pinned by `fixtures/meta/vectors.json`.
 
+pub mod anchor;
 pub mod canonical;
 pub mod chain;
 pub mod hash;
