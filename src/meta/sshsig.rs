@@ -44,7 +44,7 @@ pub enum SigError {
 
 /// An Ed25519 signing key. `Debug` shows only the public key's fingerprint.
 pub struct SigningKey {
-    pair: aws_lc_rs::signature::Ed25519KeyPair,
+    pair: ring::signature::Ed25519KeyPair,
     public: PublicKey,
 }
 
@@ -205,9 +205,8 @@ impl SigningKey {
         if pk != public.0 || sk.len() != 64 || sk[32..] != public.0 {
             return Err(SigError::PrivateKey("inconsistent key"));
         }
-        let pair =
-            aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(&sk[..32], &public.0)
-                .map_err(|_| SigError::PrivateKey("the key does not match its public half"))?;
+        let pair = ring::signature::Ed25519KeyPair::from_seed_and_public_key(&sk[..32], &public.0)
+            .map_err(|_| SigError::PrivateKey("the key does not match its public half"))?;
         Ok(SigningKey { pair, public })
     }
 
@@ -305,7 +304,7 @@ pub fn verify<'k>(
     let Some(allowed_key) = allowed.iter().find(|k| **k == key) else {
         return Err(SigError::UnknownKey);
     };
-    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &key.0)
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key.0)
         .verify(&signed_data(message, namespace), sig)
         .map_err(|_| SigError::Mismatch)?;
     Ok(allowed_key)
@@ -318,8 +317,8 @@ mod tests {
     /// The OpenSSH private key file text of the Ed25519 key with `seed` (a test key made here,
     /// not kept in the repository).
     pub(crate) fn openssh_text(seed: [u8; 32]) -> String {
-        use aws_lc_rs::signature::KeyPair;
-        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+        use ring::signature::KeyPair;
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
         let public = PublicKey(pair.public_key().as_ref().try_into().unwrap());
         let mut private = Vec::new();
         private.extend_from_slice(&[1, 2, 3, 4, 1, 2, 3, 4]);
