@@ -169,10 +169,10 @@ pub fn settings() -> Vec<Setting> {
         Setting {
             key: "webhook limits",
             env: "",
-            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs",
-            default: "`256`, `256`, `10`, `30`".into(),
+            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs, --header-timeout-secs, --max-connections",
+            default: "`256`, `256`, `10`, `30`, `10`, `1024`".into(),
             places: &[Flag],
-            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests and MiB of declared bodies in flight (more are answered `503` with `Retry-After` at once), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`).",
+            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests in flight and MiB of body bytes held, counted as they arrive (more are answered `503` with `Retry-After`), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`). Limits of every connection: seconds for a request head to arrive (also the idle keep-alive timeout; else the connection is closed), and connections served at once (lowered to fit the open-file limit; 32 more serve only `/healthz`, `/readyz`, `/metrics`).",
         },
         Setting {
             key: "redeliver_interval",
@@ -197,6 +197,14 @@ pub fn settings() -> Vec<Setting> {
             default: "— (unset: `serve` has no `/webhook/meta`)".into(),
             places: &[Env],
             meaning: "Secret of `POST /webhook/meta` and `patchgate event` (Standard Webhooks signatures: `whsec_<base64>`, or text of at least 16 bytes).",
+        },
+        Setting {
+            key: "signing_key",
+            env: "PATCHGATE_SIGNING_KEY",
+            flag: "",
+            default: "— (unset: records are not signed)".into(),
+            places: &[Env],
+            meaning: "The deployment's record-signing key: an unencrypted OpenSSH Ed25519 private key (its text, or the path of its file). `check` and `serve` sign each decision record's note with it (SSH signature, namespace `patchgate-record`, in `refs/notes/patchgate-signatures`; `meta.yaml.sig` beside `--write-meta`) and anchor the ledger head in `refs/patchgate/ledger` (a signed commit); `patchgate meta verify --key ALLOWED_SIGNERS`, `patchgate ledger verify --anchor REPO --key ALLOWED_SIGNERS`, `ssh-keygen -Y verify` and `git verify-commit` check them. See docs/security.md.",
         },
         Setting {
             key: "events_url",

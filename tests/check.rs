@@ -744,3 +744,313 @@ fn a_repository_that_requires_render_b_blocks_a_change_without_one() {
     let o = pg(&w, &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
 }
+
+/// `ssh-keygen -t ed25519` in `dir`: the private key's path and the public key line.
+fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .expect("ssh-keygen (OpenSSH) is needed by this test");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_string())
+}
+
+/// Issue #18, signed records: with `PATCHGATE_SIGNING_KEY`, the record's note (and the
+/// `--write-meta` file) carry an SSH signature that `patchgate meta verify --key` and
+/// `ssh-keygen -Y verify` accept; a key that is not allowed, a signature over other text, or
+/// no signature at all is refused.
+#[test]
+fn a_signed_record_verifies_with_the_allowed_keys_and_nothing_else() {
+    let w = world();
+    let dir = w._dir.path();
+    let (key, public) = ssh_key(dir, "deploy");
+    let (_, stranger) = ssh_key(dir, "stranger");
+    let allowed = dir.join("allowed_signers");
+    std::fs::write(&allowed, format!("ops@example.com {public}\n")).unwrap();
+    let strangers = dir.join("strangers");
+    std::fs::write(&strangers, format!("ops@example.com {stranger}\n")).unwrap();
+    let meta = dir.join("meta.yaml");
+    let key_env = [("PATCHGATE_SIGNING_KEY", key.to_str().unwrap())];
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-a",
+            "--render-b",
+            "render-b",
+            "--write-meta",
+            meta.to_str().unwrap(),
+        ],
+        &key_env,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let private = std::fs::read_to_string(&key).unwrap();
+    assert!(!out(&o).contains(private.lines().nth(1).unwrap()));
+
+    let allowed_s = allowed.to_str().unwrap();
+    for target in ["render-a", meta.to_str().unwrap()] {
+        let v = pg(
+            &w,
+            &[
+                "meta",
+                "verify",
+                target,
+                "--repo",
+                repo(&w),
+                "--key",
+                allowed_s,
+            ],
+            &[],
+        );
+        assert_eq!(v.status.code(), Some(0), "{}", out(&v));
+        assert!(out(&v).contains("signed by SHA256:"), "{}", out(&v));
+    }
+    // The same signature checks with OpenSSH's own tool.
+    let note = Command::new("git")
+        .args([
+            "-C",
+            repo(&w),
+            "notes",
+            "--ref",
+            "patchgate",
+            "show",
+            "render-a",
+        ])
+        .output()
+        .unwrap();
+    let sig = Command::new("git")
+        .args([
+            "-C",
+            repo(&w),
+            "notes",
+            "--ref",
+            "patchgate-signatures",
+            "show",
+            "render-a",
+        ])
+        .output()
+        .unwrap();
+    assert!(sig.status.success(), "no signature note");
+    std::fs::write(dir.join("note.sig"), &sig.stdout).unwrap();
+    let mut child = Command::new("ssh-keygen")
+        .args([
+            "-Y",
+            "verify",
+            "-f",
+            allowed_s,
+            "-I",
+            "ops@example.com",
+            "-n",
+            "patchgate-record",
+            "-s",
+        ])
+        .arg(dir.join("note.sig"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // `git notes show` adds no byte to the note's text: it is exactly what was signed.
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&note.stdout).unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "ssh-keygen -Y verify refused the note"
+    );
+
+    // Not an allowed key.
+    let v = pg(
+        &w,
+        &[
+            "meta",
+            "verify",
+            "render-a",
+            "--repo",
+            repo(&w),
+            "--key",
+            strangers.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(v.status.code(), Some(1), "{}", out(&v));
+    assert!(
+        out(&v).contains("TAMPERED") && out(&v).contains("not among the allowed keys"),
+        "{}",
+        out(&v)
+    );
+    // A signature over other text.
+    let other = dir.join("other.yaml");
+    std::fs::write(&other, "record_hash: sha256:0\n").unwrap();
+    let o = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-f"])
+        .arg(&key)
+        .args(["-n", "patchgate-record"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::copy(dir.join("other.yaml.sig"), dir.join("meta.yaml.sig")).unwrap();
+    let v = pg(
+        &w,
+        &["meta", "verify", meta.to_str().unwrap(), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(v.status.code(), Some(1), "{}", out(&v));
+    assert!(out(&v).contains("does not match"), "{}", out(&v));
+    // No signature at all.
+    std::fs::remove_file(dir.join("meta.yaml.sig")).unwrap();
+    let v = pg(
+        &w,
+        &["meta", "verify", meta.to_str().unwrap(), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(v.status.code(), Some(1), "{}", out(&v));
+    assert!(out(&v).contains("not signed"), "{}", out(&v));
+    // Without --key, the hashes alone are checked, as before.
+    let v = pg(&w, &["meta", "verify", meta.to_str().unwrap()], &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", out(&v));
+
+    // A key that cannot be read fails the check before anything is written.
+    let o = pg(
+        &w,
+        &[
+            "check",
+            "--config",
+            w.config.to_str().unwrap(),
+            "--repo",
+            repo(&w),
+            "--base",
+            "main",
+            "--head",
+            "render-b",
+        ],
+        &[("PATCHGATE_SIGNING_KEY", "/no/such/key")],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("PATCHGATE_SIGNING_KEY"), "{}", out(&o));
+}
+
+/// Issue #18, the anchored ledger head: with a signing key, each record moves
+/// `refs/patchgate/ledger` to a commit signed the way git signs (so `git verify-commit`
+/// accepts it). Deleting the newest ledger row leaves a chain that still verifies on its own,
+/// but `patchgate ledger verify --anchor` finds it cut; an anchor signed by a key that is not
+/// allowed is refused.
+#[test]
+fn a_deleted_newest_ledger_row_is_caught_by_the_signed_anchor() {
+    let w = world();
+    let dir = w._dir.path();
+    let (key, public) = ssh_key(dir, "deploy");
+    let (_, stranger) = ssh_key(dir, "stranger");
+    let key_env = [("PATCHGATE_SIGNING_KEY", key.to_str().unwrap())];
+    for head in ["render-a", "render-b"] {
+        let o = pg(
+            &w,
+            &[
+                "check",
+                "--config",
+                w.config.to_str().unwrap(),
+                "--repo",
+                repo(&w),
+                "--base",
+                "main",
+                "--head",
+                head,
+            ],
+            &key_env,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    }
+    // git itself verifies the anchor commit (principal: its committer's email).
+    let email = Command::new("git")
+        .args([
+            "-C",
+            repo(&w),
+            "log",
+            "-1",
+            "--format=%ce",
+            "refs/patchgate/ledger",
+        ])
+        .output()
+        .unwrap();
+    let email = String::from_utf8_lossy(&email.stdout).trim().to_string();
+    let allowed = dir.join("allowed_signers");
+    std::fs::write(&allowed, format!("{email} {public}\n")).unwrap();
+    let allowed_s = allowed.to_str().unwrap();
+    let git_verify = Command::new("git")
+        .args(["-C", repo(&w), "-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={allowed_s}"))
+        .args(["verify-commit", "refs/patchgate/ledger"])
+        .output()
+        .unwrap();
+    assert!(
+        git_verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&git_verify.stderr)
+    );
+
+    let l = pg(
+        &w,
+        &["ledger", "verify", "--anchor", repo(&w), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(0), "{}", out(&l));
+    assert!(out(&l).contains("signed anchor #2"), "{}", out(&l));
+    // A stranger's key does not vouch for the anchor.
+    let strangers = dir.join("strangers");
+    std::fs::write(&strangers, format!("{email} {stranger}\n")).unwrap();
+    let l = pg(
+        &w,
+        &[
+            "ledger",
+            "verify",
+            "--anchor",
+            repo(&w),
+            "--key",
+            strangers.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(1), "{}", out(&l));
+    assert!(
+        out(&l).contains("not among the allowed keys"),
+        "{}",
+        out(&l)
+    );
+
+    // Delete the newest row behind patchgate's back: the chain alone still verifies…
+    let db = w.data.join("patchgate.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM ledger WHERE seq = (SELECT MAX(seq) FROM ledger)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let l = pg(&w, &["ledger", "verify"], &[]);
+    assert_eq!(l.status.code(), Some(0), "{}", out(&l));
+    // …but not against the signed anchor.
+    let l = pg(
+        &w,
+        &["ledger", "verify", "--anchor", repo(&w), "--key", allowed_s],
+        &[],
+    );
+    assert_eq!(l.status.code(), Some(1), "{}", out(&l));
+    assert!(
+        out(&l).contains("TAMPERED") && out(&l).contains("records were deleted"),
+        "{}",
+        out(&l)
+    );
+}

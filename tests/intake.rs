@@ -341,6 +341,37 @@ async fn malformed_json_is_refused_with_one_line() {
     assert_eq!(s.webhook_count("pull_request", "malformed"), 2);
 }
 
+/// A body of the wrong shape is refused without any of it in the answer: serde's own text
+/// would quote the value (`invalid type: string "…", expected struct Repository`).
+#[tokio::test]
+async fn a_400_never_echoes_the_body() {
+    let s = Server::start().await;
+    for (i, body) in [
+        r#"{"action":"opened","repository":"do-not-echo-me"}"#,
+        r#"{"action":"opened","repository":{"full_name":{"x":"do-not-echo-me"}}}"#,
+        r#"{"action":["do-not-echo-me"]}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, text) = s
+            .deliver("pull_request", &format!("e-{i}"), body.as_bytes().to_vec())
+            .await;
+        assert_eq!(status, 400, "{text}");
+        one_line(&text);
+        assert!(
+            text.starts_with("malformed JSON at line 1 column"),
+            "{text}"
+        );
+        assert!(text.contains("wrong type"), "{text}");
+        assert!(
+            !text.contains("do-not-echo-me"),
+            "the body was echoed: {text}"
+        );
+    }
+    assert_eq!(s.counts().await.values().sum::<i64>(), 0);
+}
+
 #[tokio::test]
 async fn missing_event_or_delivery_header_is_400() {
     let s = Server::start().await;
@@ -767,10 +798,16 @@ async fn requests_over_the_concurrency_limit_are_shed_with_503() {
     assert_eq!((c["queued"], c.values().sum::<i64>()), (1, 1), "{c:?}");
 }
 
-/// Bodies in flight are bounded in bytes too: one request that declares the largest accepted
-/// body fills a budget of that size, and the next is shed until it is gone.
+/// Bodies in flight are bounded in bytes too, counted as they arrive: one request that has
+/// sent (nearly) the largest accepted body fills a budget of that size, and the next is shed
+/// until it is gone.
+///
+/// (This test used to hold the budget with a request that only *declared* 25 MiB and sent 10
+/// bytes — the very behaviour issue #18 reports as a defect: eleven such connections shut out
+/// every delivery. The budget is now charged by bytes that arrive, so the held request sends
+/// them.)
 #[tokio::test]
-async fn declared_body_bytes_over_the_budget_are_shed_with_503() {
+async fn arriving_body_bytes_over_the_budget_are_shed_with_503() {
     let s = Server::start_with(
         Some(ListenerLimits {
             max_body_bytes_in_flight: MAX_BODY_BYTES,
@@ -779,16 +816,39 @@ async fn declared_body_bytes_over_the_budget_are_shed_with_503() {
         None,
     )
     .await;
-    let body = fixture("pull_request.opened.json");
-    let held = send_partial(s.addr, "huge-1", &body, MAX_BODY_BYTES, 10).await;
-    let (_, text) = probe_until_shed(&s).await;
+    let big = vec![b' '; MAX_BODY_BYTES];
+    let held = send_partial(s.addr, "huge-1", &big, MAX_BODY_BYTES, MAX_BODY_BYTES - 10).await;
+    let (retry, text) = probe_until_shed(&s).await;
+    assert_eq!(retry, "1");
     assert_eq!(
         text,
         "too many webhook body bytes in flight; redeliver later\n"
     );
     drop(held);
-    deliver_once_admitted(&s, "after-1", body).await;
+    deliver_once_admitted(&s, "after-1", fixture("pull_request.opened.json")).await;
     assert_eq!(s.queued().await, 1);
+}
+
+/// Issue #18, defect 5: ten connections that declare 25 MiB and send one byte used to take
+/// 250 of the 256 MiB budget until their body timeout, so a genuine 8 MiB delivery got `503`
+/// (GitHub does not retry by itself). They now hold what they sent: the delivery is queued.
+#[tokio::test]
+async fn declared_but_unsent_bodies_do_not_shut_out_a_delivery() {
+    let s = Server::start_with(Some(ListenerLimits::default()), None).await;
+    let mut held = Vec::new();
+    for i in 0..10 {
+        held.push(send_partial(s.addr, &format!("liar-{i}"), b"{", MAX_BODY_BYTES, 1).await);
+    }
+    // Let the server take all ten in (a request admitted is one that is not refused at once).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&fixture("pull_request.opened.json")).unwrap();
+    payload["padding"] = serde_json::Value::String("x".repeat(8 * 1024 * 1024));
+    let body = serde_json::to_vec(&payload).unwrap();
+    let (status, text) = s.deliver("pull_request", "genuine-1", body).await;
+    assert_eq!(status, 202, "a genuine delivery was refused: {text}");
+    assert_eq!(s.queued().await, 1);
+    drop(held);
 }
 
 /// Records the deliveries a worker ran.

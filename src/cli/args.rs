@@ -158,8 +158,8 @@ pub(crate) struct ServeArgs {
     /// Webhook requests handled at once; more are answered 503 at once (GitHub can redeliver).
     #[arg(long, default_value_t = 256)]
     pub(crate) max_webhook_requests: usize,
-    /// MiB of webhook bodies (as declared by Content-Length) handled at once; more are answered
-    /// 503 at once. At least 25.
+    /// MiB of webhook body bytes (as they arrive) held at once; a request whose bytes would go
+    /// over is answered 503. At least 25.
     #[arg(long, default_value_t = 256)]
     pub(crate) max_webhook_body_mib: usize,
     /// Seconds within which a webhook's whole body must arrive, else 408 and nothing queued.
@@ -168,6 +168,14 @@ pub(crate) struct ServeArgs {
     /// Seconds within which a webhook request is answered, else 503.
     #[arg(long, default_value_t = 30)]
     pub(crate) request_timeout_secs: u64,
+    /// Seconds within which a request's head must arrive (also how long an idle keep-alive
+    /// connection is kept), else the connection is closed.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) header_timeout_secs: u64,
+    /// Connections served at once (lowered to fit the open-file limit); 32 more serve only
+    /// /healthz, /readyz and /metrics.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) max_connections: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -327,6 +335,9 @@ pub(crate) enum MetaCommand {
         /// Output: `text` for people, `json` for scripts.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also check the record's SSH signature against these keys (an allowed_signers file).
+        #[arg(long, value_name = "ALLOWED_SIGNERS")]
+        key: Option<PathBuf>,
     },
 }
 
@@ -337,6 +348,13 @@ pub(crate) enum LedgerCommand {
         /// Output: `text` for people, `json` for scripts.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also check the ledger against the signed head anchored in this repository
+        /// (refs/patchgate/ledger): detects deleted newest records. Needs --key.
+        #[arg(long, value_name = "REPO", requires = "key")]
+        anchor: Option<PathBuf>,
+        /// The allowed_signers file the anchor's signature is checked against.
+        #[arg(long, value_name = "ALLOWED_SIGNERS", requires = "anchor")]
+        key: Option<PathBuf>,
     },
 }
 

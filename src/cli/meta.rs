@@ -1,7 +1,8 @@
-//! `patchgate meta verify` and `patchgate ledger verify`: recompute a decision record's hashes,
-//! or walk the ledger's chain.
+//! `patchgate meta verify` and `patchgate ledger verify`: recompute a decision record's hashes
+//! (and, with `--key`, check its SSH signature), or walk the ledger's chain (and, with
+//! `--anchor`, check it against the signed head anchored in a repository).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -17,7 +18,8 @@ use super::{open_store, print_json, settings};
 /// What `meta verify` found: a record that verifies, one that does not (tampered), or text
 /// that is no decision record at all — an input error, never reported as tampering.
 enum Finding {
-    Verified(Box<MetaRecord>),
+    /// The record, and who signed it (`, signed by …`, or empty when no key was given).
+    Verified(Box<MetaRecord>, String),
     Tampered(String),
     NotARecord(String),
 }
@@ -43,15 +45,21 @@ fn examine(text: &str) -> Finding {
         return Finding::NotARecord(why);
     }
     match verify_yaml(text) {
-        Ok(record) => Finding::Verified(Box::new(record)),
+        Ok(record) => Finding::Verified(Box::new(record), String::new()),
         Err(e) => Finding::Tampered(e.to_string()),
     }
 }
 
-pub(crate) fn cmd_meta_verify(target: &str, repo: &Path, format: Format) -> Result<u8> {
-    let (what, text) = if Path::new(target).is_file() {
+pub(crate) fn cmd_meta_verify(
+    target: &str,
+    repo: &Path,
+    key: Option<&Path>,
+    format: Format,
+) -> Result<u8> {
+    let (what, text, sig) = if Path::new(target).is_file() {
         let text = std::fs::read_to_string(target).with_context(|| format!("reading {target}"))?;
-        (target.to_string(), text)
+        let sig = std::fs::read_to_string(format!("{target}.sig")).ok();
+        (target.to_string(), text, sig)
     } else {
         let r = git2::Repository::discover(repo).with_context(|| {
             format!(
@@ -69,13 +77,26 @@ pub(crate) fn cmd_meta_verify(target: &str, repo: &Path, format: Format) -> Resu
                 commit.id()
             )
         })?;
-        (format!("note on {}", commit.id()), text)
+        let sig = notes::read_signature(&r, commit.id())?;
+        (format!("note on {}", commit.id()), text, sig)
     };
-    let finding = examine(&text);
+    let signed = match key {
+        None => Ok(String::new()),
+        Some(k) => std::fs::read_to_string(k)
+            .with_context(|| format!("reading {}", k.display()))
+            .map(|keys| notes::check_signature(&text, sig.as_deref(), &keys))?
+            .map(|by| format!(", signed by {by}")),
+    };
+    let finding = match (examine(&text), signed) {
+        (Finding::Verified(..), Err(e)) => Finding::Tampered(e.to_string()),
+        (Finding::Verified(r, _), Ok(by)) => Finding::Verified(r, by),
+        (other, _) => other,
+    };
     if let Format::Json = format {
         let doc = match &finding {
-            Finding::Verified(r) => json!({
+            Finding::Verified(r, signed) => json!({
                 "target": what, "status": "verified",
+                "signed_by": signed.strip_prefix(", signed by "),
                 "record_hash": r.record_hash, "prev_record_hash": r.prev_record_hash,
                 "quorum_passed": r.quorum_passed, "problems": [],
             }),
@@ -87,10 +108,10 @@ pub(crate) fn cmd_meta_verify(target: &str, repo: &Path, format: Format) -> Resu
         print_json(&doc);
     }
     match finding {
-        Finding::Verified(record) => {
+        Finding::Verified(record, signed) => {
             if let Format::Text = format {
                 println!(
-                    "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}",
+                    "OK  {what}: record_hash {} verifies (prev {}), quorum_passed: {}{signed}",
                     record.record_hash.as_deref().unwrap_or("?"),
                     record.prev_record_hash.as_deref().unwrap_or("?"),
                     record.quorum_passed
@@ -116,16 +137,42 @@ pub(crate) fn cmd_meta_verify(target: &str, repo: &Path, format: Format) -> Resu
     }
 }
 
-pub(crate) async fn cmd_ledger_verify(global: &GlobalArgs, format: Format) -> Result<u8> {
+pub(crate) async fn cmd_ledger_verify(
+    global: &GlobalArgs,
+    anchor: Option<(PathBuf, PathBuf)>,
+    format: Format,
+) -> Result<u8> {
     let settings = settings(global, None)?;
     let store = open_store(&settings).await?;
     let rows = store.all().await.context("reading the ledger")?;
+    let mut anchored = None;
+    if let Some((repo, key)) = anchor {
+        let keys =
+            std::fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?;
+        match patchgate::meta::anchor::verify_against_anchor(&repo, &keys, &rows) {
+            Ok(what) => anchored = Some(what),
+            Err(e) => {
+                match format {
+                    Format::Text => println!("TAMPERED  ledger ({}): {e}", store.backend()),
+                    Format::Json => print_json(&json!({
+                        "status": "tampered", "backend": store.backend(),
+                        "records": rows.len(), "head_hash": null, "problem": e.to_string(),
+                    })),
+                }
+                return Ok(1);
+            }
+        }
+    }
+    if let (Some(what), Format::Text) = (&anchored, format) {
+        println!("OK  ledger {what}");
+    }
     let verdict = verify_chain(&rows);
     if let Format::Json = format {
         let doc = match &verdict {
             Ok(report) => json!({
                 "status": "intact", "backend": store.backend(),
                 "records": report.rows, "head_hash": report.head_hash.to_string(), "problem": null,
+                "anchor": anchored,
             }),
             Err(e) => json!({
                 "status": "tampered", "backend": store.backend(),

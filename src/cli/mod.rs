@@ -37,10 +37,13 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             target,
             repo,
             format,
-        }) => meta::cmd_meta_verify(&target, &repo, format),
-        Command::Ledger(LedgerCommand::Verify { format }) => {
-            runtime()?.block_on(meta::cmd_ledger_verify(&global, format))
-        }
+            key,
+        }) => meta::cmd_meta_verify(&target, &repo, key.as_deref(), format),
+        Command::Ledger(LedgerCommand::Verify {
+            format,
+            anchor,
+            key,
+        }) => runtime()?.block_on(meta::cmd_ledger_verify(&global, anchor.zip(key), format)),
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
         }

@@ -38,6 +38,8 @@ pub(crate) fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         max_body_bytes_in_flight: args.max_webhook_body_mib.saturating_mul(1024 * 1024),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        max_connections: args.max_connections,
     };
     limits.validate().map_err(|e| anyhow::anyhow!(e))?;
     let defaults = WorkerOptions::default();

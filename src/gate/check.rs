@@ -200,6 +200,26 @@ fn explanation_of(text: &str) -> Explanation {
     }
 }
 
+/// The deployment's record-signing key: `PATCHGATE_SIGNING_KEY` is an unencrypted OpenSSH
+/// Ed25519 private key, as text or as the path of its file. `None` when unset. The error never
+/// contains the key.
+pub fn signing_key(
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Option<crate::meta::sshsig::SigningKey>> {
+    let Some(v) = env("PATCHGATE_SIGNING_KEY").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let text = if v.contains("-----BEGIN") {
+        v
+    } else {
+        std::fs::read_to_string(v.trim())
+            .map_err(|e| anyhow::anyhow!("PATCHGATE_SIGNING_KEY: cannot read the key file: {e}"))?
+    };
+    crate::meta::sshsig::SigningKey::from_openssh(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("PATCHGATE_SIGNING_KEY: {e}"))
+}
+
 /// The repository's name: `owner/name` from an `origin` on GitHub-like hosts, else the
 /// directory's name.
 pub fn repo_name(repo: &Repository) -> String {
@@ -248,6 +268,12 @@ pub async fn run_check_with<S>(
 where
     S: SpendStore + LedgerStore + 'static,
 {
+    // A bad signing key fails the check before anything is written.
+    let signer = if req.attach_note || req.write_meta.is_some() {
+        signing_key(env)?
+    } else {
+        None
+    };
     let repo = Repository::discover(&req.repo)
         .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
     let (base_id, _) = resolve(&repo, &req.base, "base")?;
@@ -573,12 +599,28 @@ where
     };
     let yaml = record.to_yaml()?;
     let note = if req.attach_note {
-        Some(notes::attach(&repo, head_id, &record).context("attaching the record as a git note")?)
+        let note =
+            notes::attach(&repo, head_id, &record).context("attaching the record as a git note")?;
+        // Signed with the deployment's key when one is configured (the note's exact text).
+        if let Some(key) = &signer {
+            notes::attach_signature(&repo, head_id, &yaml, key)
+                .context("attaching the record's signature as a git note")?;
+            let hash = record.record_hash.as_deref().unwrap_or_default();
+            crate::meta::anchor::anchor(&repo, seq, hash, key)
+                .context("anchoring the ledger head (refs/patchgate/ledger)")?;
+        }
+        Some(note)
     } else {
         None
     };
     if let Some(path) = &req.write_meta {
         std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+        if let Some(key) = &signer {
+            // Beside it, as `ssh-keygen -Y sign` names a signature.
+            let sig = key.sign(yaml.as_bytes(), crate::meta::sshsig::RECORD_NAMESPACE);
+            let sig_path = format!("{}.sig", path.display());
+            std::fs::write(&sig_path, sig).with_context(|| format!("writing {sig_path}"))?;
+        }
     }
     if record.quorum_passed != passed {
         bail!("internal: sealed record disagrees with the decision");

@@ -7,6 +7,7 @@
 //! ([`compare_explanations`]). The forms and the measure are specified in
 //! `docs/canonical-form.md` and pinned by `fixtures/meta/vectors.json`.
 
+pub mod anchor;
 pub mod canonical;
 pub mod chain;
 pub mod decision;
@@ -16,6 +17,7 @@ pub mod ledger;
 pub mod notes;
 pub mod record;
 pub mod similarity;
+pub mod sshsig;
 
 pub use canonical::{
     canonical_explanation, canonical_json, canonical_record, canonical_value, hash_explanation,

@@ -11,7 +11,11 @@
 //! in `refs/notes/patchgate`'s history (`git log -p refs/notes/patchgate`), and the ledger
 //! keeps every record regardless.
 //!
-//! This module must never touch any ref but `refs/notes/patchgate`, never rewrite the notes
+//! When the deployment signs its records (`PATCHGATE_SIGNING_KEY`), the SSH signature of the
+//! note's exact text ([`super::sshsig`], namespace `patchgate-record`) is attached to the same
+//! commit under [`SIGNATURES_REF`]; [`check_signature`] verifies it against allowed keys.
+//!
+//! This module must never touch any ref but those two notes refs, never rewrite the notes
 //! history, and never return a record it could not parse as if it were one (reading does not
 //! verify; call [`MetaRecord::verify`] or [`verify_yaml`](super::record::verify_yaml)).
 
@@ -21,6 +25,9 @@ use super::record::{MetaRecord, RecordError};
 
 /// The notes ref patchgate writes.
 pub const NOTES_REF: &str = "refs/notes/patchgate";
+
+/// The notes ref of the records' SSH signatures.
+pub const SIGNATURES_REF: &str = "refs/notes/patchgate-signatures";
 
 /// Why a note could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +94,49 @@ pub fn read(repo: &Repository, commit: Oid) -> Result<Option<MetaRecord>, NoteEr
             .map(Some)
             .map_err(|source| NoteError::Record { commit, source }),
     }
+}
+
+/// Sign `text` (the record note's exact text) with `key` and attach the signature to `commit`
+/// under [`SIGNATURES_REF`] (replacing an earlier one, as [`attach_text`] does).
+pub fn attach_signature(
+    repo: &Repository,
+    commit: Oid,
+    text: &str,
+    key: &super::sshsig::SigningKey,
+) -> Result<Oid, NoteError> {
+    let armored = key.sign(text.as_bytes(), super::sshsig::RECORD_NAMESPACE);
+    let sig = signature(repo)?;
+    Ok(repo.note(&sig, &sig, Some(SIGNATURES_REF), commit, &armored, true)?)
+}
+
+/// The armored signature attached to `commit`, if any.
+pub fn read_signature(repo: &Repository, commit: Oid) -> Result<Option<String>, NoteError> {
+    match repo.find_note(Some(SIGNATURES_REF), commit) {
+        Ok(n) => n
+            .message()
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| NoteError::NotText { commit }),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Check `signature` (armored, or `None`: unsigned) over the record `text` against the keys of
+/// `allowed_signers` (an `allowed_signers` file's text, or public key lines). `Ok` names the
+/// key that signed (its fingerprint); `Err` says why not, in one line.
+pub fn check_signature(
+    text: &str,
+    signature: Option<&str>,
+    allowed_signers: &str,
+) -> Result<String, String> {
+    use super::sshsig::{allowed_keys, verify, RECORD_NAMESPACE};
+    let allowed = allowed_keys(allowed_signers).map_err(|e| format!("the allowed keys: {e}"))?;
+    let Some(signature) = signature else {
+        return Err("the record is not signed".to_string());
+    };
+    verify(signature, text.as_bytes(), RECORD_NAMESPACE, &allowed)
+        .map(|k| k.fingerprint())
+        .map_err(|e| e.to_string())
 }
 
 fn find(repo: &Repository, commit: Oid) -> Result<Option<git2::Note<'_>>, git2::Error> {

@@ -20,18 +20,25 @@
 //!    is applied — not stored, not sent to the sink. A forged or truncated stream (`401`)
 //!    changes nothing. This is deliberate: a long stream waits for its end before any of it is
 //!    acted on, in exchange for which an attacker who can reach the port cannot revert a merge.
-//! 4. The id is then claimed durably ([`Store::claim_webhook_id`]). A replay — an id seen
-//!    before — is answered **`409 Conflict`** ("webhook-id … already seen") and nothing of it
-//!    is applied. (A Standard Webhooks sender that retries a delivery it believes failed gets
-//!    409 and can stop: the first delivery was processed.)
-//! 5. Each valid event is stored ([`Store::insert_policy_event`]), passed to
-//!    [`EventSink::apply`], and its decision recorded ([`Store::set_event_decision`]).
-//!    Malformed lines are reported with their number and never applied; the valid lines around
-//!    them still are.
+//! 4. Then, in ONE transaction ([`Store::store_event_batch`]), the id is claimed, every valid
+//!    event is stored with its line number, and a job that judges them is created (held by
+//!    this request). A replay — an id seen before — is answered **`409 Conflict`** ("webhook-id
+//!    … already seen") saying how far that batch got (events stored, judged, waiting), and
+//!    nothing new is applied. A store failure is `503` and truly nothing was applied (the
+//!    transaction rolled back, the id is not used up): resend it as is.
+//! 5. The stored events are then judged in line order by a task of their own
+//!    ([`super::judge::judge_batch`]): a client that disconnects or a request that times out
+//!    does not stop it half way. An event the sink fails on (GitHub answered 502) stays stored
+//!    without a decision and the batch's job retries it durably (`patchgate jobs`; parked after
+//!    the retry limit). Malformed lines are reported with their number and never applied; the
+//!    valid lines around them still are.
 //!
 //! The answer is `200` with `{"accepted": n, "rejected": [{"line": 3, "error": "…"}],
-//! "decisions": [{"line": 1, "decision": {…}}]}`. `accepted` counts the events stored and
-//! judged. `X-Audit-Hash` is the record hash of the merge judged: when several merges were
+//! "decisions": [{"line": 1, "decision": {…}}], "job": id}`. `accepted` counts the events stored
+//! and judged; an event stored but not judged yet is listed in `rejected` with an error saying
+//! it will be judged again, and `pending` lists those lines. When judging takes longer than
+//! [`JudgeOptions::wait`] the answer is `202` with the lines still `pending`: every event is
+//! stored and its judgement goes on. `X-Audit-Hash` is the record hash of the merge judged: when several merges were
 //! judged, the one of the last event that was attributed to a merge with a record; the header
 //! is absent when no event was.
 //!
@@ -58,7 +65,9 @@ use serde_json::json;
 
 use crate::policy::signing::{parse_signatures, EventsSecret, Verifier};
 use crate::policy::{parse_event, PolicyEvent};
+use crate::server::judge::{judge_batch, JudgeOptions, Judged};
 use crate::server::metrics::Metrics;
+use crate::store::events::{BatchStatus, BatchStored};
 use crate::store::Store;
 
 /// Largest body accepted (25 MiB); beyond it, `413`.
@@ -109,6 +118,8 @@ pub struct EventsState {
     pub on_line: Option<LineHook>,
     /// "Now" for the timestamp window and the id claim.
     pub clock: Clock,
+    /// How the batch's job is held, retried and waited for.
+    pub judge: JudgeOptions,
 }
 
 impl EventsState {
@@ -126,6 +137,7 @@ impl EventsState {
             metrics,
             on_line: None,
             clock: Arc::new(Utc::now),
+            judge: JudgeOptions::default(),
         }
     }
 }
@@ -280,7 +292,7 @@ async fn webhook_meta(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match handle(&state, &headers, body).await {
+    match handle(state.clone(), &headers, body).await {
         Ok(r) => r,
         Err(refusal) => {
             let outcome = match refusal.0 {
@@ -296,7 +308,11 @@ async fn webhook_meta(
     }
 }
 
-async fn handle(state: &EventsState, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
+async fn handle(
+    state: Arc<EventsState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
     let id = header_str(headers, "webhook-id")?;
     let timestamp = header_str(headers, "webhook-timestamp")?;
     let signatures = header_str(headers, "webhook-signature")?;
@@ -329,7 +345,13 @@ async fn handle(state: &EventsState, headers: &HeaderMap, body: Body) -> Result<
     loop {
         let frame = poll_fn(|cx| Pin::new(&mut stream).poll_frame(cx)).await;
         let Some(frame) = frame else { break };
-        let frame = frame.map_err(|_| {
+        let frame = frame.map_err(|e| {
+            if crate::server::intake::over_budget(&e) {
+                return Refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many body bytes in flight; nothing was applied; retry later".into(),
+                );
+            }
             Refusal(
                 StatusCode::BAD_REQUEST,
                 "the body could not be read to its end; nothing was applied".into(),
@@ -364,20 +386,7 @@ async fn handle(state: &EventsState, headers: &HeaderMap, body: Body) -> Result<
     verifier
         .finish(signatures)
         .map_err(|e| unauthorized(format!("{e}; nothing was applied")))?;
-    let claimed = state.store.claim_webhook_id(id, now).await.map_err(|e| {
-        tracing::error!(error = %e, "webhook/meta: cannot claim the webhook id");
-        Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store unavailable; retry later".into(),
-        )
-    })?;
-    if !claimed {
-        return Err(Refusal(
-            StatusCode::CONFLICT,
-            format!("webhook-id {id} already seen (a replay); nothing was applied"),
-        ));
-    }
-    Ok(apply(state, id, now, parsed).await)
+    store_and_judge(state, id.to_string(), now, parsed).await
 }
 
 /// `application/json`: the whole body is one event; failing that, a body of several lines is
@@ -413,95 +422,180 @@ fn judge_single(body: Vec<u8>, overlong: bool, parsed: &mut Parsed, hook: Option
     }
 }
 
-/// Store, judge and record each verified event, in line order.
-async fn apply(state: &EventsState, id: &str, now: DateTime<Utc>, parsed: Parsed) -> Response {
-    let Parsed {
-        events,
-        mut rejected,
-    } = parsed;
+/// Store the verified events (all or nothing), then judge them in a task of their own and
+/// answer with what was decided.
+async fn store_and_judge(
+    state: Arc<EventsState>,
+    id: String,
+    now: DateTime<Utc>,
+    parsed: Parsed,
+) -> Result<Response, Refusal> {
+    let Parsed { events, rejected } = parsed;
     for _ in &rejected {
         state.metrics.policy_event("rejected");
     }
-    let mut accepted = 0usize;
-    let mut decisions = Vec::new();
-    let mut audit_hash: Option<String> = None;
-    let mut stored_any = false;
-    let mut events = events.into_iter();
-    while let Some((line, event)) = events.next() {
-        let row = match state.store.insert_policy_event(&event, Some(id), now).await {
-            Ok(row) => row,
-            Err(e) => {
-                tracing::error!(error = %e, line, "webhook/meta: cannot store a policy event");
-                if !stored_any {
-                    // Nothing of this request was applied: let the sender retry it as is.
-                    if let Err(e) = state.store.release_webhook_id(id).await {
-                        tracing::error!(error = %e, "webhook/meta: cannot release the webhook id");
-                    }
-                    state.metrics.policy_event("error");
-                    return Refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "store unavailable; nothing was applied; retry later".into(),
-                    )
-                    .into_response();
-                }
-                let msg = "not applied: store unavailable; resend this line with a new webhook-id";
-                rejected.push((line, msg.to_string()));
-                rejected.extend(events.by_ref().map(|(l, _)| (l, msg.to_string())));
-                state.metrics.policy_event("error");
-                break;
+    let lines: Vec<usize> = events.iter().map(|(l, _)| *l).collect();
+    let (stored_tx, stored_rx) = tokio::sync::oneshot::channel();
+    let (judged_tx, judged_rx) = tokio::sync::oneshot::channel();
+    {
+        // From here on nothing the client does stops the work: the batch is stored, then
+        // judged, even if this request is dropped.
+        let state = state.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let owner = format!("meta:{}:{}", std::process::id(), id);
+            let stored = state
+                .store
+                .store_event_batch(&id, &events, &owner, state.judge.lease, now)
+                .await;
+            let job = match &stored {
+                Ok(BatchStored::Stored { job: Some(job), .. }) => Some(*job),
+                _ => None,
+            };
+            let _ = stored_tx.send(stored);
+            if let Some(job) = job {
+                let judged = judge_batch(
+                    &state.store,
+                    &*state.sink,
+                    &state.metrics,
+                    &state.judge,
+                    &id,
+                    job,
+                    &owner,
+                )
+                .await;
+                let _ = judged_tx.send(judged);
             }
-        };
-        stored_any = true;
-        match state.sink.apply(event, row).await {
-            Ok(applied) => {
-                if let Err(e) = state
-                    .store
-                    .set_event_decision(row, applied.merge_sha.as_deref(), &applied.decision)
-                    .await
-                {
-                    tracing::error!(error = %e, row, "webhook/meta: cannot record a decision");
-                }
-                let outcome = applied
-                    .decision
-                    .get("decision")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or("judged");
-                state.metrics.policy_event(outcome);
-                if applied.audit_hash.is_some() {
-                    audit_hash = applied.audit_hash;
-                }
-                decisions.push(json!({ "line": line, "decision": applied.decision }));
-                accepted += 1;
-            }
-            Err(e) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    row,
-                    line,
-                    "webhook/meta: the policy sink failed"
-                );
-                state.metrics.policy_event("error");
-                rejected.push((
-                    line,
-                    "stored but not judged: internal error (see the server log)".to_string(),
-                ));
-            }
-        }
+        });
     }
+    let unavailable = || {
+        Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store unavailable; nothing was applied; retry later".into(),
+        )
+    };
+    let job = match stored_rx.await {
+        Ok(Ok(BatchStored::Stored { job, .. })) => job,
+        Ok(Ok(BatchStored::Replay)) => {
+            let status = state.store.batch_status(&id).await.map_err(|e| {
+                tracing::error!(error = %e, "webhook/meta: cannot read a batch's status");
+                Refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("webhook-id {id} already seen (a replay); nothing new was applied; its status is unavailable"),
+                )
+            })?;
+            return Err(Refusal(StatusCode::CONFLICT, replay_text(&id, &status)));
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "webhook/meta: cannot store the batch");
+            return Err(unavailable());
+        }
+        Err(_) => return Err(unavailable()),
+    };
+    let Some(job) = job else {
+        // No valid event: the id is used, nothing to judge.
+        return Ok(answer(
+            StatusCode::OK,
+            0,
+            &rejected,
+            &Judged::default(),
+            &[],
+            None,
+        ));
+    };
+    match tokio::time::timeout(state.judge.wait, judged_rx).await {
+        Ok(Ok(Ok(judged))) => {
+            let pending: Vec<usize> = judged.failed.iter().map(|(l, _)| *l).collect();
+            let mut rejected = rejected;
+            rejected.extend(pending.iter().map(|&l| {
+                (
+                    l,
+                    format!("stored but not judged yet: internal error (see the server log); it is judged again automatically (job {job})"),
+                )
+            }));
+            Ok(answer(
+                StatusCode::OK,
+                judged.decisions.len(),
+                &rejected,
+                &judged,
+                &pending,
+                Some(job),
+            ))
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "webhook/meta: cannot read the stored batch back");
+            Ok(answer(
+                StatusCode::ACCEPTED,
+                0,
+                &rejected,
+                &Judged::default(),
+                &lines,
+                Some(job),
+            ))
+        }
+        // Judging takes long (or its task ended): everything is stored, the job goes on.
+        Ok(Err(_)) | Err(_) => Ok(answer(
+            StatusCode::ACCEPTED,
+            0,
+            &rejected,
+            &Judged::default(),
+            &lines,
+            Some(job),
+        )),
+    }
+}
+
+/// The 409 text for a replayed id: what that batch became.
+fn replay_text(id: &str, s: &BatchStatus) -> String {
+    if s.stored == 0 {
+        return format!("webhook-id {id} already seen (a replay); nothing new was applied");
+    }
+    let waiting = s.stored - s.judged;
+    let job = match &s.job {
+        Some((job, state)) if waiting > 0 => format!(" (job {job}, {state})"),
+        _ => String::new(),
+    };
+    format!(
+        "webhook-id {id} already seen (a replay); nothing new was applied: all {} events of it \
+         are stored, {} judged, {waiting} waiting to be judged{job}",
+        s.stored, s.judged
+    )
+}
+
+fn answer(
+    status: StatusCode,
+    accepted: usize,
+    rejected: &[(usize, String)],
+    judged: &Judged,
+    pending: &[usize],
+    job: Option<i64>,
+) -> Response {
+    let mut rejected = rejected.to_vec();
     rejected.sort_by_key(|(l, _)| *l);
     let rejected: Vec<_> = rejected
         .into_iter()
         .map(|(line, error)| json!({ "line": line, "error": error }))
         .collect();
-    let mut resp = (
-        StatusCode::OK,
-        Json(json!({
-            "accepted": accepted,
-            "rejected": rejected,
-            "decisions": decisions,
-        })),
-    )
-        .into_response();
+    let decisions: Vec<_> = judged
+        .decisions
+        .iter()
+        .map(|(line, _, a)| json!({ "line": line, "decision": a.decision }))
+        .collect();
+    let audit_hash = judged
+        .decisions
+        .iter()
+        .rev()
+        .find_map(|(_, _, a)| a.audit_hash.clone());
+    let mut body = json!({
+        "accepted": accepted,
+        "rejected": rejected,
+        "decisions": decisions,
+    });
+    if let Some(job) = job {
+        body["job"] = json!(job);
+        body["pending"] = json!(pending);
+    }
+    let mut resp = (status, Json(body)).into_response();
     if let Some(h) = audit_hash.and_then(|h| HeaderValue::from_str(&h).ok()) {
         resp.headers_mut().insert("x-audit-hash", h);
     }

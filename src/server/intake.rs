@@ -17,9 +17,10 @@
 //! backlog in one transaction at once instead of first deflating it, one body after another.
 //!
 //! Limits ([`limit_webhooks`], [`ListenerLimits`]; flags of `serve`): at most so many webhook
-//! requests and so many declared body bytes in flight — more are shed at once with `503` and
-//! `Retry-After` (GitHub shows the failed delivery, which can be redelivered) instead of
-//! queueing without bound; the whole body must arrive within the body timeout (`408`, nothing
+//! requests in flight — more are shed at once with `503` and `Retry-After` (GitHub shows the
+//! failed delivery, which can be redelivered) instead of queueing without bound —, and at most
+//! so many body bytes held, charged as they *arrive* (a client that declares 25 MiB and sends
+//! one byte holds one KiB; a request whose bytes would go over is `503`); the whole body must arrive within the body timeout (`408`, nothing
 //! queued); a request not answered within the request timeout gets `503` (a store that stalls
 //! cannot hold a request, or graceful shutdown, forever).
 //!
@@ -28,19 +29,18 @@
 //! the client; answer `202` before the commit; work on the event inside the request (workers do).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use octocrab::models::webhook_events::verification::{verify_signature, WebhookVerificationError};
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::metrics::Metrics;
 use crate::store::{Enqueued, NewJob, PreparedJob, Store, StoreError};
@@ -134,122 +134,10 @@ pub fn github_routes(state: IntakeState) -> Router {
         .with_state(state)
 }
 
-/// Limits of the public webhook routes (see the module documentation). The defaults are far
-/// above what GitHub needs (it sends one delivery per connection, a few KiB to 25 MB, and
-/// gives up after 10 s) and far below what exhausts a small container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerLimits {
-    /// Webhook requests handled at once; more are answered `503` at once.
-    pub max_in_flight: usize,
-    /// Body bytes (as declared by `Content-Length`; a body without one counts as the 25 MiB
-    /// cap) of the requests handled at once; more are answered `503` at once. At least
-    /// [`MAX_BODY_BYTES`], so one delivery of any accepted size fits.
-    pub max_body_bytes_in_flight: usize,
-    /// The whole body must have arrived this long after the request began, else `408`.
-    pub body_timeout: Duration,
-    /// A request not answered this long after it began gets `503`.
-    pub request_timeout: Duration,
-}
-
-impl Default for ListenerLimits {
-    fn default() -> Self {
-        ListenerLimits {
-            max_in_flight: 256,
-            max_body_bytes_in_flight: 256 * 1024 * 1024,
-            body_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl ListenerLimits {
-    /// Refuse limits that would refuse every request, or let one wait forever.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_in_flight == 0 {
-            return Err(
-                "the webhook concurrency limit (--max-webhook-requests) must be at least 1".into(),
-            );
-        }
-        if self.max_in_flight > Semaphore::MAX_PERMITS {
-            return Err(
-                "the webhook concurrency limit (--max-webhook-requests) is too large".into(),
-            );
-        }
-        if self.max_body_bytes_in_flight < MAX_BODY_BYTES {
-            return Err(format!(
-                "the in-flight body budget (--max-webhook-body-mib) must be at least {} MiB (one delivery of the largest accepted size)",
-                MAX_BODY_BYTES / (1024 * 1024)
-            ));
-        }
-        if self.body_timeout.is_zero() || self.request_timeout.is_zero() {
-            return Err("the body and request timeouts (--body-timeout-secs, --request-timeout-secs) must be at least 1 second".into());
-        }
-        if self.body_timeout > self.request_timeout {
-            return Err(
-                "the body timeout (--body-timeout-secs) must not be longer than the request timeout (--request-timeout-secs): the body is part of the request"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-}
-
-/// The requests and body bytes in flight on the limited routes.
-#[derive(Debug)]
-struct InFlight {
-    requests: Arc<Semaphore>,
-    /// Permits are KiB of declared body.
-    body_kib: Arc<Semaphore>,
-}
-
-/// Put `router`'s routes (the public webhook routes) under `limits`. Layers: load shedding
-/// outermost (a refused request costs nothing), then the request timeout, then the body
-/// deadline; the body deadline surfaces in the handler, which answers `408` and queues nothing.
-pub fn limit_webhooks(router: Router, limits: &ListenerLimits) -> Router {
-    use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
-    let kib = (limits.max_body_bytes_in_flight / 1024).clamp(1, Semaphore::MAX_PERMITS);
-    let gate = Arc::new(InFlight {
-        requests: Arc::new(Semaphore::new(
-            limits.max_in_flight.clamp(1, Semaphore::MAX_PERMITS),
-        )),
-        body_kib: Arc::new(Semaphore::new(kib)),
-    });
-    router
-        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.request_timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(gate, shed))
-}
-
-/// Admit a request if a request slot and room for its declared body are free; else `503`.
-async fn shed(State(gate): State<Arc<InFlight>>, req: Request, next: Next) -> Response {
-    let busy = |what: &str| {
-        tracing::debug!(limit = what, "webhook request shed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            format!("too many {what} in flight; redeliver later\n"),
-        )
-            .into_response()
-    };
-    let Ok(_request) = gate.requests.clone().try_acquire_owned() else {
-        return busy("webhook requests");
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(MAX_BODY_BYTES)
-        .min(MAX_BODY_BYTES);
-    let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let Ok(_body) = gate.body_kib.clone().try_acquire_many_owned(kib) else {
-        return busy("webhook body bytes");
-    };
-    next.run(req).await
-}
+use super::limits::busy;
+pub use super::limits::{
+    limit_webhooks, over_budget, ListenerLimits, OverBudget, PROBE_CONNECTIONS,
+};
 
 /// Whether reading the body failed because its deadline passed.
 fn body_timed_out(r: &BytesRejection) -> bool {
@@ -355,6 +243,13 @@ async fn check_and_queue(
                 "too_large",
                 format!("body larger than {MAX_BODY_BYTES} bytes"),
             )
+        }
+        Err(r) if over_budget(&r) => {
+            return Answer {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                outcome: "unavailable",
+                body: busy("webhook body bytes"),
+            }
         }
         Err(r) if body_timed_out(&r) => {
             return text(
@@ -492,13 +387,32 @@ async fn check_and_queue(
 }
 
 /// `malformed JSON at line 1 column 17: expected value` — one line, no input echoed.
+///
+/// serde_json's own text quotes the input for type and value errors (`invalid type: string
+/// "…", expected struct Repository`, `unknown variant `…``), so only what the error's
+/// category allows is kept: syntax errors (which name the token expected, never the input),
+/// the end of the input, and for a wrong type or value only what was *expected* (it comes from
+/// the type definition, not the body).
 fn json_reason(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
     let full = e.to_string();
     let what = match full.rfind(" at line ") {
         Some(i) => &full[..i],
         None => full.as_str(),
     };
     let what = what.lines().next().unwrap_or("invalid JSON");
+    let what = match e.classify() {
+        Category::Syntax => what.to_string(),
+        Category::Eof => "the document ends early".to_string(),
+        Category::Io => "the body could not be read".to_string(),
+        Category::Data => match what.rsplit_once(", expected ") {
+            // The expectation is a type's description: no quotes, so nothing of the input.
+            Some((_, expected)) if !expected.contains(['"', '`', '\'']) => {
+                format!("a value has the wrong type or is not allowed here (expected {expected})")
+            }
+            _ => "a value has the wrong type or is not allowed here".to_string(),
+        },
+    };
     format!(
         "malformed JSON at line {} column {}: {what}",
         e.line(),
@@ -682,5 +596,25 @@ mod tests {
         let r = json_reason(&e);
         assert!(r.starts_with("malformed JSON at line 2 column"), "{r}");
         assert!(!r.contains('\n'));
+    }
+
+    #[test]
+    fn json_reason_echoes_no_input() {
+        for body in [
+            &br#"{"action":"opened","repository":"secret-token-1234"}"#[..],
+            br#"{"action":"opened","repository":{"full_name":["secret-token-1234"]}}"#,
+            br#"{"action":12345678,"repository":null}"#,
+        ] {
+            let e = serde_json::from_slice::<Envelope>(body).unwrap_err();
+            let r = json_reason(&e);
+            assert!(r.starts_with("malformed JSON at line 1 column"), "{r}");
+            assert!(
+                !r.contains("secret-token") && !r.contains("12345678"),
+                "{r}"
+            );
+            assert!(r.contains("wrong type"), "{r}");
+        }
+        let e = serde_json::from_slice::<Envelope>(br#"{"repository":"x"}"#).unwrap_err();
+        assert!(json_reason(&e).ends_with("(expected struct Repository)"));
     }
 }

@@ -41,7 +41,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub const MAX_FREE_LABELS: usize = 32;
 
 /// Events counted under their own name; anything else is `other`.
-const KNOWN_EVENTS: [&str; 12] = [
+const KNOWN_EVENTS: [&str; 13] = [
     "pull_request",
     "issue_comment",
     "check_run",
@@ -54,6 +54,8 @@ const KNOWN_EVENTS: [&str; 12] = [
     "installation_repositories",
     "meta",
     "policy",
+    // Jobs that judge what is left of a /webhook/meta batch (`crate::server::judge`).
+    "policy_events",
 ];
 
 /// Webhook outcomes (see [`Metrics::webhook`]).

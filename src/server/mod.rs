@@ -7,15 +7,21 @@
 //! - [`intake`]: `POST /webhook/github` — signature, size cap, dedupe, durable queue, `202`.
 //! - [`events`]: `POST /webhook/meta` — signed policy events (Standard Webhooks).
 //! - [`metrics`]: `GET /metrics`, `/healthz`, `/readyz`.
-//! - [`worker`]: leased job execution; [`app`]: what a job does with GitHub.
+//! - [`worker`]: leased job execution; [`app`]: what a job does with GitHub; [`judge`]: the
+//!   judging of stored policy events, retried as jobs until each is judged.
 //!
 //! Shutdown (SIGTERM or Ctrl-C): readiness flips to draining, the listener stops accepting and
-//! finishes the requests in flight, workers take no new job and finish (or release) the one in
-//! hand within the grace period, then the store is closed.
+//! finishes the requests in flight — connections still open after the shutdown deadline (the
+//! request timeout plus a second) are closed whatever their clients do ([`listen`]) —, workers
+//! take no new job and finish (or release) the one in hand within the grace period, then the
+//! store is closed.
 
 pub mod app;
 pub mod events;
 pub mod intake;
+pub mod judge;
+pub mod limits;
+pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod redeliver;
@@ -239,12 +245,15 @@ pub async fn serve(
             .map_err(|e| anyhow::anyhow!("PATCHGATE_EVENTS_SECRET: {e}"))?;
         match &app_rollbacks {
             Some(sink) => {
-                webhooks = webhooks.merge(events::events_routes(events::EventsState::new(
-                    store.clone(),
-                    secret,
-                    sink.clone(),
-                    metrics.clone(),
-                )));
+                let mut state =
+                    events::EventsState::new(store.clone(), secret, sink.clone(), metrics.clone());
+                state.judge = judge::JudgeOptions {
+                    lease: opts.worker.lease,
+                    retry: opts.worker.retry,
+                    // Answer (202: stored, judging goes on) well before the request timeout.
+                    wait: opts.limits.request_timeout * 2 / 3,
+                };
+                webhooks = webhooks.merge(events::events_routes(state));
             }
             None => bail!(
                 "PATCHGATE_EVENTS_SECRET is set, but /webhook/meta reverts merges through the GitHub App: \
@@ -252,12 +261,20 @@ pub async fn serve(
             ),
         }
     }
-    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(metrics::ops_routes(
-        store.clone(),
-        metrics.clone(),
-        ready.clone(),
-    ));
+    let ops = metrics::ops_routes(store.clone(), metrics.clone(), ready.clone());
+    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(ops.clone());
     let router = metrics::track_requests(router, metrics.clone());
+    // The probe lane (see `listen`): operator routes only.
+    let probes = metrics::track_requests(
+        ops.fallback(|| async {
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                "too many connections; retry later\n",
+            )
+        }),
+        metrics.clone(),
+    );
 
     if let Some(app) = &app {
         let handler: Arc<dyn JobHandler> = Arc::new(app::AppHandler {
@@ -275,6 +292,18 @@ pub async fn serve(
         });
         // Redelivery passes and requests are jobs too (queued by whichever replica runs the
         // schedule below, run by whichever worker takes them).
+        // Policy-event batches left (partly) unjudged are jobs too.
+        let handler: Arc<dyn JobHandler> = match &app_rollbacks {
+            Some(sink) => Arc::new(judge::WithPolicyEvents {
+                inner: handler,
+                events: Arc::new(judge::PolicyEventJobs {
+                    store: store.clone(),
+                    sink: sink.clone(),
+                    metrics: metrics.clone(),
+                }),
+            }),
+            None => handler,
+        };
         let handler: Arc<dyn JobHandler> = Arc::new(redeliver::WithRedelivery {
             inner: handler,
             redeliver: Arc::new(redeliver::Redeliverer {
@@ -422,9 +451,22 @@ pub async fn serve(
         ready_for_stop.set_draining();
         let _ = stop_for_http.send(true);
     };
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let conn_limits = opts.limits.conn_limits().fit_to(listen::open_file_limit());
+    info!(
+        max_connections = conn_limits.general,
+        probe_connections = conn_limits.probes,
+        header_timeout_s = conn_limits.header_timeout.as_secs_f64(),
+        "connection limits"
+    );
+    listen::serve_http(
+        listener,
+        router,
+        probes,
+        conn_limits,
+        Arc::new(listen::ConnStats::default()),
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
@@ -433,7 +475,7 @@ pub async fn serve(
     }
     store.close().await;
     info!("stopped");
-    served.context("the HTTP server failed")
+    Ok(())
 }
 
 fn hostname() -> String {
