@@ -13,7 +13,7 @@ use super::{env_var, open_store, settings};
 
 pub(crate) fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
     use patchgate::rollback::{
-        apply_revert, find_pr_merge, plan_revert_with, push, RevertMessage, RevertOptions,
+        apply_revert_signed, find_pr_merge, plan_revert_with, push, RevertMessage, RevertOptions,
         RevertReason, RevertTarget,
     };
     let repo = git2::Repository::discover(&args.repo)
@@ -80,7 +80,8 @@ pub(crate) fn cmd_rollback(args: RollbackArgs) -> Result<u8> {
         println!("{}", plan.message);
         return Ok(0);
     }
-    let id = apply_revert(&repo, &branch, &plan)?;
+    let key = patchgate::gate::check::signing_key(&super::env_var)?;
+    let id = apply_revert_signed(&repo, &branch, &plan, key.as_ref())?;
     println!("Reverted on {branch}: {id}\n");
     println!("{}", plan.message);
     if args.push {
@@ -117,7 +118,8 @@ pub(crate) async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs)
         Arc::new(Mirrors::new(&settings.data_dir)),
         store,
         Metrics::new(),
-    );
+    )
+    .with_signing_key(patchgate::gate::check::signing_key(&env_var)?.map(Arc::new));
     let actor = env_var("USER").unwrap_or_else(|| "cli".into());
     let reason = args
         .reason

@@ -27,7 +27,9 @@ mod revert;
 pub use find::{find_pr_merge, find_reverts_of, is_revert};
 pub use message::{RevertMessage, RevertReason};
 pub use push::push;
-pub use revert::{apply_revert, plan_revert, plan_revert_with, RevertOptions, RevertPlan};
+pub use revert::{
+    apply_revert, apply_revert_signed, plan_revert, plan_revert_with, RevertOptions, RevertPlan,
+};
 
 use git2::Oid;
 
