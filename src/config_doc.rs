@@ -204,7 +204,7 @@ pub fn settings() -> Vec<Setting> {
             flag: "",
             default: "— (unset: records are not signed)".into(),
             places: &[Env],
-            meaning: "The deployment's record-signing key: an unencrypted OpenSSH Ed25519 private key (its text, or the path of its file). `check` and `serve` sign each decision record's note with it (SSH signature, namespace `patchgate-record`, in `refs/notes/patchgate-signatures`; `meta.yaml.sig` beside `--write-meta`) and anchor the ledger head in `refs/patchgate/ledger` (a signed commit); `patchgate meta verify --key ALLOWED_SIGNERS`, `patchgate ledger verify --anchor REPO --key ALLOWED_SIGNERS`, `ssh-keygen -Y verify` and `git verify-commit` check them. See docs/security.md.",
+            meaning: "The deployment's record-signing key: an unencrypted OpenSSH Ed25519 private key (its text, or the path of its file). `check` and `serve` sign each decision record's note with it (SSH signature, namespace `patchgate-record`, in `refs/notes/patchgate-signatures`; `meta.yaml.sig` beside `--write-meta`) anchor the ledger head in `refs/patchgate/ledger` (a signed commit), and sign revert commits; `patchgate meta verify --key ALLOWED_SIGNERS`, `patchgate ledger verify --anchor REPO --key ALLOWED_SIGNERS`, `ssh-keygen -Y verify` and `git verify-commit` check them. See docs/security.md.",
         },
         Setting {
             key: "events_url",

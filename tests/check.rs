@@ -1054,3 +1054,95 @@ fn a_deleted_newest_ledger_row_is_caught_by_the_signed_anchor() {
         out(&l)
     );
 }
+
+/// Issue #18, signed reverts: with `PATCHGATE_SIGNING_KEY`, the revert commit `patchgate
+/// rollback` makes is SSH-signed: `git verify-commit` passes with the deployment's
+/// allowed-signers file, and fails for an unsigned revert or a key that is not allowed.
+#[test]
+fn a_revert_made_with_the_signing_key_passes_git_verify_commit() {
+    let w = world();
+    let dir = w._dir.path();
+    let (key, public) = ssh_key(dir, "deploy");
+    let (_, stranger) = ssh_key(dir, "stranger");
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&w.repo)
+            .output()
+            .unwrap()
+    };
+    let merge = |n: &str| {
+        let o = git(&[
+            "merge",
+            "-q",
+            "--no-ff",
+            "render-a",
+            "-m",
+            &format!("Merge pull request #{n} from demo/render-a"),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let verify = |allowed: &str| {
+        let email = String::from_utf8_lossy(&git(&["log", "-1", "--format=%ce"]).stdout)
+            .trim()
+            .to_string();
+        let file = dir.join("allowed_signers");
+        std::fs::write(&file, format!("{email} {allowed}\n")).unwrap();
+        git(&[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", file.display()),
+            "verify-commit",
+            "HEAD",
+        ])
+        .status
+        .success()
+    };
+    merge("7");
+    let o = pg(
+        &w,
+        &[
+            "rollback",
+            "--repo",
+            repo(&w),
+            "--pr",
+            "7",
+            "--reason",
+            "slow",
+        ],
+        &[("PATCHGATE_SIGNING_KEY", key.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&git(&["log", "-1", "--format=%B"]).stdout)
+            .starts_with("Revert \"")
+    );
+    assert!(
+        verify(&public),
+        "git verify-commit refused the signed revert"
+    );
+    assert!(
+        !verify(&stranger),
+        "a key that is not allowed verified the revert"
+    );
+    // Without a key the revert is made as before, unsigned: git verify-commit refuses it.
+    let o = git(&["reset", "-q", "--hard", "HEAD~1"]);
+    assert!(o.status.success());
+    let o = pg(
+        &w,
+        &[
+            "rollback",
+            "--repo",
+            repo(&w),
+            "--pr",
+            "7",
+            "--reason",
+            "slow",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(!verify(&public), "an unsigned revert verified");
+}

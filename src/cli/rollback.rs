@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 
 use patchgate::meta::notes;
 use patchgate::rollback::{
-    apply_revert, check_remote, find_pr_merge, linear_range, plan_revert_with, push, RevertMessage,
-    RevertOptions, RevertReason, RevertTarget, RollbackError,
+    apply_revert_signed, check_remote, find_pr_merge, linear_range, plan_revert_with, push,
+    RevertMessage, RevertOptions, RevertReason, RevertTarget, RollbackError,
 };
 
 use super::args::{GlobalArgs, RollbackArgs};
@@ -164,7 +164,8 @@ fn rollback_local(args: RollbackArgs) -> Result<u8, Failure> {
         outln!("{}", plan.message);
         return Ok(0);
     }
-    let id = apply_revert(&repo, &branch, &plan)?;
+    let key = patchgate::gate::check::signing_key(&super::env_var)?;
+    let id = apply_revert_signed(&repo, &branch, &plan, key.as_ref())?;
     outln!("Reverted on {branch}: {id}\n");
     outln!("{}", plan.message);
     if args.push {
@@ -222,7 +223,8 @@ pub(crate) async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs)
         Arc::new(Mirrors::new(&settings.data_dir)),
         store,
         Metrics::new(),
-    );
+    )
+    .with_signing_key(patchgate::gate::check::signing_key(&env_var)?.map(Arc::new));
     let actor = env_var("USER").unwrap_or_else(|| "cli".into());
     let reason = args
         .reason

@@ -32,16 +32,18 @@ pub struct Anchor {
     pub commit: Oid,
 }
 
-/// Write a commit with `tree` and `parents`, SSH-signed with `key` as git signs commits.
+/// Write a commit by `who` with `tree` and `parents`, SSH-signed with `key` as git signs
+/// commits (`gpgsig`, namespace `git`: `git verify-commit` with `gpg.format=ssh` checks it).
+/// No ref is moved.
 pub fn signed_commit(
     repo: &Repository,
+    who: &git2::Signature<'_>,
     tree: &git2::Tree<'_>,
     parents: &[&git2::Commit<'_>],
     message: &str,
     key: &SigningKey,
 ) -> Result<Oid, git2::Error> {
-    let sig = super::notes::signature(repo)?;
-    let buf = repo.commit_create_buffer(&sig, &sig, message, tree, parents)?;
+    let buf = repo.commit_create_buffer(who, who, message, tree, parents)?;
     let content = std::str::from_utf8(&buf)
         .map_err(|_| git2::Error::from_str("the commit is not UTF-8"))?
         .to_string();
@@ -66,8 +68,10 @@ pub fn anchor(
     tb.insert("head", blob, 0o100644)?;
     let tree = repo.find_tree(tb.write()?)?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let who = super::notes::signature(repo)?;
     let oid = signed_commit(
         repo,
+        &who,
         &tree,
         &parents,
         &format!("patchgate ledger head: #{seq} {record_hash}\n"),

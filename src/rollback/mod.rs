@@ -33,7 +33,9 @@ mod revert;
 pub use find::{find_pr_merge, find_reverts_of, is_revert, linear_range};
 pub use message::{RevertMessage, RevertReason};
 pub use push::{check_remote, push, RemoteState};
-pub use revert::{apply_revert, plan_revert, plan_revert_with, RevertOptions, RevertPlan};
+pub use revert::{
+    apply_revert, apply_revert_signed, plan_revert, plan_revert_with, RevertOptions, RevertPlan,
+};
 
 use git2::Oid;
 

@@ -248,6 +248,17 @@ fn update_worktree(repo: &Repository, tree: Oid) -> Result<()> {
 /// — with nothing written — when that would overwrite an untracked file, as `git revert` does.
 /// Returns the new commit.
 pub fn apply_revert(repo: &Repository, branch: &str, plan: &RevertPlan) -> Result<Oid> {
+    apply_revert_signed(repo, branch, plan, None)
+}
+
+/// [`apply_revert`], the commit SSH-signed with `key` when given (as git signs commits:
+/// `git verify-commit` with `gpg.format=ssh` checks it).
+pub fn apply_revert_signed(
+    repo: &Repository,
+    branch: &str,
+    plan: &RevertPlan,
+    key: Option<&crate::meta::sshsig::SigningKey>,
+) -> Result<Oid> {
     let refname = branch_ref(branch)?;
     let actual = repo.refname_to_id(&refname)?;
     if actual != plan.parent {
@@ -283,7 +294,12 @@ pub fn apply_revert(repo: &Repository, branch: &str, plan: &RevertPlan) -> Resul
         let sig = signature(repo)?;
         let tree = repo.find_tree(plan.tree)?;
         let parent = repo.find_commit(plan.parent)?;
-        let oid = repo.commit(None, &sig, &sig, &plan.message, &tree, &[&parent])?;
+        let oid = match key {
+            Some(k) => {
+                crate::meta::anchor::signed_commit(repo, &sig, &tree, &[&parent], &plan.message, k)?
+            }
+            None => repo.commit(None, &sig, &sig, &plan.message, &tree, &[&parent])?,
+        };
         let log = format!(
             "patchgate rollback: revert {}",
             plan.reverted.first().copied().unwrap_or(plan.parent)

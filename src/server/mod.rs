@@ -230,13 +230,14 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
 
     let mirrors = Arc::new(Mirrors::new(&settings.data_dir));
+    // The deployment's signing key signs records (in the gate) and revert commits; a key that
+    // cannot be read stops serve here rather than at the first record.
+    let signing_key = crate::gate::check::signing_key(&|k: &str| env(k))?.map(Arc::new);
     let app_rollbacks = app.as_ref().map(|a| {
-        Arc::new(rollback::AppRollbacks::new(
-            a.clone(),
-            mirrors.clone(),
-            store.clone(),
-            metrics.clone(),
-        ))
+        Arc::new(
+            rollback::AppRollbacks::new(a.clone(), mirrors.clone(), store.clone(), metrics.clone())
+                .with_signing_key(signing_key.clone()),
+        )
     });
     let rollbacks: Option<Arc<dyn app::Rollbacks>> =
         app_rollbacks.clone().map(|r| r as Arc<dyn app::Rollbacks>);

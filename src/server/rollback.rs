@@ -112,6 +112,8 @@ pub struct AppRollbacks {
     pub mirrors: Arc<Mirrors>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Signs the revert commits when set.
+    pub signing_key: Option<Arc<crate::meta::sshsig::SigningKey>>,
 }
 
 impl AppRollbacks {
@@ -121,7 +123,14 @@ impl AppRollbacks {
             mirrors,
             store,
             metrics,
+            signing_key: None,
         }
+    }
+
+    /// Sign the revert commits with the deployment's key.
+    pub fn with_signing_key(mut self, key: Option<Arc<crate::meta::sshsig::SigningKey>>) -> Self {
+        self.signing_key = key;
+        self
     }
 
     /// The repository's clone URL: as its webhooks gave it (kept in the store, see
@@ -166,7 +175,8 @@ impl AppRollbacks {
             policy,
             settings,
         )
-        .with_metrics(self.metrics.clone()))
+        .with_metrics(self.metrics.clone())
+        .with_signing_key(self.signing_key.clone()))
     }
 
     /// Finish every rollback a crash left half done (at start-up and on each reconciliation

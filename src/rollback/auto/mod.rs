@@ -249,6 +249,8 @@ pub struct Orchestrator {
     failpoint: Option<Step>,
     chains: Arc<ChainCache>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Signs the revert commits when set (see [`Orchestrator::with_signing_key`]).
+    signing_key: Option<Arc<crate::meta::sshsig::SigningKey>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -312,7 +314,17 @@ impl Orchestrator {
             failpoint,
             chains: Arc::new(ChainCache::default()),
             locks: std::sync::Mutex::new(HashMap::new()),
+            signing_key: None,
         }
+    }
+
+    /// Sign the revert commits with `key` (the deployment's key, `PATCHGATE_SIGNING_KEY`).
+    pub fn with_signing_key(
+        mut self,
+        key: Option<Arc<crate::meta::sshsig::SigningKey>>,
+    ) -> Orchestrator {
+        self.signing_key = key;
+        self
     }
 
     /// Count rollbacks in `metrics`.
@@ -829,6 +841,7 @@ impl Orchestrator {
         let git = self.git.clone();
         let row = row.clone();
         let plan = plan.clone();
+        let key = self.signing_key.clone();
         blocking(move || {
             let mirror = git.fetch(&row.repo)?;
             let merge = plan.target.head();
@@ -873,7 +886,17 @@ impl Orchestrator {
             let sig = git2::Signature::now("patchgate", "patchgate@localhost")?;
             let tree = mirror.find_tree(p.tree)?;
             let parent = mirror.find_commit(p.parent)?;
-            let oid = mirror.commit(None, &sig, &sig, &p.message, &tree, &[&parent])?;
+            let oid = match &key {
+                Some(k) => crate::meta::anchor::signed_commit(
+                    &mirror,
+                    &sig,
+                    &tree,
+                    &[&parent],
+                    &p.message,
+                    k,
+                )?,
+                None => mirror.commit(None, &sig, &sig, &p.message, &tree, &[&parent])?,
+            };
             mirror.reference(&private, oid, true, "patchgate rollback: revert")?;
             Ok(GitStep::Ready(oid))
         })
