@@ -23,6 +23,7 @@ use crate::astdiff::DiffOptions;
 use crate::audit::vote::{Severity, Verdict};
 use crate::config::ServerConfig;
 use crate::gate::check::{CheckOutcome, CheckRequest, RenderBSource};
+use crate::webhook::ActionsEvent;
 
 /// GitHub refuses a step summary over 1 MiB; ours stays under this many bytes.
 pub const SUMMARY_LIMIT_BYTES: usize = 1024 * 1024 - 16 * 1024;
@@ -149,12 +150,6 @@ fn required(
     var(env, name).ok_or(ActionsError::Missing(name))
 }
 
-fn str_at<'a>(v: &'a serde_json::Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
-        .and_then(|x| x.as_str())
-        .filter(|s| !s.is_empty())
-}
-
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 impl ActionsContext {
@@ -167,11 +162,10 @@ impl ActionsContext {
             path: event_path.clone(),
             source,
         })?;
-        let payload: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| ActionsError::EventJson {
-                path: event_path.clone(),
-                source,
-            })?;
+        let payload = ActionsEvent::parse(&bytes).map_err(|source| ActionsError::EventJson {
+            path: event_path.clone(),
+            source,
+        })?;
         let field = |field: &'static str| ActionsError::EventField {
             event: event_name.clone(),
             path: event_path.clone(),
@@ -182,33 +176,19 @@ impl ActionsContext {
             .unwrap_or_else(|| PathBuf::from("."));
         let mut warnings = Vec::new();
 
-        let pull_request = match payload.get("pull_request") {
-            Some(pr) if pr.is_object() => Some(PullRequest {
-                number: pr
-                    .get("number")
-                    .and_then(|n| n.as_u64())
-                    .or_else(|| payload.get("number").and_then(|n| n.as_u64()))
-                    .ok_or_else(|| field("pull_request.number"))?,
-                base_sha: str_at(pr, "/base/sha")
-                    .ok_or_else(|| field("pull_request.base.sha"))?
-                    .to_string(),
-                base_ref: str_at(pr, "/base/ref")
-                    .ok_or_else(|| field("pull_request.base.ref"))?
-                    .to_string(),
-                head_sha: str_at(pr, "/head/sha")
-                    .ok_or_else(|| field("pull_request.head.sha"))?
-                    .to_string(),
-                head_ref: str_at(pr, "/head/ref").unwrap_or_default().to_string(),
-                body: pr
-                    .get("body")
-                    .and_then(|b| b.as_str())
-                    .filter(|b| !b.trim().is_empty())
-                    .map(str::to_string),
+        let pull_request = match payload.pull_request {
+            Some(pr) => Some(PullRequest {
+                number: pr.number.ok_or_else(|| field("pull_request.number"))?,
+                base_sha: pr.base_sha.ok_or_else(|| field("pull_request.base.sha"))?,
+                base_ref: pr.base_ref.ok_or_else(|| field("pull_request.base.ref"))?,
+                head_sha: pr.head_sha.ok_or_else(|| field("pull_request.head.sha"))?,
+                head_ref: pr.head_ref.unwrap_or_default(),
+                body: pr.body,
             }),
-            _ if event_name.starts_with("pull_request") => {
+            None if event_name.starts_with("pull_request") => {
                 return Err(field("pull_request"));
             }
-            _ => None,
+            None => None,
         };
 
         let (base, head) = match &pull_request {
@@ -217,8 +197,8 @@ impl ActionsContext {
                 let head = required(env, "GITHUB_SHA")?;
                 let base = match var(env, "GITHUB_BASE_REF") {
                     Some(r) => format!("origin/{r}"),
-                    None => match str_at(&payload, "/before").filter(|b| *b != ZERO_SHA) {
-                        Some(before) => before.to_string(),
+                    None => match payload.before.filter(|b| b != ZERO_SHA) {
+                        Some(before) => before,
                         None => {
                             return Err(ActionsError::Invalid {
                                 var: "GITHUB_BASE_REF",

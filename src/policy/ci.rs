@@ -10,35 +10,23 @@
 //! What it must never do: turn patchgate's own check run ([`OWN_CHECK`]) into an event (the
 //! gate would judge itself), or guess a result it cannot read from the payload. Pure: no I/O.
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
 use super::event::{PolicyEvent, CI_METRIC};
+use crate::webhook::{CheckRunEvent, Event, RepoName, StatusEvent};
+use chrono::{DateTime, Utc};
 
 /// The name of patchgate's own check run, never an event.
 pub const OWN_CHECK: &str = "patchgate/quorum";
 
-/// The policy events carried by one GitHub webhook (`event` = `X-GitHub-Event`). With
+/// The policy events carried by one GitHub webhook (`check_run` completed, `status`). With
 /// `default_branch_only`, results on any other branch are dropped; without it, every branch
 /// counts (for repositories whose policy watches more than the default branch).
-pub fn ci_events(event: &str, payload: &Value, default_branch_only: bool) -> Vec<PolicyEvent> {
+pub fn ci_events(event: &Event, default_branch_only: bool) -> Vec<PolicyEvent> {
     let found = match event {
-        "check_run" => check_run(payload, default_branch_only),
-        "status" => status(payload, default_branch_only),
+        Event::CheckRunCompleted(e) => check_run(e, default_branch_only),
+        Event::Status(s) => status(s, default_branch_only),
         _ => None,
     };
     found.into_iter().collect()
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
-}
-
-fn repo_and_default(payload: &Value) -> Option<(&str, &str)> {
-    Some((
-        str_at(payload, &["repository", "full_name"])?,
-        str_at(payload, &["repository", "default_branch"])?,
-    ))
 }
 
 fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
@@ -50,14 +38,14 @@ fn time(text: Option<&str>) -> Option<DateTime<Utc>> {
 /// Build the event through the strict constructor of [`PolicyEvent`], so a payload with an odd
 /// sha or name is dropped rather than half-trusted.
 fn event(
-    repo: &str,
+    repo: &RepoName,
     commit: &str,
     check: &str,
     green: bool,
     at: DateTime<Utc>,
 ) -> Option<PolicyEvent> {
     let json = serde_json::json!({
-        "repo": repo,
+        "repo": repo.to_string(),
         "commit": commit,
         "metric": CI_METRIC,
         "value": if green { 1.0 } else { 0.0 },
@@ -67,57 +55,68 @@ fn event(
     serde_json::from_value(json).ok()
 }
 
-fn check_run(payload: &Value, default_branch_only: bool) -> Option<PolicyEvent> {
-    if str_at(payload, &["action"])? != "completed" {
-        return None;
-    }
-    let run = payload.get("check_run")?;
-    let name = str_at(run, &["name"])?;
+fn check_run(e: &CheckRunEvent, default_branch_only: bool) -> Option<PolicyEvent> {
+    let run = &e.check_run;
+    let name = run.name.as_deref()?;
     if name == OWN_CHECK {
         return None;
     }
-    let (repo, default_branch) = repo_and_default(payload)?;
-    if default_branch_only && str_at(run, &["check_suite", "head_branch"])? != default_branch {
+    let default_branch = e.repository.default_branch.as_deref()?;
+    if default_branch_only && run.head_branch()? != default_branch {
         return None;
     }
-    let green = match str_at(run, &["conclusion"])? {
+    let green = match run.conclusion.as_deref()? {
         "success" | "neutral" | "skipped" => true,
         "failure" | "timed_out" | "cancelled" | "action_required" | "stale" => false,
         _ => return None,
     };
-    let at = time(str_at(run, &["completed_at"])).or_else(|| time(str_at(run, &["started_at"])))?;
-    event(repo, str_at(run, &["head_sha"])?, name, green, at)
+    let at = time(run.completed_at.as_deref()).or_else(|| time(run.started_at.as_deref()))?;
+    event(
+        &e.repository.full_name,
+        run.head_sha.as_str(),
+        name,
+        green,
+        at,
+    )
 }
 
-fn status(payload: &Value, default_branch_only: bool) -> Option<PolicyEvent> {
-    let green = match str_at(payload, &["state"])? {
+fn status(s: &StatusEvent, default_branch_only: bool) -> Option<PolicyEvent> {
+    let green = match s.state.as_deref()? {
         "success" => true,
         "failure" | "error" => false,
         _ => return None,
     };
-    let context = str_at(payload, &["context"])?;
+    let context = s.context.as_deref()?;
     if context == OWN_CHECK {
         return None;
     }
-    let (repo, default_branch) = repo_and_default(payload)?;
+    let default_branch = s.repository.default_branch.as_deref()?;
     if default_branch_only {
-        let on_default = payload
-            .get("branches")?
-            .as_array()?
+        let on_default = s
+            .branches
             .iter()
-            .any(|b| str_at(b, &["name"]) == Some(default_branch));
+            .any(|b| b.name.as_deref() == Some(default_branch));
         if !on_default {
             return None;
         }
     }
-    let at = time(str_at(payload, &["updated_at"]))
-        .or_else(|| time(str_at(payload, &["created_at"])))?;
-    event(repo, str_at(payload, &["sha"])?, context, green, at)
+    let at = time(s.updated_at.as_deref()).or_else(|| time(s.created_at.as_deref()))?;
+    event(&s.repository.full_name, s.sha.as_str(), context, green, at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// The events of `payload` delivered as GitHub event `event` (a payload the webhook
+    /// parser refuses or ignores carries none).
+    fn ci_events(event: &str, payload: &Value, default_branch_only: bool) -> Vec<PolicyEvent> {
+        match crate::webhook::parse(event, &serde_json::to_vec(payload).unwrap()) {
+            Ok(Some(ev)) => super::ci_events(&ev, default_branch_only),
+            _ => Vec::new(),
+        }
+    }
 
     fn fixture(name: &str) -> Value {
         let path = format!(

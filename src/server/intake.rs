@@ -4,7 +4,9 @@
 //! body size cap (25 MiB, `413`), `X-Hub-Signature-256` verified in constant time over the raw
 //! bytes *before anything is parsed* (`401`), `X-GitHub-Event` / `X-GitHub-Delivery` present
 //! (`400`), body is JSON (`400`, one-line reason), [`handled`] event (else `200`, nothing
-//! queued), `repository.full_name` present (`400`) — and then queued. The answer `202
+//! queued), `repository.full_name` present (`400`), every field the worker reads present and
+//! of its type (`400` naming the field, never its value: [`crate::webhook::parse`]) — and then
+//! queued. The answer `202
 //! {"job": id, "duplicate": bool}` goes out only after the row is committed; a redelivery is a
 //! duplicate that adds nothing. Store down: `503`, so GitHub's delivery shows the failure and
 //! can be redelivered.
@@ -39,11 +41,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use octocrab::models::webhook_events::verification::{verify_signature, WebhookVerificationError};
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::metrics::Metrics;
 use crate::store::{Enqueued, NewJob, PreparedJob, Store, StoreError};
+use crate::webhook;
 
 /// Largest accepted body (GitHub caps payloads at 25 MB; larger ones are refused with `413`).
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
@@ -107,23 +109,7 @@ pub struct IntakeState {
 /// the parsed body's `action`). Everything else — `ping`, `installation`, `push`, … — is
 /// acknowledged with `200` and queues nothing.
 pub fn handled(event: &str, action: Option<&str>) -> bool {
-    match event {
-        "pull_request" => matches!(
-            action,
-            Some("opened" | "synchronize" | "reopened" | "ready_for_review" | "closed")
-        ),
-        "issue_comment" => action == Some("created"),
-        "check_run" => matches!(
-            action,
-            Some("rerequested" | "requested_action" | "completed")
-        ),
-        "check_suite" => action == Some("rerequested"),
-        // A merge queue asks for the required checks on a merge group's commit; `destroyed`
-        // (the group merged, dequeued or invalidated) needs nothing.
-        "merge_group" => action == Some("checks_requested"),
-        "status" => true,
-        _ => false,
-    }
+    webhook::Kind::of(event, action).is_some()
 }
 
 /// Only `POST /webhook/github`, with the 25 MiB body cap.
@@ -149,19 +135,6 @@ fn body_timed_out(r: &BytesRejection) -> bool {
         cur = e.source();
     }
     false
-}
-
-/// The fields of a delivery that intake reads; the rest is left to the worker. Unknown fields
-/// are skipped but still syntax-checked, so a truncated body is refused here.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    action: Option<String>,
-    repository: Option<Repository>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Repository {
-    full_name: Option<String>,
 }
 
 /// A header value fit for a log line and a metric: printable ASCII without spaces, bounded.
@@ -319,32 +292,27 @@ async fn check_and_queue(
         );
     }
 
-    // 4. JSON.
-    let envelope: Envelope = match serde_json::from_slice(&body) {
-        Ok(e) => e,
-        Err(e) => return text(StatusCode::BAD_REQUEST, "malformed", json_reason(&e)),
-    };
-
-    // 5. Handled at all?
-    if !handled(event, envelope.action.as_deref()) {
-        return Answer {
-            status: StatusCode::OK,
-            outcome: "ignored",
-            body: (StatusCode::OK, Json(serde_json::json!({"ignored": true}))).into_response(),
-        };
-    }
-
-    // 6. Repository.
-    let Some(repo) = envelope
-        .repository
-        .and_then(|r| r.full_name)
-        .filter(|n| !n.trim().is_empty())
-    else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "repository.full_name missing".to_string(),
-        );
+    // 4-6. JSON, handled at all, and the fields the worker needs (`repository.full_name`
+    // first) — parsed once into the event the worker will act on.
+    let repo = match webhook::parse(event, &body) {
+        Ok(Some(ev)) => match ev.target() {
+            Some((_, r)) => r.full_name.to_string(),
+            None => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "malformed",
+                    "repository.full_name missing".to_string(),
+                )
+            }
+        },
+        Ok(None) => {
+            return Answer {
+                status: StatusCode::OK,
+                outcome: "ignored",
+                body: (StatusCode::OK, Json(serde_json::json!({"ignored": true}))).into_response(),
+            }
+        }
+        Err(e) => return text(StatusCode::BAD_REQUEST, "malformed", e.to_string()),
     };
 
     // 7. Queue; answer after the commit.
@@ -384,40 +352,6 @@ async fn check_and_queue(
             )
         }
     }
-}
-
-/// `malformed JSON at line 1 column 17: expected value` — one line, no input echoed.
-///
-/// serde_json's own text quotes the input for type and value errors (`invalid type: string
-/// "…", expected struct Repository`, `unknown variant `…``), so only what the error's
-/// category allows is kept: syntax errors (which name the token expected, never the input),
-/// the end of the input, and for a wrong type or value only what was *expected* (it comes from
-/// the type definition, not the body).
-fn json_reason(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let full = e.to_string();
-    let what = match full.rfind(" at line ") {
-        Some(i) => &full[..i],
-        None => full.as_str(),
-    };
-    let what = what.lines().next().unwrap_or("invalid JSON");
-    let what = match e.classify() {
-        Category::Syntax => what.to_string(),
-        Category::Eof => "the document ends early".to_string(),
-        Category::Io => "the body could not be read".to_string(),
-        Category::Data => match what.rsplit_once(", expected ") {
-            // The expectation is a type's description: no quotes, so nothing of the input.
-            Some((_, expected)) if !expected.contains(['"', '`', '\'']) => {
-                format!("a value has the wrong type or is not allowed here (expected {expected})")
-            }
-            _ => "a value has the wrong type or is not allowed here".to_string(),
-        },
-    };
-    format!(
-        "malformed JSON at line {} column {}: {what}",
-        e.line(),
-        e.column()
-    )
 }
 
 type Reply = oneshot::Sender<Result<Enqueued, StoreError>>;
@@ -588,33 +522,5 @@ mod tests {
         for e in ["ping", "installation", "push", "x"] {
             assert!(!handled(e, Some("created")), "{e}");
         }
-    }
-
-    #[test]
-    fn json_reason_is_one_line() {
-        let e = serde_json::from_slice::<Envelope>(b"{\"action\": \"opened\",\n ]").unwrap_err();
-        let r = json_reason(&e);
-        assert!(r.starts_with("malformed JSON at line 2 column"), "{r}");
-        assert!(!r.contains('\n'));
-    }
-
-    #[test]
-    fn json_reason_echoes_no_input() {
-        for body in [
-            &br#"{"action":"opened","repository":"secret-token-1234"}"#[..],
-            br#"{"action":"opened","repository":{"full_name":["secret-token-1234"]}}"#,
-            br#"{"action":12345678,"repository":null}"#,
-        ] {
-            let e = serde_json::from_slice::<Envelope>(body).unwrap_err();
-            let r = json_reason(&e);
-            assert!(r.starts_with("malformed JSON at line 1 column"), "{r}");
-            assert!(
-                !r.contains("secret-token") && !r.contains("12345678"),
-                "{r}"
-            );
-            assert!(r.contains("wrong type"), "{r}");
-        }
-        let e = serde_json::from_slice::<Envelope>(br#"{"repository":"x"}"#).unwrap_err();
-        assert!(json_reason(&e).ends_with("(expected struct Repository)"));
     }
 }

@@ -28,6 +28,7 @@ use crate::server::app::{ManualRollback, Rollbacks};
 use crate::server::events::{Applied, EventSink};
 use crate::server::metrics::Metrics;
 use crate::store::Store;
+use crate::webhook::Event;
 
 /// A repository's mirror with the installation's token.
 struct AppGit {
@@ -362,19 +363,15 @@ impl Rollbacks for AppRollbacks {
     fn ci_webhook<'a>(
         &'a self,
         inst: &'a Installation,
-        event: &'a str,
-        payload: &'a Value,
+        event: &'a Event,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            let events = ci_events(event, payload, true);
+            let events = ci_events(event, true);
             if events.is_empty() {
                 return Ok(());
             }
-            let full = payload
-                .pointer("/repository/full_name")
-                .and_then(Value::as_str)
-                .context("repository.full_name")?;
-            let repo = RepoRef::parse(full)?;
+            let (_, repository) = event.target().context("the event names no repository")?;
+            let repo = repository.full_name.clone();
             // `AppHandler::target` stored this payload's clone URL before calling here.
             let url = self.clone_url(&repo).await;
             let orch = self.orchestrator(inst, &repo, &url).await?;

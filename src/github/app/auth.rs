@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::error::Failure;
 use super::http::{repo_route, send, Caller, Verb};
-use super::repo::RepoRef;
+use super::RepoRef;
 
 /// A token is renewed this long before GitHub says it expires.
 const TOKEN_REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);

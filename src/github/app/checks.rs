@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::auth::Installation;
 use super::http::{encode, repo_route, Caller, Id, Verb};
-use super::repo::RepoRef;
 use super::text::{truncate_chars, truncate_text, TEXT_LIMIT};
+use super::RepoRef;
 
 /// GitHub accepts at most 50 annotations per check-run request.
 const ANNOTATIONS_PER_REQUEST: usize = 50;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::auth::{GitHubApp, Installation};
 use super::error::Failure;
-use super::repo::RepoRef;
+use super::RepoRef;
 
 /// A listing stops after this many pages (10,000 items), whatever the `Link` header says.
 pub(super) const MAX_PAGES: usize = 100;

@@ -18,8 +18,8 @@
 //! cache), [`http`] (one request through octocrab, pagination, routes), [`checks`] (check runs),
 //! [`pulls`] (pull requests, comments, reactions, labels), [`repos`] (an installation's
 //! repositories, permissions and files), [`hooks`] (the App's webhook deliveries), with
-//! [`repo`] (the `owner/name` type), [`error`] ([`GitHubError`]) and [`text`] (GitHub's text
-//! limits) beside them.
+//! [`error`] ([`GitHubError`]) and [`text`] (GitHub's text limits) beside them. A repository's
+//! name is [`RepoRef`], `crate::webhook::RepoName`.
 
 mod auth;
 mod checks;
@@ -27,10 +27,11 @@ mod error;
 mod hooks;
 mod http;
 mod pulls;
-mod repo;
 mod repos;
 mod text;
 
+/// A repository's `owner/name`: the one type, parsed where a webhook is read.
+pub use crate::webhook::RepoName as RepoRef;
 pub use auth::{AppCredentials, GitHubApp, Installation};
 pub use checks::{
     Annotation, AnnotationLevel, CheckAction, CheckRunInfo, CheckRunOutputInfo, CheckRunResult,
@@ -39,6 +40,5 @@ pub use checks::{
 pub use error::{is_transient, GitHubError};
 pub use hooks::HookDelivery;
 pub use pulls::PullInfo;
-pub use repo::RepoRef;
 pub use repos::Permission;
 pub use text::truncate_text;

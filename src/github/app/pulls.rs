@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::auth::Installation;
 use super::http::{repo_route, Caller, Id, Login};
-use super::repo::RepoRef;
 use super::text::{truncate_text, TEXT_LIMIT};
+use super::RepoRef;
 
 impl Installation {
     pub async fn pull(&self, repo: &RepoRef, number: u64) -> anyhow::Result<PullInfo> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::auth::Installation;
 use super::error::{Failure, GitHubError};
 use super::http::{encode, repo_route, Caller, Login};
-use super::repo::RepoRef;
+use super::RepoRef;
 
 impl Installation {
     /// The repositories this installation may access (`GET /installation/repositories`).

@@ -3,12 +3,12 @@
 //! Rollback button on a merged head's runs.
 
 use anyhow::Result;
-use serde_json::Value;
 use tracing::warn;
 
 use super::messages::{gating_run, rollback_button, superseded_by_retry_result, superseded_result};
-use super::{str_at, u64_at, AppHandler, Target, CHECK_NAME};
+use super::{AppHandler, Target, CHECK_NAME};
 use crate::github::app::CheckRunInfo;
+use crate::webhook::CheckRun;
 
 /// The `external_id` of the check run job `job` reports PR `pr` on: `pr=<N>;job=<delivery>`.
 /// The PR is read back from it when GitHub no longer lists the PR on the run (after a merge
@@ -25,17 +25,11 @@ pub fn external_id_pr(id: &str) -> Option<u64> {
 
 /// The pull request a webhook's check run is about: the one its external id names, else the
 /// first one GitHub lists on it (open pull requests only).
-pub(super) fn check_run_pr(run: &Value) -> Option<u64> {
-    str_at(run, "/external_id")
+pub(super) fn check_run_pr(run: &CheckRun) -> Option<u64> {
+    run.external_id
+        .as_deref()
         .and_then(external_id_pr)
-        .or_else(|| u64_at(run, "/pull_requests/0/number"))
-}
-
-/// Whether a webhook's check run or suite (`obj`) belongs to another App. GitHub sends these
-/// events only to the App that owns the run, so this is a second line of defence; a payload
-/// without the App's id is taken as ours.
-pub(super) fn foreign_app(obj: &Value, ours: u64) -> bool {
-    u64_at(obj, "/app/id").is_some_and(|id| id != ours)
+        .or_else(|| run.first_listed_pr().map(|n| n.get()))
 }
 
 impl AppHandler {
@@ -137,14 +131,26 @@ mod tests {
         }
     }
 
+    /// A webhook's check run: `fields` on a run of some commit.
+    fn check_run(mut fields: serde_json::Value) -> CheckRun {
+        fields["head_sha"] = "a".repeat(40).into();
+        serde_json::from_value(fields).unwrap()
+    }
+
+    fn foreign_app(fields: &serde_json::Value, ours: u64) -> bool {
+        check_run(fields.clone()).foreign_app(ours)
+    }
+
     #[test]
     fn a_webhook_check_run_names_its_pr_by_external_id_then_by_listed_prs() {
-        let run =
-            serde_json::json!({"external_id": "pr=5;job=d", "pull_requests": [{"number": 9}]});
+        let run = check_run(
+            serde_json::json!({"external_id": "pr=5;job=d", "pull_requests": [{"number": 9}]}),
+        );
         assert_eq!(check_run_pr(&run), Some(5));
-        let run = serde_json::json!({"external_id": "", "pull_requests": [{"number": 9}]});
+        let run =
+            check_run(serde_json::json!({"external_id": "", "pull_requests": [{"number": 9}]}));
         assert_eq!(check_run_pr(&run), Some(9));
-        let run = serde_json::json!({"external_id": null, "pull_requests": []});
+        let run = check_run(serde_json::json!({"external_id": null, "pull_requests": []}));
         assert_eq!(check_run_pr(&run), None);
         assert!(foreign_app(
             &serde_json::json!({"app": {"id": 15368}}),

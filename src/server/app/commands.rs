@@ -4,19 +4,13 @@
 //! comment (this App's included) is never a command.
 
 use anyhow::{Context, Result};
-use serde_json::Value;
 use tracing::{info, warn};
 
-use super::check_run::{check_run_pr, foreign_app};
+use super::check_run::check_run_pr;
 use super::messages;
-use super::{str_at, u64_at, AppHandler, ManualRollback, Target, CHECK_NAME, ROLLBACK_ACTION};
+use super::{AppHandler, ManualRollback, Target, CHECK_NAME, ROLLBACK_ACTION};
 use crate::github::commands::{self, Command, Parsed, RenderBRef};
-
-/// A user that is a bot (GitHub Apps, including this one): their comments are never commands.
-fn is_bot(user: &Value) -> bool {
-    str_at(user, "/type") == Some("Bot")
-        || str_at(user, "/login").is_some_and(|l| l.ends_with("[bot]"))
-}
+use crate::webhook::{CheckRunEvent, Event, IssueCommentEvent, User};
 
 fn command_word(c: &Command) -> &'static str {
     match c {
@@ -28,26 +22,27 @@ fn command_word(c: &Command) -> &'static str {
 }
 
 impl AppHandler {
-    pub(super) async fn on_comment(&self, job: &str, p: &Value) -> Result<()> {
-        if p.pointer("/issue/pull_request").is_none() {
+    pub(super) async fn on_comment(
+        &self,
+        job: &str,
+        event: &Event,
+        c: &IssueCommentEvent,
+    ) -> Result<()> {
+        if !c.issue.pull_request {
             return Ok(()); // an issue, not a pull request
         }
-        let comment = p.pointer("/comment").context("comment")?;
-        if comment.pointer("/user").is_some_and(is_bot) {
+        if c.comment.user.as_ref().is_some_and(User::is_bot) {
             return Ok(());
         }
-        let body = str_at(comment, "/body").unwrap_or("");
+        let body = c.comment.body.as_deref().unwrap_or("");
         let parsed = commands::parse_comment(body);
         if parsed.is_empty() {
             return Ok(());
         }
-        let t = self.target(job, p).await?;
-        let number = u64_at(p, "/issue/number").context("issue.number")?;
-        let comment_id = u64_at(comment, "/id").unwrap_or(0);
-        let user = str_at(comment, "/user/login")
-            .or_else(|| str_at(p, "/sender/login"))
-            .context("comment.user.login")?
-            .to_string();
+        let t = self.target(job, event).await?;
+        let number = c.issue.number.get();
+        let comment_id = c.comment.id.unwrap_or(0);
+        let user = c.author().context("comment.user.login")?.to_string();
         for item in parsed {
             match item {
                 Parsed::Unknown { word, suggestion } => {
@@ -148,24 +143,36 @@ impl AppHandler {
         Ok(())
     }
 
-    pub(super) async fn on_requested_action(&self, job: &str, p: &Value) -> Result<()> {
-        let run = p.pointer("/check_run").context("check_run")?;
-        if str_at(p, "/requested_action/identifier") != Some(ROLLBACK_ACTION)
-            || str_at(run, "/name") != Some(CHECK_NAME)
-            || foreign_app(run, self.app.app_id())
+    pub(super) async fn on_requested_action(
+        &self,
+        job: &str,
+        event: &Event,
+        e: &CheckRunEvent,
+    ) -> Result<()> {
+        let run = &e.check_run;
+        let identifier = e
+            .requested_action
+            .as_ref()
+            .and_then(|a| a.identifier.as_deref());
+        if identifier != Some(ROLLBACK_ACTION)
+            || run.name.as_deref() != Some(CHECK_NAME)
+            || run.foreign_app(self.app.app_id())
         {
             return Ok(());
         }
         // After a merge GitHub lists no pull request on the run: the PR is in its external id.
         let Some(number) = check_run_pr(run) else {
             warn!(
-                check_run = u64_at(run, "/id").unwrap_or(0),
+                check_run = run.id.unwrap_or(0),
                 "the Rollback button was pressed on a check run that names no pull request; nothing was done"
             );
             return Ok(());
         };
-        let t = self.target(job, p).await?;
-        let user = str_at(p, "/sender/login")
+        let t = self.target(job, event).await?;
+        let user = e
+            .sender
+            .as_ref()
+            .and_then(|s| s.login.as_deref())
             .context("sender.login")?
             .to_string();
         if !self.authorize(&t, &user).await? {

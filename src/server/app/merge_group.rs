@@ -7,13 +7,13 @@
 //! run on N's current head passed (`neutral` when that run was advisory); anything else —
 //! never gated, still gating, blocked — fails, saying why, and the job never waits.
 
-use anyhow::{Context, Result};
-use serde_json::Value;
+use anyhow::Result;
 use tracing::{info, warn};
 
 use super::messages::{self, merge_group_result};
-use super::{external_id_pr, str_at, AppHandler, Target, CHECK_NAME};
+use super::{external_id_pr, AppHandler, Target, CHECK_NAME};
 use crate::github::app::{CheckRunInfo, GitHubError};
+use crate::webhook::{CheckRun, Event, MergeGroupEvent};
 
 /// What a merge group's `head_ref` names: the base branch it merges into and the pull request
 /// it is for (the last one of the group, whose branch contains those queued before it).
@@ -119,10 +119,15 @@ pub fn latest_pr_run(runs: &[CheckRunInfo], pr: u64, head: &str) -> Option<Check
 impl AppHandler {
     /// `merge_group` `checks_requested`: report PR N's gate verdict on the merge group's commit.
     /// A `head_ref` that names no PR is logged and dropped (retrying cannot fix it).
-    pub(super) async fn on_merge_group(&self, job: &str, p: &Value) -> Result<()> {
-        let group = p.pointer("/merge_group").context("merge_group")?;
-        let group_head = str_at(group, "/head_sha").context("merge_group.head_sha")?;
-        let head_ref = str_at(group, "/head_ref").context("merge_group.head_ref")?;
+    pub(super) async fn on_merge_group(
+        &self,
+        job: &str,
+        event: &Event,
+        e: &MergeGroupEvent,
+    ) -> Result<()> {
+        let group = &e.merge_group;
+        let group_head = group.head_sha.as_str();
+        let head_ref = group.head_ref.as_str();
         let named = match parse_merge_group_ref(head_ref) {
             Ok(n) => n,
             Err(e) => {
@@ -130,10 +135,12 @@ impl AppHandler {
                 return Ok(());
             }
         };
-        let base = str_at(group, "/base_ref")
+        let base = group
+            .base_ref
+            .as_deref()
             .map(|b| b.strip_prefix("refs/heads/").unwrap_or(b).to_string())
             .unwrap_or_else(|| named.base.clone());
-        let t = self.target(job, p).await?;
+        let t = self.target(job, event).await?;
         self.report_merge_group(&t, named.pr, group_head, &base)
             .await
     }
@@ -143,12 +150,12 @@ impl AppHandler {
     pub(super) async fn rerun_merge_group(
         &self,
         job: &str,
-        p: &Value,
-        run: &Value,
+        event: &Event,
+        run: &CheckRun,
         pr: u64,
     ) -> Result<()> {
-        let group_head = str_at(run, "/head_sha").context("check_run.head_sha")?;
-        let branch = str_at(run, "/check_suite/head_branch").unwrap_or("");
+        let group_head = run.head_sha.as_str();
+        let branch = run.head_branch().unwrap_or("");
         let named = match parse_merge_group_ref(branch) {
             Ok(n) if n.pr == pr => n,
             Ok(_) | Err(_) => {
@@ -156,7 +163,7 @@ impl AppHandler {
                 return Ok(());
             }
         };
-        let t = self.target(job, p).await?;
+        let t = self.target(job, event).await?;
         self.report_merge_group(&t, pr, group_head, &named.base)
             .await
     }

@@ -35,7 +35,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::astdiff::registry::Registry;
@@ -46,6 +45,7 @@ use crate::github::mirror::Mirrors;
 use crate::server::metrics::Metrics;
 use crate::server::worker::JobHandler;
 use crate::store::{Job, Store};
+use crate::webhook::{self, Event};
 
 pub use check_run::{external_id, external_id_pr};
 pub use merge_group::{
@@ -55,18 +55,14 @@ pub use merge_group::{
 pub use messages::{check_result, merge_group_result, rollback_button};
 pub use reconcile::{queue_reconcile_pass, reconcile, reconcile_pass_delivery, ReconcileReport};
 
-use check_run::{check_run_pr, foreign_app};
+pub use crate::webhook::{RECONCILE_EVENT, RECONCILE_PASS_EVENT};
+use check_run::check_run_pr;
 
 /// The check run's name: make it a required status check to block merging until the quorum
 /// passes.
 pub const CHECK_NAME: &str = "patchgate/quorum";
 /// Identifier of the check run's Rollback button.
 pub const ROLLBACK_ACTION: &str = "rollback";
-/// Internal event of reconciliation jobs (one missed pull request each).
-pub const RECONCILE_EVENT: &str = "patchgate.reconcile";
-/// Internal event of a reconciliation pass (one per `--reconcile-interval` slot, whichever
-/// replica queues it first).
-pub const RECONCILE_PASS_EVENT: &str = "patchgate.reconcile.pass";
 /// A `patchgate/quorum` run still in progress this long after it started is taken for lost
 /// (its job parked, or gone) by reconciliation, which gates its pull request again.
 pub const STALE_RUN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -80,12 +76,11 @@ pub trait Rollbacks: Send + Sync + 'static {
         req: ManualRollback<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<String>> + Send + 'a>>;
 
-    /// CI results on the default branch (`check_run`, `status` webhooks) as policy events.
+    /// CI results on the default branch (`check_run` completed, `status`) as policy events.
     fn ci_webhook<'a>(
         &'a self,
         inst: &'a Installation,
-        event: &'a str,
-        payload: &'a Value,
+        event: &'a Event,
     ) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 }
 
@@ -128,53 +123,50 @@ struct Target {
     job: String,
 }
 
-fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str)
-}
-
-fn u64_at(v: &Value, ptr: &str) -> Option<u64> {
-    v.pointer(ptr).and_then(Value::as_u64)
-}
-
 impl JobHandler for AppHandler {
     fn handle<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>> {
         Box::pin(async move {
-            let payload: Value =
-                serde_json::from_slice(&job.payload).context("the stored payload is not JSON")?;
-            self.dispatch(&job.delivery_id, &job.event, &payload).await
+            let event = webhook::parse_job(&job.event, &job.payload)
+                .map_err(|e| anyhow!("the stored payload: {e}"))?;
+            match event {
+                Some(event) => self.dispatch(&job.delivery_id, &event).await,
+                None => {
+                    info!(event = %job.event, "nothing to do for this event");
+                    Ok(())
+                }
+            }
         })
     }
 }
 
 impl AppHandler {
-    async fn dispatch(&self, job: &str, event: &str, p: &Value) -> Result<()> {
-        let action = str_at(p, "/action").unwrap_or("");
-        match (event, action) {
-            ("pull_request", "opened" | "synchronize" | "reopened" | "ready_for_review") => {
-                let t = self.target(job, p).await?;
-                if p.pointer("/pull_request/draft").and_then(Value::as_bool) == Some(true) {
+    async fn dispatch(&self, job: &str, event: &Event) -> Result<()> {
+        match event {
+            Event::PullRequestUpdated(p) => {
+                let t = self.target(job, event).await?;
+                if p.pull_request.is_draft() {
                     info!("draft pull request: gated when it is ready for review");
                     return Ok(());
                 }
-                let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
-                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
-                self.gate_pr(&t, number, Some(head), true).await
+                let pr = &p.pull_request;
+                self.gate_pr(&t, pr.number.get(), Some(pr.head.sha.as_str()), true)
+                    .await
             }
-            ("pull_request", "closed") => {
-                if p.pointer("/pull_request/merged").and_then(Value::as_bool) != Some(true) {
+            Event::PullRequestClosed(p) => {
+                if !p.pull_request.is_merged() {
                     return Ok(());
                 }
-                let t = self.target(job, p).await?;
-                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
-                self.offer_rollback(&t, head).await
+                let t = self.target(job, event).await?;
+                self.offer_rollback(&t, p.pull_request.head.sha.as_str())
+                    .await
             }
-            (RECONCILE_EVENT, _) => {
-                let t = self.target(job, p).await?;
-                let number = u64_at(p, "/pull_request/number").context("pull_request.number")?;
-                let head = str_at(p, "/pull_request/head/sha").context("pull_request.head.sha")?;
-                self.gate_pr(&t, number, Some(head), true).await
+            Event::Reconcile(p) => {
+                let t = self.target(job, event).await?;
+                let pr = &p.pull_request;
+                self.gate_pr(&t, pr.number.get(), Some(pr.head.sha.as_str()), true)
+                    .await
             }
-            (RECONCILE_PASS_EVENT, _) => {
+            Event::ReconcilePass => {
                 let r = reconcile(&self.app, &self.store).await;
                 if r.errors > 0 {
                     warn!(
@@ -187,76 +179,70 @@ impl AppHandler {
                 }
                 Ok(())
             }
-            ("issue_comment", "created") => self.on_comment(job, p).await,
-            ("check_run", "rerequested") => {
-                let run = p.pointer("/check_run").context("check_run")?;
-                if str_at(run, "/name") != Some(CHECK_NAME) || foreign_app(run, self.app.app_id()) {
+            Event::CommentCreated(c) => self.on_comment(job, event, c).await,
+            Event::CheckRunRerequested(e) => {
+                let run = &e.check_run;
+                if run.name.as_deref() != Some(CHECK_NAME) || run.foreign_app(self.app.app_id()) {
                     return Ok(());
                 }
                 // A merge group's run: report the queued PR's verdict on the group again.
-                if let Some(pr) = str_at(run, "/external_id").and_then(merge_group_external_id_pr) {
-                    return self.rerun_merge_group(job, p, run, pr).await;
+                if let Some(pr) = run
+                    .external_id
+                    .as_deref()
+                    .and_then(merge_group_external_id_pr)
+                {
+                    return self.rerun_merge_group(job, event, run, pr).await;
                 }
                 // The PR from the run's external id: GitHub lists only open PRs on a run.
                 let Some(n) = check_run_pr(run) else {
                     warn!(
-                        check_run = u64_at(run, "/id").unwrap_or(0),
+                        check_run = run.id.unwrap_or(0),
                         "re-run requested on a check run that names no pull request; nothing to gate"
                     );
                     return Ok(());
                 };
-                let t = self.target(job, p).await?;
+                let t = self.target(job, event).await?;
                 self.gate_pr(&t, n, None, true).await
             }
-            ("check_suite", "rerequested") => {
-                let suite = p.pointer("/check_suite").context("check_suite")?;
-                if foreign_app(suite, self.app.app_id()) {
+            Event::CheckSuiteRerequested(e) => {
+                if e.check_suite.foreign_app(self.app.app_id()) {
                     return Ok(());
                 }
-                let t = self.target(job, p).await?;
-                let prs = suite
-                    .pointer("/pull_requests")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for pr in prs {
-                    if let Some(n) = u64_at(&pr, "/number") {
-                        self.gate_pr(&t, n, None, true).await?;
-                    }
+                let t = self.target(job, event).await?;
+                for n in e.check_suite.pull_requests.iter().filter_map(|p| p.number) {
+                    self.gate_pr(&t, n.get(), None, true).await?;
                 }
                 Ok(())
             }
-            ("check_run", "requested_action") => self.on_requested_action(job, p).await,
-            ("merge_group", "checks_requested") => self.on_merge_group(job, p).await,
-            ("check_run", "completed") | ("status", _) => match &self.rollbacks {
+            Event::CheckRunRequestedAction(e) => self.on_requested_action(job, event, e).await,
+            Event::MergeGroupChecksRequested(e) => self.on_merge_group(job, event, e).await,
+            Event::CheckRunCompleted(_) | Event::Status(_) => match &self.rollbacks {
                 Some(r) => {
-                    let t = self.target(job, p).await?;
-                    r.ci_webhook(&t.inst, event, p).await
+                    let t = self.target(job, event).await?;
+                    r.ci_webhook(&t.inst, event).await
                 }
                 None => Ok(()),
             },
-            _ => {
-                info!(event, action, "nothing to do for this event");
-                Ok(())
-            }
         }
     }
 
-    async fn target(&self, job: &str, p: &Value) -> Result<Target> {
-        let inst_id = u64_at(p, "/installation/id")
+    async fn target(&self, job: &str, event: &Event) -> Result<Target> {
+        let (inst, repository) = event.target().context("the event names no repository")?;
+        let inst_id = inst
+            .map(|i| i.id)
             .context("the payload names no installation (is the App installed?)")?;
-        let full = str_at(p, "/repository/full_name").context("repository.full_name")?;
-        let repo = RepoRef::parse(full)?;
-        let given_url = str_at(p, "/repository/clone_url");
+        let repo = repository.full_name.clone();
+        let full = repo.to_string();
+        let given_url = repository.clone_url.as_deref();
         let clone_url = given_url
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://github.com/{full}.git"));
         // Policy events and resumed rollbacks name only the repository: remember where it is
         // cloned from (a write only when it changed, not one per job).
         if let Some(u) = given_url {
-            let known = self.store.clone_url(full).await.ok().flatten();
+            let known = self.store.clone_url(&full).await.ok().flatten();
             if known.as_deref() != Some(u) {
-                if let Err(e) = self.store.set_clone_url(full, u).await {
+                if let Err(e) = self.store.set_clone_url(&full, u).await {
                     warn!(error = %e, "could not remember the repository's clone URL");
                 }
             }
