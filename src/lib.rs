@@ -15,3 +15,4 @@ pub mod rollback;
 pub mod server;
 pub mod store;
 pub mod term;
+pub mod util;

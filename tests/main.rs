@@ -2,9 +2,11 @@
 //! `support/` (the fake GitHub, its REST-description check, the PostgreSQL fixture, the
 //! running-server world) is compiled once for all of them instead of once per test binary.
 
+#[macro_use]
 mod support;
 
 mod actions;
+mod architecture;
 mod astdiff;
 mod auto_rollback;
 mod check;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository};
 
+use crate::astdiff::change::{ChangeInput, FileVersions};
 use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
-use crate::astdiff::input::{from_revs, ChangeInput, FileVersions};
+use crate::astdiff::input::from_revs;
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
 use crate::astdiff::{diff_change, DiffOptions};
@@ -28,14 +29,13 @@ use crate::gate::auditors::audit_prepared;
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
-use crate::meta::ledger::{LedgerStore, GENESIS};
+use crate::meta::ledger::{LedgerError, LedgerStore, GENESIS};
 use crate::meta::record::{
     quorum_passed, render_explanation, AstDiffSummary, AuditSummary, ChangeRef, DecisionSummary,
     ExplanationSource, ExplanationsSummary, MetaRecord, RenderA, RenderB, Renders, VoteSummary,
 };
 use crate::meta::similarity::compare_explanations;
 use crate::meta::{notes, Sha256Hash};
-use crate::store::StoreError;
 
 /// Default similarity at which two explanations agree.
 pub const EXPLANATION_THRESHOLD: f64 = 0.85;
@@ -427,7 +427,7 @@ where
             .map_err(|e| anyhow::anyhow!("the new record does not verify: {e}"))?;
         match store.append(&record.ledger_row()?).await {
             Ok(seq) => break (record, seq),
-            Err(StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(LedgerError::Conflict(_)) if attempt < 5 => continue,
             Err(e) => return Err(e).context("appending the record to the ledger"),
         }
     };

@@ -23,6 +23,7 @@
 
 mod check;
 mod extends;
+mod target;
 
 use git2::{Oid, Repository};
 use serde::Deserialize;
@@ -33,9 +34,9 @@ use crate::policy::{PolicyError, PolicySet};
 
 use check::{check_file, check_merged, parse_value, shown_path, to_config, yaml_text};
 pub use extends::{
-    parse_extends, render_problems, resolve, resolve_offline, ConfigProblem, ConfigSource,
-    ExtendsTarget, ResolvedConfig,
+    render_problems, resolve, resolve_offline, ConfigProblem, ConfigSource, ResolvedConfig,
 };
+pub use target::{parse_extends, ExtendsTarget};
 
 /// Where the file lives in a repository.
 pub const REPO_CONFIG_PATH: &str = ".github/patchgate.yml";

@@ -87,7 +87,7 @@ use serde_json::Value;
 use super::canonical::{hash_record, CanonicalError};
 use super::hash::Sha256Hash;
 use super::ledger::NewLedgerRow;
-use crate::audit::quorum::Decision;
+use crate::audit::decide::Decision;
 use crate::audit::vote::{Verdict, Vote};
 
 /// The `version` this code writes.

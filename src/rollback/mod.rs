@@ -23,6 +23,7 @@ mod find;
 mod message;
 mod push;
 mod revert;
+pub mod sink;
 
 pub use find::{find_pr_merge, find_reverts_of, is_revert};
 pub use message::{RevertMessage, RevertReason};

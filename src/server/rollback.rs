@@ -24,8 +24,8 @@ use crate::github::app::{GitHubApp, Installation, RepoRef};
 use crate::github::mirror::Mirrors;
 use crate::policy::{ci::ci_events, PolicyEvent, PolicySet};
 use crate::rollback::auto::{GitAccess, GitHubForge, Orchestrator, PushError, RollbackSettings};
+use crate::rollback::sink::{Applied, EventSink};
 use crate::server::app::{ManualRollback, Rollbacks};
-use crate::server::events::{Applied, EventSink};
 use crate::server::metrics::Metrics;
 use crate::store::Store;
 

@@ -4,11 +4,11 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::extends::parse_extends;
+use super::target::parse_extends;
 use super::{apply_rules, RepoConfig, RepoConfigError, RollbackAction, MAX_CONFIG_BYTES};
 use crate::audit::rule_guard::RuleSet;
-use crate::github::commands::did_you_mean;
 use crate::policy::{PolicyError, PolicySet};
+use crate::util::{code_span, did_you_mean};
 
 const TOP_KEYS: [&str; 7] = [
     "threshold_percent",
@@ -162,7 +162,7 @@ fn check_rollback(val: &Value, path: &str, out: &mut Found) {
                         let hint = did_you_mean(a, &ROLLBACK_ACTIONS)
                             .map(|s| format!(" (did you mean `{s}`?)"))
                             .unwrap_or_default();
-                        out.push((p, format!("{} is not an action{hint}: write one of push, pull-request, comment", quoted(a))));
+                        out.push((p, format!("{} is not an action{hint}: write one of push, pull-request, comment", code_span(a))));
                     }
                 }
             }
@@ -279,17 +279,17 @@ fn unknown(key: &str, val: &Value, path: &str, allowed: &[&str], out: &mut Found
     let message = if !hits.is_empty() {
         format!(
             "a repository config may not set endpoints, keys or commands (found {}): they live in the server config only, so that a repository cannot make patchgate call an address or run a program of its choosing; ask the patchgate operators",
-            hits.iter().map(|h| quoted(h)).collect::<Vec<_>>().join(", ")
+            hits.iter().map(|h| code_span(h)).collect::<Vec<_>>().join(", ")
         )
     } else if SERVER_ONLY_KEYS.contains(&lower.as_str()) {
-        format!("{} is set in the server config (PATCHGATE_CONFIG), not by a repository; ask the patchgate operators", quoted(key))
+        format!("{} is set in the server config (PATCHGATE_CONFIG), not by a repository; ask the patchgate operators", code_span(key))
     } else {
         let hint = did_you_mean(key, allowed)
             .map(|s| format!(" Did you mean `{s}`?"))
             .unwrap_or_default();
         format!(
             "unknown key {}.{hint} Allowed here: {}",
-            quoted(key),
+            code_span(key),
             allowed.join(", ")
         )
     };
@@ -435,7 +435,7 @@ fn kind(v: &Value) -> String {
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) => format!(
             "the string {}",
-            quoted(&s.chars().take(40).collect::<String>())
+            code_span(&s.chars().take(40).collect::<String>())
         ),
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
@@ -456,17 +456,6 @@ pub(super) fn shown_path(path: &str) -> &str {
         "the file"
     } else {
         path
-    }
-}
-
-/// `text` as inline code, whatever backticks it holds.
-pub(super) fn quoted(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    if longest == 0 {
-        format!("{fence}{text}{fence}")
-    } else {
-        format!("{fence} {text} {fence}")
     }
 }
 

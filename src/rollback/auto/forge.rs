@@ -17,8 +17,8 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::audit::spend::BoxFuture;
 use crate::github::app::{Installation, RepoRef};
+use crate::util::BoxFuture;
 
 /// A pull request, as the orchestrator needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

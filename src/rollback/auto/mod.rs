@@ -46,12 +46,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::notes;
 use crate::policy::{evaluate, Decision, MergeFacts, PolicyEvent, PolicySet, RepoState};
+use crate::rollback::sink::{Applied, EventSink, RollbackMetrics};
 use crate::rollback::{
     find_pr_merge, find_reverts_of, plan_revert_with, RevertMessage, RevertOptions, RevertReason,
     RevertTarget, RollbackError,
 };
-use crate::server::events::{Applied, EventSink};
-use crate::server::metrics::Metrics;
 use crate::store::rollbacks::{Begun, NewRollback, RollbackRow, RollbackState};
 use crate::store::Store;
 
@@ -242,7 +241,7 @@ pub struct Orchestrator {
     store: Store,
     git: Arc<dyn GitAccess>,
     forge: Arc<dyn Forge>,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<Arc<dyn RollbackMetrics>>,
     policy: PolicySet,
     settings: RollbackSettings,
     clock: Clock,
@@ -316,7 +315,7 @@ impl Orchestrator {
     }
 
     /// Count rollbacks in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Orchestrator {
+    pub fn with_metrics(mut self, metrics: Arc<dyn RollbackMetrics>) -> Orchestrator {
         self.metrics = Some(metrics);
         self
     }
