@@ -16,13 +16,13 @@ ARG DEBIAN_RELEASE=bookworm
 # ---- builder ---------------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 # Compiled from source and linked statically: libgit2 (libgit2-sys, vendored: no libgit2-dev
-# is installed), SQLite (sqlx's bundled libsqlite3-sys), aws-lc (the TLS crypto of rustls)
-# and the tree-sitter grammars (all C, no C++ scanner). git2 is built with its `https`
+# is installed), SQLite (sqlx's bundled libsqlite3-sys), ring (the one TLS crypto provider of
+# rustls, for GitHub, the model APIs and PostgreSQL) and the tree-sitter grammars (all C, no C++ scanner). git2 is built with its `https`
 # feature (mirrors are fetched and pushed over HTTPS), which links the system OpenSSL through
 # openssl-sys: pkg-config and libssl-dev here, libssl3 in the runtime. No libssh2. gcc comes
-# with the image; cmake is aws-lc-sys's fallback when its own cc build does not fit.
+# with the image.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev \
+ && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 

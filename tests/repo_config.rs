@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use patchgate::audit::rule_guard::RuleSet;
+use patchgate::astdiff::registry::Registry;
+use patchgate::audit::rule_guard::{Expectation, RuleSet};
 use patchgate::gate::repo_config::{
-    apply_rules, parse, parse_extends, render_problems, resolve, resolve_offline, ConfigSource,
-    RepoConfig, ResolvedConfig, RollbackAction, MAX_EXTENDS_DEPTH, REPO_CONFIG_PATH,
+    apply_rules, own_rule_failures, parse, parse_extends, render_problems, resolve,
+    resolve_offline, ConfigSource, RepoConfig, ResolvedConfig, RollbackAction, MAX_EXTENDS_DEPTH,
+    REPO_CONFIG_PATH,
 };
 
 /// Other repositories' files, by `(repo, path)`; `fail` makes every fetch of that repo an error.
@@ -111,6 +113,25 @@ fn a_repository_may_disable_and_add_rules_but_not_weaken_secret_rules() {
     let weaken = parse("rules:\n  disable: [secret-private-key]\n", "c").unwrap();
     let err = apply_rules(RuleSet::embedded().unwrap(), &weaken, "c").unwrap_err();
     assert!(err.to_string().contains("secret-private-key"), "{err}");
+}
+
+#[test]
+fn only_the_repositorys_own_rules_failing_their_examples_are_reported() {
+    let registry = Registry::embedded().unwrap();
+    let good = "    - id: no-todo-comments\n      message: TODO left in\n      severity: warning\n      added_line: 'TODO'\n      examples:\n        match: ['// TODO fix']\n        no_match: ['// done']\n";
+    let bad = "    - id: no-fixme\n      message: FIXME left in\n      severity: warning\n      added_line: 'FIXME'\n      examples:\n        match: ['// nothing here']\n        no_match: ['// done']\n";
+    let cfg = parse(&format!("rules:\n  add:\n{good}"), "c").unwrap();
+    assert_eq!(cfg.rules.added_ids(), ["no-todo-comments"]);
+    let rules = apply_rules(RuleSet::embedded().unwrap(), &cfg, "c").unwrap();
+    assert!(own_rule_failures(&cfg, &rules, &registry).is_empty());
+
+    let cfg = parse(&format!("rules:\n  add:\n{good}{bad}"), "c").unwrap();
+    let rules = apply_rules(RuleSet::embedded().unwrap(), &cfg, "c").unwrap();
+    let failures = own_rule_failures(&cfg, &rules, &registry);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].rule_id, "no-fixme");
+    assert_eq!(failures[0].expectation, Expectation::Match);
+    assert_eq!(failures[0].index, Some(0));
 }
 
 #[test]

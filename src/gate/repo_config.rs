@@ -29,7 +29,8 @@ use git2::{Oid, Repository};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
-use crate::audit::rule_guard::{RuleError, RuleSet};
+use crate::astdiff::registry::Registry;
+use crate::audit::rule_guard::{RuleError, RuleSet, SelfTestFailure};
 use crate::policy::{PolicyError, PolicySet};
 
 use check::{check_file, check_merged, parse_value, shown_path, to_config, yaml_text};
@@ -126,6 +127,17 @@ pub struct RepoRules {
     /// Rules of the repository's own, in the format of `rules/*.yaml`.
     #[serde(default)]
     pub add: Vec<serde_yaml::Value>,
+}
+
+impl RepoRules {
+    /// The ids of the rules in `add` (an entry without a string `id` is refused when the rules
+    /// are applied, so it has none here).
+    pub fn added_ids(&self) -> Vec<&str> {
+        self.add
+            .iter()
+            .filter_map(|r| r.get("id").and_then(|i| i.as_str()))
+            .collect()
+    }
 }
 
 impl RepoConfig {
@@ -248,4 +260,21 @@ pub fn apply_rules(
     };
     pack.with_repo_overrides(added, &cfg.rules.disable)
         .map_err(rules_err)
+}
+
+/// The self-test failures of the repository's own rules (`rules.add`) within `rules`, the pack
+/// with the repository's changes applied: a rule that fails its own examples would make every
+/// scan reject. The built-in pack's own failures are not the repository's and are left out.
+pub fn own_rule_failures(
+    cfg: &RepoConfig,
+    rules: &RuleSet,
+    registry: &Registry,
+) -> Vec<SelfTestFailure> {
+    let own = cfg.rules.added_ids();
+    rules
+        .self_test(registry)
+        .failures
+        .into_iter()
+        .filter(|f| own.contains(&f.rule_id.as_str()))
+        .collect()
 }

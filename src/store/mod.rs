@@ -98,6 +98,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Connection};
 
 pub use error::StoreError;
 pub use jobs::{
@@ -183,7 +184,7 @@ impl Store {
                     let opts = PgConnectOptions::from_str(url).map_err(|e| {
                         StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}"))
                     })?;
-                    Pool::Postgres(open_postgres(opts).await?)
+                    Pool::Postgres(open_postgres(url, opts).await?)
                 }
             },
         };
@@ -291,13 +292,41 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreErro
     }
 }
 
-async fn open_postgres(opts: PgConnectOptions) -> Result<PgPool, StoreError> {
+/// How long the first connection to PostgreSQL may take before the store gives up on it.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn open_postgres(url: &str, opts: PgConnectOptions) -> Result<PgPool, StoreError> {
+    // One direct connection first: a pool retries a refused connection until its acquire
+    // timeout and then reports only "pool timed out", which names neither the server nor why.
+    let shown = redacted_url(url);
+    let at = format!("{}:{}", opts.get_host(), opts.get_port());
+    match tokio::time::timeout(PG_CONNECT_TIMEOUT, opts.connect()).await {
+        Err(_) => {
+            return Err(StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {at}: no answer within {}s ({shown})",
+                PG_CONNECT_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(e)) => {
+            return Err(StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {at}: {} ({shown})",
+                connect_failure(&e)
+            )))
+        }
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(opts)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot connect to PostgreSQL at {at}: {e} ({shown})"
+            ))
+        })?;
     // sqlx holds a PostgreSQL advisory lock while migrating: replicas starting together
     // apply each migration once.
     POSTGRES_MIGRATIONS
@@ -305,6 +334,56 @@ async fn open_postgres(opts: PgConnectOptions) -> Result<PgPool, StoreError> {
         .await
         .map_err(|e| StoreError::Query(format!("PostgreSQL migrations failed: {e}")))?;
     Ok(pool)
+}
+
+/// Why a first connection failed, in the words an operator searches for: "connection refused",
+/// "host not found", or the driver's own message.
+fn connect_failure(e: &sqlx::Error) -> String {
+    if let sqlx::Error::Io(io) = e {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            std::io::ErrorKind::TimedOut => "connection timed out".to_string(),
+            _ if io.to_string().contains("failed to lookup address") => {
+                format!("host not found ({io})")
+            }
+            _ => io.to_string(),
+        };
+    }
+    e.to_string()
+}
+
+/// A database URL as it may be shown in an error or a log: the password replaced by `***`.
+/// A URL that does not parse is shown as its scheme only.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split(':').next().unwrap_or("").to_string() + ":…";
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    // The query may carry a password too (`?password=…`): keep only its keys.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let keys: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", keys.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Map a driver error: connectivity problems are `Unavailable`, unique violations
@@ -336,6 +415,45 @@ pub(crate) fn map_err(what: &str, e: sqlx::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            redacted_url("postgres://app:hunter2@db.example:5432/pg?sslmode=require"),
+            "postgres://app:***@db.example:5432/pg?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://app@h/db?password=hunter2&sslmode=disable"),
+            "postgres://app@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redacted_url("postgres://h"), "postgres://h");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_named_at_once() {
+        // A port nothing listens on: bind one, learn its number, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("postgres://app:hunter2@127.0.0.1:{port}/test");
+        let started = std::time::Instant::now();
+        let e = Store::open(dir.path(), Some(&url))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(e.contains(&format!("127.0.0.1:{port}")), "{e}");
+        assert!(e.contains("connection refused"), "{e}");
+        assert!(e.contains("postgres://app:***@"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
 
     #[test]
     fn url_schemes() {
