@@ -91,9 +91,6 @@ pub struct RollbackConfig {
     /// Labels put on a revert pull request.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Turn on auto-merge for a revert pull request (`action: pull-request` only).
-    #[serde(default)]
-    pub auto_merge: bool,
     /// Automatic reverts only this many hours after the merge (policy `window_hours`).
     #[serde(default)]
     pub window_hours: Option<u32>,

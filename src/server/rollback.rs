@@ -294,7 +294,6 @@ fn settings_from(text: Option<&str>) -> Result<(PolicySet, RollbackSettings)> {
         RollbackSettings {
             action,
             labels: cfg.rollback.labels.clone(),
-            auto_merge: cfg.rollback.auto_merge,
         },
     ))
 }

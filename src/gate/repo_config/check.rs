@@ -5,7 +5,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::target::parse_extends;
-use super::{apply_rules, RepoConfig, RepoConfigError, RollbackAction, MAX_CONFIG_BYTES};
+use super::{apply_rules, RepoConfig, RepoConfigError, MAX_CONFIG_BYTES};
 use crate::audit::rule_guard::RuleSet;
 use crate::policy::{PolicyError, PolicySet};
 use crate::util::{code_span, did_you_mean};
@@ -21,14 +21,16 @@ const TOP_KEYS: [&str; 7] = [
 ];
 const RULES_KEYS: [&str; 2] = ["disable", "add"];
 const RENDER_B_KEYS: [&str; 1] = ["required"];
-const ROLLBACK_KEYS: [&str; 6] = [
+const ROLLBACK_KEYS: [&str; 5] = [
     "action",
     "labels",
-    "auto_merge",
     "window_hours",
     "max_per_day",
     "freeze_exempt_label",
 ];
+/// What a config that still sets `rollback.auto_merge` is told.
+const AUTO_MERGE_REMOVED: &str = "rollback.auto_merge was removed: patchgate never turned on GitHub's auto-merge (the key only added a sentence to the revert pull request); delete the key, and turn on auto-merge for the revert pull request on GitHub if you want it";
+
 const ROLLBACK_ACTIONS: [&str; 3] = ["push", "pull-request", "comment"];
 
 /// Keys that would make patchgate call an address, use a credential or run a program.
@@ -172,9 +174,7 @@ fn check_rollback(val: &Value, path: &str, out: &mut Found) {
                 }
             }
             "freeze_exempt_label" => label(v, &p, out),
-            "auto_merge" => {
-                boolean(v, &p, out);
-            }
+            "auto_merge" => out.push((p, AUTO_MERGE_REMOVED.into())),
             "window_hours" => {
                 if let Some(n) = whole(v, &p, out) {
                     if n == 0 {
@@ -196,17 +196,6 @@ pub(super) fn check_merged(v: &Value, out: &mut Found) {
         // Every shape problem was reported by `check_file`; `to_config` reports the rest.
         return;
     };
-    if cfg.rollback.auto_merge
-        && matches!(
-            cfg.rollback.action,
-            Some(RollbackAction::Push | RollbackAction::Comment)
-        )
-    {
-        out.push((
-            "rollback.auto_merge".into(),
-            "auto-merge applies to a revert pull request only: set `rollback.action: pull-request` or drop `auto_merge`".into(),
-        ));
-    }
     if let Err(e) = cfg.effective_policy() {
         let (path, message) = policy_problem(e);
         let both_set = |k: &str| cfg.policy.as_ref().and_then(|p| p.get(k)).is_some();

@@ -103,8 +103,6 @@ pub struct RollbackSettings {
     pub action: Action,
     /// Labels of a revert pull request.
     pub labels: Vec<String>,
-    /// Ask for auto-merge of a revert pull request.
-    pub auto_merge: bool,
 }
 
 /// A point of the flow where `PATCHGATE_FAILPOINT` can abort the process.
@@ -900,7 +898,6 @@ impl Orchestrator {
                 base: plan.branch.clone(),
                 body: format!("{reason}\n\n{}", report::marker(&row.merge_sha)),
                 labels: self.settings.labels.clone(),
-                auto_merge: self.settings.auto_merge,
             };
             let n = self.forge.open_revert_pr(&row.repo, &req).await?;
             self.store
