@@ -1,6 +1,6 @@
 //! The dual-render AST diff: two renders of one change, compared as syntax trees.
 //!
-//! See `DESIGN.md` ("variance"). The pipeline is pure: [`input`] turns files, directories, git
+//! See `docs/architecture.md` ("variance"). The pipeline is pure: [`input`] turns files, directories, git
 //! revisions or patches into a [`change::ChangeInput`]; [`tree`] parses each side with tree-sitter
 //! into a normalised arena tree (comments, separators and formatter choices removed, per the
 //! [`registry`]); [`matcher`] maps two trees onto each other; [`measure`] turns mappings into
