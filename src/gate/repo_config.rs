@@ -102,17 +102,8 @@ pub struct RollbackConfig {
     pub freeze_exempt_label: Option<String>,
 }
 
-/// `rollback.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RollbackAction {
-    /// Push the revert commit to the branch.
-    Push,
-    /// Open a revert pull request.
-    PullRequest,
-    /// Only comment what would be reverted and why.
-    Comment,
-}
+/// `rollback.action`: the one type the rollback flow uses too.
+pub use crate::policy::RollbackAction;
 
 /// `rules:` — the repository's changes to the Rule-Guard pack.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
