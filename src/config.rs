@@ -313,26 +313,8 @@ impl ServerConfig {
     }
 }
 
-/// `normal`, or `degraded`: model auditors off (they abstain), Rule-Guard only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditMode {
-    #[default]
-    Normal,
-    Degraded,
-}
-
-impl std::str::FromStr for AuditMode {
-    type Err = String;
-    /// `normal` or `degraded`, case-insensitive, surrounding space ignored.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "normal" => Ok(AuditMode::Normal),
-            "degraded" => Ok(AuditMode::Degraded),
-            _ => Err(format!("`{s}` is not an audit mode (normal or degraded)")),
-        }
-    }
-}
+/// `PATCHGATE_AUDIT_MODE`: defined beside the model auditors it switches off.
+pub use crate::audit::llm::AuditMode;
 
 /// What the command line said (each `None` falls through to the environment).
 #[derive(Debug, Clone, Default)]

@@ -354,7 +354,6 @@ const REPO_KEYS: &[(&str, &str)] = &[
     ("render_b.required", "`true`: a change without a render B does not pass."),
     ("rollback", "What happens when a merge is rolled back."),
     ("rollback.action", "`push` (revert straight onto the default branch), `pull-request` (open a revert PR) or `comment` (only report)."),
-    ("rollback.auto_merge", "`rollback.action: pull-request`: enable auto-merge on the revert PR."),
     ("rollback.labels", "Labels put on a revert PR."),
     ("rollback.window_hours", "Same as `policy.window_hours` (this one wins): automatic reverts only this many hours after the merge."),
     ("rollback.max_per_day", "Same as `policy.max_reverts_per_day` (this one wins): automatic reverts per day, then only reports."),

@@ -15,4 +15,5 @@ pub mod rollback;
 pub mod server;
 pub mod store;
 pub mod term;
+pub mod util;
 pub mod webhook;

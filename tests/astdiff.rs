@@ -1,7 +1,7 @@
 //! The AST diff's promises, as a user of `patchgate diff` would state them.
 
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
 use patchgate::astdiff::diff::{FileStatus, Mode, Unit};
-use patchgate::astdiff::input::{ChangeInput, FileVersions};
 use patchgate::astdiff::measure::{ChangeClass, EditOp};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::tree::Limits;

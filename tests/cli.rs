@@ -218,7 +218,7 @@ fn a_single_render_on_a_git_repository_is_classified() {
 fn help_lists_only_working_commands() {
     let o = patchgate(&["--help"], root());
     let help = stdout(&o);
-    // Every command DESIGN names is built now; none is listed that is not.
+    // Every command the README names is built now; none is listed that is not.
     for cmd in [
         "diff", "check", "audit", "meta", "ledger", "rules", "config", "rollback", "serve", "jobs",
         "event",

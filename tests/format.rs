@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use patchgate::astdiff::input::{ChangeInput, FileVersions};
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::{diff_change, DiffOptions, DiffReport};
 

@@ -6,9 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use git2::{DiffFormat, IndexEntry, IndexTime, Oid, Repository, Signature, Time};
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
 use patchgate::astdiff::input::{
-    detect, from_dirs, from_files, from_patches, from_revs, load, ChangeInput, FileVersions,
-    InputError, InputKind, InputSpec, Side,
+    detect, from_dirs, from_files, from_patches, from_revs, load, InputError, InputKind, InputSpec,
+    Side,
 };
 use patchgate::astdiff::patch;
 use proptest::prelude::*;

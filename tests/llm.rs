@@ -246,7 +246,7 @@ fn spent(store: &MemorySpend) -> f64 {
 }
 
 fn futures_lite_block<
-    F: std::future::Future<Output = Result<f64, patchgate::store::StoreError>>,
+    F: std::future::Future<Output = Result<f64, patchgate::audit::spend::SpendError>>,
 >(
     f: F,
 ) -> f64 {
@@ -743,13 +743,13 @@ impl SpendStore for DownStore {
         &'a self,
         _r: &'a patchgate::audit::spend::Reservation,
         _cap_usd: f64,
-    ) -> patchgate::audit::spend::BoxFuture<
+    ) -> patchgate::util::BoxFuture<
         'a,
-        Result<Option<patchgate::audit::spend::ReservationId>, patchgate::store::StoreError>,
+        Result<Option<patchgate::audit::spend::ReservationId>, patchgate::audit::spend::SpendError>,
     > {
         Box::pin(async {
-            Err(patchgate::store::StoreError::Unavailable(
-                "disk gone".into(),
+            Err(patchgate::audit::spend::SpendError::Storage(
+                "store unavailable: disk gone".into(),
             ))
         })
     }
@@ -757,13 +757,13 @@ impl SpendStore for DownStore {
         &self,
         _id: patchgate::audit::spend::ReservationId,
         _actual: patchgate::audit::spend::Usage,
-    ) -> patchgate::audit::spend::BoxFuture<'_, Result<(), patchgate::store::StoreError>> {
+    ) -> patchgate::util::BoxFuture<'_, Result<(), patchgate::audit::spend::SpendError>> {
         Box::pin(async { Ok(()) })
     }
     fn spent<'a>(
         &'a self,
         _day: &'a str,
-    ) -> patchgate::audit::spend::BoxFuture<'a, Result<f64, patchgate::store::StoreError>> {
+    ) -> patchgate::util::BoxFuture<'a, Result<f64, patchgate::audit::spend::SpendError>> {
         Box::pin(async { Ok(0.0) })
     }
 }

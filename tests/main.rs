@@ -6,6 +6,7 @@
 mod support;
 
 mod actions;
+mod architecture;
 mod astdiff;
 mod auto_rollback;
 mod check;

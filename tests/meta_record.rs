@@ -21,7 +21,7 @@ fn genesis() -> Sha256Hash {
     GENESIS_HASH.parse().unwrap()
 }
 
-/// The record of DESIGN.md's example.
+/// The record of the example in docs/architecture.md ("The decision record").
 fn design_record() -> MetaRecord {
     let mut reviewer_1 = Vote::new("reviewer-1", Verdict::Approve);
     reviewer_1.cost_usd = 0.004;

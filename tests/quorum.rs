@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use patchgate::audit::command::CommandAuditor;
-use patchgate::audit::quorum::{decide, run_quorum, Auditor, QuorumConfig, QuorumError};
+use patchgate::audit::decide::{decide, QuorumConfig, QuorumError};
+use patchgate::audit::quorum::{run_quorum, Auditor};
 use patchgate::audit::vote::{
     AbstainReason, AuditInput, ChangedFileView, FileStatus, Severity, Verdict, Vote,
 };

@@ -137,7 +137,7 @@ fn only_the_repositorys_own_rules_failing_their_examples_are_reported() {
 #[test]
 fn the_new_keys_parse() {
     let cfg = parse(
-        "advisory: true\nrender_b: {required: true}\nrollback:\n  action: pull-request\n  labels: [revert, urgent]\n  auto_merge: true\n  window_hours: 12\n  max_per_day: 2\n  freeze_exempt_label: hold\npolicy:\n  failure_limit: 2\n  metrics:\n    latency_p95_ms: {max: 400}\n_extends: .github\n",
+        "advisory: true\nrender_b: {required: true}\nrollback:\n  action: pull-request\n  labels: [revert, urgent]\n  window_hours: 12\n  max_per_day: 2\n  freeze_exempt_label: hold\npolicy:\n  failure_limit: 2\n  metrics:\n    latency_p95_ms: {max: 400}\n_extends: .github\n",
         "c",
     )
     .unwrap();
@@ -145,7 +145,6 @@ fn the_new_keys_parse() {
     assert!(cfg.render_b.required);
     assert_eq!(cfg.rollback.action, Some(RollbackAction::PullRequest));
     assert_eq!(cfg.rollback.labels, vec!["revert", "urgent"]);
-    assert!(cfg.rollback.auto_merge);
     assert_eq!(cfg.extends.as_deref(), Some(".github"));
     let policy = cfg.effective_policy().unwrap();
     assert_eq!(policy.failure_limit, 2);
@@ -165,7 +164,7 @@ async fn bad_types_are_reported_with_their_key_paths_all_at_once() {
     assert_problem(&r, "rollback.labels[1]", "1 to 50 characters");
     assert_problem(&r, "rollback.window_hours", "at least 1");
     assert_problem(&r, "rollback.max_per_day", "whole number");
-    assert_problem(&r, "rollback.auto_merge", "true or false");
+    assert_problem(&r, "rollback.auto_merge", "rollback.auto_merge was removed");
     assert_problem(&r, "threshold_percent", "expected a number");
     assert_problem(&r, "rules.disable", "expected a list");
     assert_eq!(r.problems.len(), 9, "{}", problems_text(&r));
@@ -173,6 +172,36 @@ async fn bad_types_are_reported_with_their_key_paths_all_at_once() {
         .problems
         .iter()
         .all(|p| p.source == "acme/app:.github/patchgate.yml@base"));
+}
+
+/// `rollback.auto_merge` was accepted once but never did what it said; a config that still
+/// sets it is told so by name (whatever its value, in the file itself or in a base it
+/// extends), and nothing of it is applied.
+#[tokio::test]
+async fn a_removed_key_is_named_with_what_to_do() {
+    let text = "rollback:\n  action: pull-request\n  auto_merge: true\n";
+    let r = resolve(Some(text), "acme/app", &Files::default()).await;
+    assert_problem(&r, "rollback.auto_merge", "rollback.auto_merge was removed");
+    assert_problem(&r, "rollback.auto_merge", "delete the key");
+    assert_eq!(r.problems.len(), 1, "{}", problems_text(&r));
+    // The server reads the default branch's file with `parse`: the same message.
+    let e = parse(text, "abc123").unwrap_err().to_string();
+    assert!(e.contains("rollback.auto_merge was removed"), "{e}");
+    // In a base the repository extends: reported against that file.
+    let files = Files::default().with(
+        "acme/.github",
+        DEFAULT_PATH,
+        "rollback: {auto_merge: false}\n",
+    );
+    let r = resolve(Some("_extends: .github\n"), "acme/app", &files).await;
+    assert_problem(&r, "rollback.auto_merge", "rollback.auto_merge was removed");
+    assert!(
+        r.problems
+            .iter()
+            .all(|p| p.source.starts_with("acme/.github:")),
+        "{}",
+        problems_text(&r)
+    );
 }
 
 #[tokio::test]
@@ -265,19 +294,6 @@ async fn not_yaml_and_not_a_mapping() {
 
 #[tokio::test]
 async fn cross_key_checks_see_the_merged_result() {
-    // The base says push; the repository asks for auto-merge: only the merge is wrong.
-    let files = Files::default().with("acme/.github", DEFAULT_PATH, "rollback: {action: push}\n");
-    let r = resolve(
-        Some("_extends: .github\nrollback: {auto_merge: true}\n"),
-        "acme/app",
-        &files,
-    )
-    .await;
-    assert_problem(&r, "rollback.auto_merge", "action: pull-request");
-    assert_eq!(
-        r.problems[0].source,
-        "acme/.github:.github/patchgate.yml@default-branch + acme/app:.github/patchgate.yml@base"
-    );
     // A secret rule cannot be disabled through inheritance either.
     let files = Files::default().with(
         "acme/.github",
@@ -401,7 +417,7 @@ async fn deep_merge_precedence() {
         .with(
             "acme/org-base",
             DEFAULT_PATH,
-            "threshold_percent: 2\nrollback: {action: push, auto_merge: true, max_per_day: 5}\npolicy:\n  metrics:\n    latency_p95_ms: {max: 500}\n    coverage_pct: {min: 70}\n",
+            "threshold_percent: 2\nrollback: {action: push, freeze_exempt_label: hold, max_per_day: 5}\npolicy:\n  metrics:\n    latency_p95_ms: {max: 500}\n    coverage_pct: {min: 70}\n",
         );
     let local = "_extends: .github\nrollback:\n  labels: [revert]\n  max_per_day: null\npolicy:\n  metrics:\n    coverage_pct: null\n    latency_p95_ms: {max_increase: '10%'}\n";
     let r = resolve(Some(local), "acme/app", &files).await;
@@ -413,7 +429,11 @@ async fn deep_merge_precedence() {
         Some(RollbackAction::PullRequest),
         "the nearer base wins"
     );
-    assert!(c.rollback.auto_merge, "mappings merge key by key");
+    assert_eq!(
+        c.rollback.freeze_exempt_label.as_deref(),
+        Some("hold"),
+        "mappings merge key by key"
+    );
     assert_eq!(c.rollback.labels, vec!["revert"], "lists are replaced");
     assert_eq!(c.rollback.max_per_day, None, "null undoes a base's value");
     let policy = c.effective_policy().unwrap();

@@ -12,8 +12,8 @@ use crate::support::pg;
 
 use std::sync::Arc;
 
-use patchgate::audit::spend::{Reservation, SpendStore, Usage};
-use patchgate::meta::ledger::{LedgerStore, NewLedgerRow, GENESIS};
+use patchgate::audit::spend::{Reservation, SpendError, SpendStore, Usage};
+use patchgate::meta::ledger::{LedgerError, LedgerStore, NewLedgerRow, GENESIS};
 use patchgate::store::StoreError;
 
 use pg::Fixture;
@@ -128,20 +128,20 @@ async fn spend_reserve_settle_spent(f: &Fixture, _: &str) {
     let missing = patchgate::audit::spend::ReservationId(a.0 + 1_000_000);
     assert!(matches!(
         s.settle(missing, usd(0.1)).await,
-        Err(StoreError::Invalid(_))
+        Err(SpendError::Invalid(_))
     ));
     // Amounts that could defeat the cap are refused.
     assert!(matches!(
         s.try_reserve(&reservation("r1", -1.0), 0.5).await,
-        Err(StoreError::Invalid(_))
+        Err(SpendError::Invalid(_))
     ));
     assert!(matches!(
         s.try_reserve(&reservation("r1", f64::NAN), 0.5).await,
-        Err(StoreError::Invalid(_))
+        Err(SpendError::Invalid(_))
     ));
     assert!(matches!(
         s.try_reserve(&reservation("r1", 0.1), f64::NAN).await,
-        Err(StoreError::Invalid(_))
+        Err(SpendError::Invalid(_))
     ));
 }
 
@@ -212,7 +212,7 @@ async fn ledger_chain_and_conflicts(f: &Fixture, _: &str) {
     // The first record must point at the genesis value.
     assert!(matches!(
         s.append(&record(1, "sha256:beef")).await,
-        Err(StoreError::Conflict(_))
+        Err(LedgerError::Conflict(_))
     ));
     let mut prev = GENESIS.to_string();
     for n in 1..=5 {
@@ -223,16 +223,19 @@ async fn ledger_chain_and_conflicts(f: &Fixture, _: &str) {
     // A stale prev (the chain has moved on) and an unknown prev: Conflict, nothing written.
     assert!(matches!(
         s.append(&record(6, &record(3, "").record_hash)).await,
-        Err(StoreError::Conflict(_))
+        Err(LedgerError::Conflict(_))
     ));
     assert!(matches!(
         s.append(&record(6, GENESIS)).await,
-        Err(StoreError::Conflict(_))
+        Err(LedgerError::Conflict(_))
     ));
     // Re-appending the last record's own hash is a conflict too (record_hash is unique).
     let mut dup = record(5, &prev);
     dup.prev_record_hash = prev.clone();
-    assert!(matches!(s.append(&dup).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.append(&dup).await,
+        Err(LedgerError::Conflict(_))
+    ));
 
     let all = s.all().await.unwrap();
     assert_eq!(all.len(), 5);
@@ -270,11 +273,11 @@ async fn ledger_concurrent_appends_one_wins(f: &Fixture, _: &str) {
         };
         let seq = i64::from(round) + 2;
         match (&ra, &rb) {
-            (Ok(s), Err(StoreError::Conflict(_))) => {
+            (Ok(s), Err(LedgerError::Conflict(_))) => {
                 assert_eq!(*s, seq);
                 prev = a.record_hash.clone();
             }
-            (Err(StoreError::Conflict(_)), Ok(s)) => {
+            (Err(LedgerError::Conflict(_)), Ok(s)) => {
                 assert_eq!(*s, seq);
                 prev = b.record_hash.clone();
             }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use super::change::{ChangeInput, FileVersions};
 use super::diff::{diff_change, DiffOptions};
-use super::input::{ChangeInput, FileVersions};
 use super::registry::Registry;
 
 /// Runs per measurement; the best is kept (the machine is shared and noisy).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::input::{ChangeInput, FileVersions};
+use super::change::{ChangeInput, FileVersions};
 use super::matcher::{match_trees, Mapping};
 use super::measure::{
     classify_entities, compare, edit_script, ChangeClass, Comparison, Edit, EditOp, EntityChange,

@@ -17,38 +17,8 @@ use std::path::{Path, PathBuf};
 use git2::{DiffFile, DiffOptions, ErrorCode, FileMode, Oid, Repository};
 use walkdir::WalkDir;
 
+use super::change::{ChangeInput, FileVersions};
 use super::patch::{self, ApplyError, ParseError};
-
-/// One path of a change, with its content on each side (`None`: absent on that side).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileVersions {
-    /// Relative path with `/` separators (for two bare files: render A's file name).
-    pub path: String,
-    /// Content in the base (`None`: no base, or absent there).
-    pub base: Option<Vec<u8>>,
-    /// Content in render A (the head in single-render mode).
-    pub a: Option<Vec<u8>>,
-    /// Content in render B (always `None` in single-render mode).
-    pub b: Option<Vec<u8>>,
-}
-
-/// The files of a change as the loaders deliver them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChangeInput {
-    /// Whether a base was given (or found): variance is then relative to the change.
-    pub has_base: bool,
-    /// One render against its base (`patchgate diff --base B --head H`): `b` is always `None`
-    /// and `a` holds the head.
-    pub single: bool,
-    /// Human labels of the sides, e.g. the revisions or paths given (for reports).
-    pub label_base: Option<String>,
-    /// Label of render A (the head in single-render mode).
-    pub label_a: String,
-    /// Label of render B (empty in single-render mode).
-    pub label_b: String,
-    /// Sorted by path.
-    pub files: Vec<FileVersions>,
-}
 
 /// How the sides of a change are given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

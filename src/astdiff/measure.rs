@@ -3,7 +3,7 @@
 //! The **weight** of a comparison is the number of node positions on which the two trees
 //! differ, counted on both sides: every unmapped node of either tree counts 1, and every mapped
 //! pair whose label changed (an update) or that moved counts 2 (one node on each side). With it
-//! the two variance formulas of `DESIGN.md` are one: without a base, `weight(A, B) / (|A| + |B|)`
+//! the two variance formulas of `docs/architecture.md` (glossary) are one: without a base, `weight(A, B) / (|A| + |B|)`
 //! is exactly `1 − 2·matched / (|A| + |B|)`; with a base it is
 //! `weight(A, B) / (weight(base, A) + weight(base, B))` — the nodes on which the renders differ
 //! over the nodes that either changed, so the unchanged file around a change cannot dilute it.

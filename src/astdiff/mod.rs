@@ -1,13 +1,14 @@
 //! The dual-render AST diff: two renders of one change, compared as syntax trees.
 //!
-//! See `DESIGN.md` ("variance"). The pipeline is pure: [`input`] turns files, directories, git
-//! revisions or patches into a [`input::ChangeInput`]; [`tree`] parses each side with tree-sitter
+//! See `docs/architecture.md` ("variance"). The pipeline is pure: [`input`] turns files, directories, git
+//! revisions or patches into a [`change::ChangeInput`]; [`tree`] parses each side with tree-sitter
 //! into a normalised arena tree (comments, separators and formatter choices removed, per the
 //! [`registry`]); [`matcher`] maps two trees onto each other; [`measure`] turns mappings into
 //! weights, an edit script and entity classes; [`diff`] runs it file by file, with a line-diff
 //! fallback, into a [`diff::DiffReport`].
 
 pub mod bench;
+pub mod change;
 pub mod diff;
 pub mod input;
 pub mod matcher;

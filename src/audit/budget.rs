@@ -44,8 +44,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
-use super::spend::{Reservation, ReservationId, SpendStore, Usage};
-use crate::store::StoreError;
+use super::spend::{Reservation, ReservationId, SpendError, SpendStore, Usage};
 
 /// The default daily cap across all model auditors (`PATCHGATE_COST_DAILY_LIMIT_USD`).
 pub const DEFAULT_DAILY_USD: f64 = 0.50;
@@ -201,7 +200,7 @@ impl Budget {
         auditor: &str,
         model: &str,
         estimate_usd: f64,
-    ) -> Result<Option<Reserved>, StoreError> {
+    ) -> Result<Option<Reserved>, SpendError> {
         let r = Reservation {
             day: self.today(),
             auditor: auditor.to_string(),
@@ -246,14 +245,14 @@ impl Budget {
     }
 
     /// Replace a reservation by the call's actual cost, then release the gate.
-    pub async fn settle(&self, reserved: Reserved, actual: Usage) -> Result<(), StoreError> {
+    pub async fn settle(&self, reserved: Reserved, actual: Usage) -> Result<(), SpendError> {
         let out = self.store.settle(reserved.id, actual).await;
         drop(reserved);
         out
     }
 
     /// Today's spend (settled and reserved).
-    pub async fn spent_today(&self) -> Result<f64, StoreError> {
+    pub async fn spent_today(&self) -> Result<f64, SpendError> {
         let day = self.today();
         self.store.spent(&day).await
     }

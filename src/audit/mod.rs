@@ -1,6 +1,7 @@
 //! The audit quorum and its auditors.
 pub mod budget;
 pub mod command;
+pub mod decide;
 pub mod llm;
 pub mod quorum;
 pub mod rule_guard;

@@ -7,14 +7,22 @@
 //! in-process implementation for tests. It must never lose a reservation silently.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 
-use crate::store::StoreError;
+use crate::util::BoxFuture;
 
-/// A boxed future, for object-safe async traits.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// What can go wrong with spend accounting: the [`SpendStore`] port's own error (the store
+/// maps its errors into it).
+#[derive(Debug, thiserror::Error)]
+pub enum SpendError {
+    /// The request is wrong: an amount that is not finite and non-negative, or a reservation
+    /// that does not exist.
+    #[error("spend refused: {0}")]
+    Invalid(String),
+    /// The storage behind the accounting failed (unreachable, a query failed, bad data).
+    #[error("{0}")]
+    Storage(String),
+}
 
 /// A reservation to settle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,14 +55,14 @@ pub trait SpendStore: Send + Sync {
         &'a self,
         r: &'a Reservation,
         cap_usd: f64,
-    ) -> BoxFuture<'a, Result<Option<ReservationId>, StoreError>>;
+    ) -> BoxFuture<'a, Result<Option<ReservationId>, SpendError>>;
 
     /// Replace a reservation by the call's actual cost (0 for a call that failed before
     /// anything was billed).
-    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), SpendError>>;
 
     /// The day's spend: settled costs plus open reservations.
-    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, StoreError>>;
+    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, SpendError>>;
 }
 
 /// In-memory spend, for tests and single short-lived processes.
@@ -81,7 +89,7 @@ impl SpendStore for MemorySpend {
         &'a self,
         r: &'a Reservation,
         cap_usd: f64,
-    ) -> BoxFuture<'a, Result<Option<ReservationId>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<ReservationId>, SpendError>> {
         Box::pin(async move {
             let mut g = self.inner.lock().expect("spend lock");
             let spent: f64 = g
@@ -100,7 +108,7 @@ impl SpendStore for MemorySpend {
         })
     }
 
-    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), SpendError>> {
         Box::pin(async move {
             let mut g = self.inner.lock().expect("spend lock");
             match g.rows.get_mut(&id.0) {
@@ -108,12 +116,12 @@ impl SpendStore for MemorySpend {
                     row.1 = actual.usd;
                     Ok(())
                 }
-                None => Err(StoreError::Invalid(format!("no reservation {}", id.0))),
+                None => Err(SpendError::Invalid(format!("no reservation {}", id.0))),
             }
         })
     }
 
-    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, StoreError>> {
+    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, SpendError>> {
         Box::pin(async move {
             let g = self.inner.lock().expect("spend lock");
             Ok(g.rows

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::audit::quorum::{run_quorum, Auditor, Decision, QuorumError};
+use crate::audit::decide::{Decision, QuorumError};
+use crate::audit::quorum::{run_quorum, Auditor};
 use crate::audit::vote::{AuditInput, Verdict, Vote};
 use crate::term::paint;
 

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository};
 
+use crate::astdiff::change::{ChangeInput, FileVersions};
 use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
-use crate::astdiff::input::{from_revs, ChangeInput, FileVersions};
+use crate::astdiff::input::from_revs;
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
 use crate::astdiff::{diff_change, DiffOptions};
@@ -37,14 +38,13 @@ use crate::meta::decision::{
     choose_path, decide_gate, AuditorClass, CastVote, EscalatedQuorum, ExplanationsState,
     GateDecision, GateFacts, HumanVote, Path as GatePath, Policy, RendersState,
 };
-use crate::meta::ledger::{LedgerStore, GENESIS};
+use crate::meta::ledger::{LedgerError, LedgerStore, GENESIS};
 use crate::meta::record::{
     render_explanation, AstDiffSummary, AuditSummary, ChangeRef, DecisionSummary,
     ExplanationSource, GateSummary, MetaRecord, RenderA, RenderB, Renders, VoteSummary,
 };
 use crate::meta::similarity::compare_explanations;
 use crate::meta::{notes, Sha256Hash};
-use crate::store::StoreError;
 
 /// Default similarity at which two explanations agree.
 pub const EXPLANATION_THRESHOLD: f64 = 0.85;
@@ -593,7 +593,7 @@ where
             .map_err(|e| anyhow::anyhow!("the new record does not verify: {e}"))?;
         match store.append(&record.ledger_row()?).await {
             Ok(seq) => break (record, seq),
-            Err(StoreError::Conflict(_)) if attempt < 5 => continue,
+            Err(LedgerError::Conflict(_)) if attempt < 5 => continue,
             Err(e) => return Err(e).context("appending the record to the ledger"),
         }
     };

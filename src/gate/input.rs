@@ -8,8 +8,8 @@
 
 use similar::TextDiff;
 
+use crate::astdiff::change::ChangeInput;
 use crate::astdiff::diff::{DiffReport, FileReport, FileStatus as DiffFileStatus};
-use crate::astdiff::input::ChangeInput;
 use crate::audit::rule_guard::{mask_secrets, ChangedFile, FileStatus, RuleSet};
 use crate::audit::vote::{AuditInput, ChangedFileView};
 
@@ -170,7 +170,7 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::astdiff::input::FileVersions;
+    use crate::astdiff::change::FileVersions;
     use crate::astdiff::registry::Registry;
     use crate::astdiff::{diff_change, DiffOptions};
 

@@ -23,6 +23,7 @@
 
 mod check;
 mod extends;
+mod target;
 
 use git2::{Oid, Repository};
 use serde::Deserialize;
@@ -34,9 +35,9 @@ use crate::policy::{PolicyError, PolicySet};
 
 use check::{check_file, check_merged, parse_value, shown_path, to_config, yaml_text};
 pub use extends::{
-    parse_extends, render_problems, resolve, resolve_offline, ConfigProblem, ConfigSource,
-    ExtendsTarget, ResolvedConfig,
+    render_problems, resolve, resolve_offline, ConfigProblem, ConfigSource, ResolvedConfig,
 };
+pub use target::{parse_extends, ExtendsTarget};
 
 /// Where the file lives in a repository.
 pub const REPO_CONFIG_PATH: &str = ".github/patchgate.yml";
@@ -90,9 +91,6 @@ pub struct RollbackConfig {
     /// Labels put on a revert pull request.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Turn on auto-merge for a revert pull request (`action: pull-request` only).
-    #[serde(default)]
-    pub auto_merge: bool,
     /// Automatic reverts only this many hours after the merge (policy `window_hours`).
     #[serde(default)]
     pub window_hours: Option<u32>,
@@ -104,17 +102,8 @@ pub struct RollbackConfig {
     pub freeze_exempt_label: Option<String>,
 }
 
-/// `rollback.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RollbackAction {
-    /// Push the revert commit to the branch.
-    Push,
-    /// Open a revert pull request.
-    PullRequest,
-    /// Only comment what would be reverted and why.
-    Comment,
-}
+/// `rollback.action`: the one type the rollback flow uses too.
+pub use crate::policy::RollbackAction;
 
 /// `rules:` — the repository's changes to the Rule-Guard pack.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

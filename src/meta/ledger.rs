@@ -4,8 +4,21 @@
 //! tamper looks like) sit beside it in the meta module. Appending is atomic: a record whose
 //! `prev_record_hash` is no longer the last record's hash is refused, never forked.
 
-use crate::audit::spend::BoxFuture;
-use crate::store::StoreError;
+use crate::util::BoxFuture;
+
+/// What can go wrong with the ledger: the [`LedgerStore`] port's own error (the store maps its
+/// errors into it).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// An append lost the race or broke the chain: its `prev_record_hash` is not the last
+    /// record's hash (or not the genesis value on an empty ledger), or the record is already
+    /// there. Nothing was written; re-seal on the new head and retry.
+    #[error("ledger conflict: {0}")]
+    Conflict(String),
+    /// The storage behind the ledger failed (unreachable, a query failed, bad data).
+    #[error("{0}")]
+    Storage(String),
+}
 
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -37,10 +50,10 @@ pub struct NewLedgerRow {
 /// Durable ledger storage.
 pub trait LedgerStore: Send + Sync {
     /// The last record, if any.
-    fn last(&self) -> BoxFuture<'_, Result<Option<LedgerRow>, StoreError>>;
-    /// Append atomically; `StoreError::Conflict` when `row.prev_record_hash` is not the last
+    fn last(&self) -> BoxFuture<'_, Result<Option<LedgerRow>, LedgerError>>;
+    /// Append atomically; `LedgerError::Conflict` when `row.prev_record_hash` is not the last
     /// record's hash (or not the genesis value on an empty ledger). Returns the new `seq`.
-    fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, StoreError>>;
+    fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, LedgerError>>;
     /// Every record, by `seq`.
-    fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, StoreError>>;
+    fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, LedgerError>>;
 }

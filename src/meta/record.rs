@@ -3,7 +3,7 @@
 //!
 //! # Shape
 //!
-//! The field names are an interface (DESIGN.md, "meta.yaml"): new fields may be added, none
+//! The field names are an interface (`docs/architecture.md`, "The decision record"): new fields may be added, none
 //! renamed. [`MetaRecord::to_yaml`] writes, in this order:
 //!
 //! ```yaml
@@ -103,7 +103,7 @@ use super::decision::{
 };
 use super::hash::Sha256Hash;
 use super::ledger::NewLedgerRow;
-use crate::audit::quorum::Decision;
+use crate::audit::decide::Decision;
 use crate::audit::vote::{Verdict, Vote};
 use crate::config::AuditMode;
 

@@ -14,6 +14,7 @@
 //! metric, an event not attributable to a merge) is [`Decision::Inconclusive`] — it pauses and
 //! reports, it never reverts. A revert needs every fact it depends on, and passes every guard.
 
+mod action;
 pub mod ci;
 pub mod eval;
 pub mod event;
@@ -21,6 +22,7 @@ pub mod send;
 pub mod signing;
 pub mod spec;
 
+pub use action::{RollbackAction, UnknownAction};
 pub use eval::{evaluate, Decision, Guard, InconclusiveCause, MergeFacts, RepoState};
 pub use event::{parse_event, parse_ndjson, EventError, PolicyEvent, CI_METRIC};
 pub use spec::{Change, InconclusiveAction, MetricRule, PolicyError, PolicySet, EMBEDDED_POLICY};

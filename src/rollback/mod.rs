@@ -29,6 +29,7 @@ pub mod gitcli;
 mod message;
 mod push;
 mod revert;
+pub mod sink;
 
 pub use find::{find_pr_merge, find_reverts_of, is_revert, linear_range};
 pub use message::{RevertMessage, RevertReason};

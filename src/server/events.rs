@@ -65,6 +65,7 @@ use serde_json::json;
 
 use crate::policy::signing::{parse_signatures, EventsSecret, Verifier};
 use crate::policy::{parse_event, PolicyEvent};
+use crate::rollback::sink::EventSink;
 use crate::server::judge::{judge_batch, JudgeOptions, Judged};
 use crate::server::metrics::Metrics;
 use crate::store::events::{BatchStatus, BatchStored};
@@ -75,29 +76,6 @@ pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
 /// Longest line (one event) accepted (64 KiB); a longer one is malformed.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// What judges verified events (implemented by the rollback orchestrator,
-/// `crate::rollback::auto`).
-pub trait EventSink: Send + Sync + 'static {
-    /// Judge (and act on) one verified, stored event; `event_row` is its row in
-    /// `policy_events`. Called once per event, in line order.
-    fn apply(
-        &self,
-        event: PolicyEvent,
-        event_row: i64,
-    ) -> Pin<Box<dyn std::future::Future<Output = anyhow::Result<Applied>> + Send + '_>>;
-}
-
-/// What the sink decided about one event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    /// The policy `Decision` as JSON.
-    pub decision: serde_json::Value,
-    /// The record hash of the merge judged, when the event was attributed to one with a record.
-    pub audit_hash: Option<String>,
-    /// The merge the event was attributed to.
-    pub merge_sha: Option<String>,
-}
 
 /// Called with each line number as soon as that line has been parsed — before the body has
 /// ended, hence before it is authenticated. For observation (tests, tracing) only: it must not

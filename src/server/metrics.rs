@@ -486,6 +486,13 @@ impl Metrics {
     }
 }
 
+/// The orchestrator counts its finished rollbacks here.
+impl crate::rollback::sink::RollbackMetrics for Metrics {
+    fn rollback(&self, trigger: &str) {
+        Metrics::rollback(self, trigger);
+    }
+}
+
 /// Whether the server is accepting work. Cloneable; the server flips it to draining on
 /// SIGTERM so `/readyz` fails and the load balancer stops sending traffic.
 #[derive(Debug, Clone, Default)]

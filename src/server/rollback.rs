@@ -24,8 +24,8 @@ use crate::github::app::{GitHubApp, Installation, RepoRef};
 use crate::github::mirror::Mirrors;
 use crate::policy::{ci::ci_events, PolicyEvent, PolicySet};
 use crate::rollback::auto::{GitAccess, GitHubForge, Orchestrator, PushError, RollbackSettings};
+use crate::rollback::sink::{Applied, EventSink};
 use crate::server::app::{ManualRollback, Rollbacks};
-use crate::server::events::{Applied, EventSink};
 use crate::server::metrics::Metrics;
 use crate::store::Store;
 use crate::webhook::Event;
@@ -286,8 +286,7 @@ fn repo_settings(git: &dyn GitAccess, repo: &str) -> Result<(PolicySet, Rollback
 /// `_extends` chain is not followed here: post-merge settings come from the repository's own
 /// file.
 fn settings_from(text: Option<&str>) -> Result<(PolicySet, RollbackSettings)> {
-    use crate::gate::repo_config::{parse, RepoConfig, RollbackAction};
-    use crate::rollback::auto::Action;
+    use crate::gate::repo_config::{parse, RepoConfig};
     let cfg = match text {
         Some(t) => parse(t, "the default branch")?,
         None => RepoConfig::default(),
@@ -295,17 +294,12 @@ fn settings_from(text: Option<&str>) -> Result<(PolicySet, RollbackSettings)> {
     let policy = cfg
         .effective_policy()
         .map_err(|e| anyhow::anyhow!("the repository's policy: {e}"))?;
-    let action = match cfg.rollback.action {
-        Some(RollbackAction::PullRequest) => Action::PullRequest,
-        Some(RollbackAction::Comment) => Action::Comment,
-        Some(RollbackAction::Push) | None => Action::Push,
-    };
+    let action = cfg.rollback.action.unwrap_or_default();
     Ok((
         policy,
         RollbackSettings {
             action,
             labels: cfg.rollback.labels.clone(),
-            auto_merge: cfg.rollback.auto_merge,
         },
     ))
 }

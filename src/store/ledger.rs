@@ -7,8 +7,8 @@
 //! `record_hash` / `prev_record_hash` back it up. This module must never fork the chain,
 //! never leave a gap, and never rewrite or delete a row.
 
-use crate::audit::spend::BoxFuture;
-use crate::meta::ledger::{LedgerRow, LedgerStore, NewLedgerRow, GENESIS};
+use crate::meta::ledger::{LedgerError, LedgerRow, LedgerStore, NewLedgerRow, GENESIS};
+use crate::util::BoxFuture;
 
 use super::{map_err, Pool, Store, StoreError};
 
@@ -135,17 +135,28 @@ impl Store {
     }
 }
 
+/// The store's errors as the ledger port's: a lost race stays a `Conflict`, anything else is
+/// a storage failure (its text kept).
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => LedgerError::Conflict(m),
+            other => LedgerError::Storage(other.to_string()),
+        }
+    }
+}
+
 impl LedgerStore for Store {
-    fn last(&self) -> BoxFuture<'_, Result<Option<LedgerRow>, StoreError>> {
-        Box::pin(self.ledger_last())
+    fn last(&self) -> BoxFuture<'_, Result<Option<LedgerRow>, LedgerError>> {
+        Box::pin(async move { Ok(self.ledger_last().await?) })
     }
 
-    fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, StoreError>> {
-        Box::pin(self.ledger_append(row))
+    fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, LedgerError>> {
+        Box::pin(async move { Ok(self.ledger_append(row).await?) })
     }
 
-    fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, StoreError>> {
-        Box::pin(self.ledger_all())
+    fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, LedgerError>> {
+        Box::pin(async move { Ok(self.ledger_all().await?) })
     }
 }
 

@@ -7,7 +7,8 @@
 //! schema and the day on PostgreSQL. This module must never reserve past the cap, never
 //! accept a non-finite or negative amount, and never settle a reservation that does not exist.
 
-use crate::audit::spend::{BoxFuture, Reservation, ReservationId, SpendStore, Usage};
+use crate::audit::spend::{Reservation, ReservationId, SpendError, SpendStore, Usage};
+use crate::util::BoxFuture;
 
 use super::{map_err, Pool, Store, StoreError};
 
@@ -166,21 +167,32 @@ impl Store {
     }
 }
 
+/// The store's errors as the spend port's: a refused request stays `Invalid`, anything else is
+/// a storage failure (its text kept).
+impl From<StoreError> for SpendError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => SpendError::Invalid(m),
+            other => SpendError::Storage(other.to_string()),
+        }
+    }
+}
+
 impl SpendStore for Store {
     fn try_reserve<'a>(
         &'a self,
         r: &'a Reservation,
         cap_usd: f64,
-    ) -> BoxFuture<'a, Result<Option<ReservationId>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<ReservationId>, SpendError>> {
         Box::pin(async move { Ok(self.reserve(r, cap_usd).await?.map(ReservationId)) })
     }
 
-    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.settle_row(id.0, actual))
+    fn settle(&self, id: ReservationId, actual: Usage) -> BoxFuture<'_, Result<(), SpendError>> {
+        Box::pin(async move { Ok(self.settle_row(id.0, actual).await?) })
     }
 
-    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, StoreError>> {
-        Box::pin(self.spent_on(day))
+    fn spent<'a>(&'a self, day: &'a str) -> BoxFuture<'a, Result<f64, SpendError>> {
+        Box::pin(async move { Ok(self.spent_on(day).await?) })
     }
 }
 
@@ -220,11 +232,11 @@ mod tests {
         };
         assert!(matches!(
             s.try_reserve(&r, 1.0).await,
-            Err(StoreError::Invalid(_))
+            Err(SpendError::Invalid(_))
         ));
         assert!(matches!(
             s.settle(ReservationId(42), Usage::default()).await,
-            Err(StoreError::Invalid(_))
+            Err(SpendError::Invalid(_))
         ));
     }
 }

@@ -4,11 +4,11 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::extends::parse_extends;
-use super::{apply_rules, RepoConfig, RepoConfigError, RollbackAction, MAX_CONFIG_BYTES};
+use super::target::parse_extends;
+use super::{apply_rules, RepoConfig, RepoConfigError, MAX_CONFIG_BYTES};
 use crate::audit::rule_guard::RuleSet;
-use crate::github::commands::did_you_mean;
 use crate::policy::{PolicyError, PolicySet};
+use crate::util::{code_span, did_you_mean};
 
 const TOP_KEYS: [&str; 7] = [
     "threshold_percent",
@@ -21,14 +21,16 @@ const TOP_KEYS: [&str; 7] = [
 ];
 const RULES_KEYS: [&str; 2] = ["disable", "add"];
 const RENDER_B_KEYS: [&str; 1] = ["required"];
-const ROLLBACK_KEYS: [&str; 6] = [
+const ROLLBACK_KEYS: [&str; 5] = [
     "action",
     "labels",
-    "auto_merge",
     "window_hours",
     "max_per_day",
     "freeze_exempt_label",
 ];
+/// What a config that still sets `rollback.auto_merge` is told.
+const AUTO_MERGE_REMOVED: &str = "rollback.auto_merge was removed: patchgate never turned on GitHub's auto-merge (the key only added a sentence to the revert pull request); delete the key, and turn on auto-merge for the revert pull request on GitHub if you want it";
+
 const ROLLBACK_ACTIONS: [&str; 3] = ["push", "pull-request", "comment"];
 
 /// Keys that would make patchgate call an address, use a credential or run a program.
@@ -162,7 +164,7 @@ fn check_rollback(val: &Value, path: &str, out: &mut Found) {
                         let hint = did_you_mean(a, &ROLLBACK_ACTIONS)
                             .map(|s| format!(" (did you mean `{s}`?)"))
                             .unwrap_or_default();
-                        out.push((p, format!("{} is not an action{hint}: write one of push, pull-request, comment", quoted(a))));
+                        out.push((p, format!("{} is not an action{hint}: write one of push, pull-request, comment", code_span(a))));
                     }
                 }
             }
@@ -172,9 +174,7 @@ fn check_rollback(val: &Value, path: &str, out: &mut Found) {
                 }
             }
             "freeze_exempt_label" => label(v, &p, out),
-            "auto_merge" => {
-                boolean(v, &p, out);
-            }
+            "auto_merge" => out.push((p, AUTO_MERGE_REMOVED.into())),
             "window_hours" => {
                 if let Some(n) = whole(v, &p, out) {
                     if n == 0 {
@@ -196,17 +196,6 @@ pub(super) fn check_merged(v: &Value, out: &mut Found) {
         // Every shape problem was reported by `check_file`; `to_config` reports the rest.
         return;
     };
-    if cfg.rollback.auto_merge
-        && matches!(
-            cfg.rollback.action,
-            Some(RollbackAction::Push | RollbackAction::Comment)
-        )
-    {
-        out.push((
-            "rollback.auto_merge".into(),
-            "auto-merge applies to a revert pull request only: set `rollback.action: pull-request` or drop `auto_merge`".into(),
-        ));
-    }
     if let Err(e) = cfg.effective_policy() {
         let (path, message) = policy_problem(e);
         let both_set = |k: &str| cfg.policy.as_ref().and_then(|p| p.get(k)).is_some();
@@ -279,17 +268,17 @@ fn unknown(key: &str, val: &Value, path: &str, allowed: &[&str], out: &mut Found
     let message = if !hits.is_empty() {
         format!(
             "a repository config may not set endpoints, keys or commands (found {}): they live in the server config only, so that a repository cannot make patchgate call an address or run a program of its choosing; ask the patchgate operators",
-            hits.iter().map(|h| quoted(h)).collect::<Vec<_>>().join(", ")
+            hits.iter().map(|h| code_span(h)).collect::<Vec<_>>().join(", ")
         )
     } else if SERVER_ONLY_KEYS.contains(&lower.as_str()) {
-        format!("{} is set in the server config (PATCHGATE_CONFIG), not by a repository; ask the patchgate operators", quoted(key))
+        format!("{} is set in the server config (PATCHGATE_CONFIG), not by a repository; ask the patchgate operators", code_span(key))
     } else {
         let hint = did_you_mean(key, allowed)
             .map(|s| format!(" Did you mean `{s}`?"))
             .unwrap_or_default();
         format!(
             "unknown key {}.{hint} Allowed here: {}",
-            quoted(key),
+            code_span(key),
             allowed.join(", ")
         )
     };
@@ -435,7 +424,7 @@ fn kind(v: &Value) -> String {
         Value::Number(n) => format!("the number {n}"),
         Value::String(s) => format!(
             "the string {}",
-            quoted(&s.chars().take(40).collect::<String>())
+            code_span(&s.chars().take(40).collect::<String>())
         ),
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
@@ -456,17 +445,6 @@ pub(super) fn shown_path(path: &str) -> &str {
         "the file"
     } else {
         path
-    }
-}
-
-/// `text` as inline code, whatever backticks it holds.
-pub(super) fn quoted(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    if longest == 0 {
-        format!("{fence}{text}{fence}")
-    } else {
-        format!("{fence} {text} {fence}")
     }
 }
 

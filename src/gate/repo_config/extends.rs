@@ -5,8 +5,10 @@ use std::future::Future;
 
 use serde_yaml::Value;
 
-use super::check::{check_file, check_merged, check_rules, parse_value, quoted, to_config};
+use super::check::{check_file, check_merged, check_rules, parse_value, to_config};
+use super::target::{parse_extends, split_repo};
 use super::{RepoConfig, MAX_EXTENDS_DEPTH, REPO_CONFIG_PATH};
+use crate::util::code_span;
 
 /// Where the files another repository's config names come from: the caller's I/O (the GitHub
 /// API in the server, a map in tests). Never asked for the repository's own file: that one is
@@ -71,7 +73,7 @@ pub async fn resolve<S: ConfigSource>(
             "",
             format!(
                 "{} is not a repository name of the form owner/name",
-                quoted(repo)
+                code_span(repo)
             ),
         );
         return r.finish();
@@ -147,8 +149,8 @@ pub async fn resolve<S: ConfigSource>(
             Ok(None) => {
                 r.problem(&label, "_extends", format!(
                     "{} names {}, which does not exist on that repository's default branch (or patchgate cannot read it): fix the name or install the app there",
-                    quoted(&format!("_extends: {extends}")),
-                    quoted(&format!("{}:{}", target.repo, target.path))
+                    code_span(&format!("_extends: {extends}")),
+                    code_span(&format!("{}:{}", target.repo, target.path))
                 ));
                 break;
             }
@@ -158,7 +160,7 @@ pub async fn resolve<S: ConfigSource>(
                     "_extends",
                     format!(
                     "{} could not be read ({e:#}); run `/patchgate recheck` once GitHub answers",
-                    quoted(&format!("_extends: {extends}"))
+                    code_span(&format!("_extends: {extends}"))
                 ),
                 );
                 break;
@@ -201,9 +203,9 @@ pub fn render_problems(problems: &[ConfigProblem]) -> String {
             if p.path.is_empty() {
                 "the file".to_string()
             } else {
-                quoted(&p.path)
+                code_span(&p.path)
             },
-            quoted(&p.source),
+            code_span(&p.source),
             p.message.replace('\n', " ")
         ));
     }
@@ -211,50 +213,6 @@ pub fn render_problems(problems: &[ConfigProblem]) -> String {
         "\nCheck a file locally with `patchgate config check {REPO_CONFIG_PATH}`.\n"
     ));
     out
-}
-
-/// Where `_extends` points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExtendsTarget {
-    /// `owner/name`.
-    pub repo: String,
-    /// The file in that repository.
-    pub path: String,
-}
-
-/// Read an `_extends` value written in a file of `owner`'s: `.github`, `repo`, `owner/repo`,
-/// each optionally followed by `:path`.
-pub fn parse_extends(value: &str, owner: &str) -> Result<ExtendsTarget, String> {
-    let form =
-        "write `.github`, `other-repo` or `owner/repo`, optionally followed by `:path/to/file.yml`";
-    let value = value.trim();
-    let (target, path) = match value.split_once(':') {
-        Some((t, p)) => (t, p),
-        None => (value, REPO_CONFIG_PATH),
-    };
-    let repo = match target.split_once('/') {
-        Some((o, n)) if valid_owner(o) && valid_repo_name(n) => format!("{o}/{n}"),
-        None if valid_repo_name(target) => format!("{owner}/{target}"),
-        _ => return Err(format!("{} is not a repository: {form}", quoted(target))),
-    };
-    let bad_path = path.is_empty()
-        || path.len() > 1024
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path.chars().any(char::is_control)
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..");
-    if bad_path {
-        return Err(format!(
-            "{} is not a file path inside a repository (relative, no `..`): {form}",
-            quoted(path)
-        ));
-    }
-    Ok(ExtendsTarget {
-        repo,
-        path: path.to_string(),
-    })
 }
 
 #[derive(Default)]
@@ -337,25 +295,6 @@ impl Resolution {
 
 fn label_of(repo: &str, path: &str, at: &str) -> String {
     format!("{repo}:{path}@{at}")
-}
-
-fn split_repo(repo: &str) -> Option<(&str, &str)> {
-    repo.split_once('/')
-        .filter(|(o, n)| valid_owner(o) && valid_repo_name(n))
-}
-
-/// A GitHub user or organisation name.
-fn valid_owner(o: &str) -> bool {
-    (1..=39).contains(&o.len()) && o.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// A GitHub repository name.
-fn valid_repo_name(n: &str) -> bool {
-    (1..=100).contains(&n.len())
-        && n != "."
-        && n != ".."
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// `b` over `a`: mappings merge key by key (recursively), anything else in `b` replaces `a`.

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::audit::spend::BoxFuture;
 use crate::github::app::{Installation, RepoRef};
+use crate::util::BoxFuture;
 
 /// A pull request, as the orchestrator needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,8 +48,6 @@ pub struct RevertPr {
     pub body: String,
     /// Labels to put on it.
     pub labels: Vec<String>,
-    /// Ask for auto-merge.
-    pub auto_merge: bool,
 }
 
 /// The pull-request side of a forge. Every call may fail; the orchestrator retries later
@@ -333,15 +331,9 @@ impl Forge for GitHubForge {
     ) -> BoxFuture<'a, anyhow::Result<u64>> {
         Box::pin(async move {
             let r = RepoRef::parse(repo)?;
-            let mut body = pr.body.clone();
-            if pr.auto_merge {
-                // Auto-merge is a GraphQL mutation the installation client does not make yet:
-                // say so on the PR rather than pretend.
-                body.push_str("\n\n(auto-merge requested by the repository's configuration)");
-            }
             let n = self
                 .installation
-                .create_pull(&r, &pr.title, &pr.head, &pr.base, &body)
+                .create_pull(&r, &pr.title, &pr.head, &pr.base, &pr.body)
                 .await?;
             if !pr.labels.is_empty() {
                 self.installation.add_labels(&r, n, &pr.labels).await?;

@@ -45,13 +45,14 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::notes;
-use crate::policy::{evaluate, Decision, MergeFacts, PolicyEvent, PolicySet, RepoState};
+use crate::policy::{
+    evaluate, Decision, MergeFacts, PolicyEvent, PolicySet, RepoState, RollbackAction,
+};
+use crate::rollback::sink::{Applied, EventSink, RollbackMetrics};
 use crate::rollback::{
     find_pr_merge, find_reverts_of, plan_revert_with, RevertMessage, RevertOptions, RevertReason,
     RevertTarget, RollbackError,
 };
-use crate::server::events::{Applied, EventSink};
-use crate::server::metrics::Metrics;
 use crate::store::rollbacks::{Begun, NewRollback, RollbackRow, RollbackState};
 use crate::store::Store;
 
@@ -65,47 +66,13 @@ pub const FAILPOINT_ENV: &str = "PATCHGATE_FAILPOINT";
 /// How many times a push that lost a race is refetched, re-planned and retried.
 pub const PUSH_RETRIES: u32 = 3;
 
-/// What to do with a revert (the repository's `rollback.action`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Push straight to the default branch.
-    #[default]
-    Push,
-    /// Push a branch and open a labelled revert pull request.
-    PullRequest,
-    /// Comment only: the revert is prepared on the mirror, never pushed.
-    Comment,
-}
-
-impl Action {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Push => "push",
-            Action::PullRequest => "pull-request",
-            Action::Comment => "comment",
-        }
-    }
-
-    fn parse(s: &str) -> Action {
-        match s {
-            "pull-request" => Action::PullRequest,
-            "comment" => Action::Comment,
-            _ => Action::Push,
-        }
-    }
-}
-
 /// A repository's rollback settings (`rollback:` in its config).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RollbackSettings {
     /// What to do with a revert.
-    pub action: Action,
+    pub action: RollbackAction,
     /// Labels of a revert pull request.
     pub labels: Vec<String>,
-    /// Ask for auto-merge of a revert pull request.
-    pub auto_merge: bool,
 }
 
 /// A point of the flow where `PATCHGATE_FAILPOINT` can abort the process.
@@ -242,7 +209,7 @@ pub struct Orchestrator {
     store: Store,
     git: Arc<dyn GitAccess>,
     forge: Arc<dyn Forge>,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<Arc<dyn RollbackMetrics>>,
     policy: PolicySet,
     settings: RollbackSettings,
     clock: Clock,
@@ -328,7 +295,7 @@ impl Orchestrator {
     }
 
     /// Count rollbacks in `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Orchestrator {
+    pub fn with_metrics(mut self, metrics: Arc<dyn RollbackMetrics>) -> Orchestrator {
         self.metrics = Some(metrics);
         self
     }
@@ -741,7 +708,14 @@ impl Orchestrator {
 
     /// Take a recorded rollback from wherever it is to `reported` or `failed`.
     async fn drive(&self, mut row: RollbackRow, plan: &Plan) -> anyhow::Result<RollbackOutcome> {
-        let action = Action::parse(&row.action);
+        // An unknown stored action is an error (the row stays where it is), never a push.
+        let action = RollbackAction::parse(&row.action).map_err(|e| {
+            anyhow::anyhow!(
+                "rollback {} of {}: stored action: {e}",
+                row.id,
+                row.merge_sha
+            )
+        })?;
         if matches!(row.state, RollbackState::Planned | RollbackState::Committed) {
             let mut attempt = 0u32;
             loop {
@@ -771,11 +745,11 @@ impl Orchestrator {
                             .await?;
                         row.revert_sha = Some(sha.clone());
                         self.hit(Step::AfterCommit);
-                        if action == Action::Comment {
+                        if action == RollbackAction::Comment {
                             break;
                         }
                         let remote_ref = match action {
-                            Action::PullRequest => {
+                            RollbackAction::PullRequest => {
                                 format!("refs/heads/{}", pr_branch(&row.merge_sha))
                             }
                             _ => format!("refs/heads/{}", plan.branch),
@@ -836,7 +810,7 @@ impl Orchestrator {
         &self,
         row: &RollbackRow,
         plan: &Plan,
-        action: Action,
+        action: RollbackAction,
     ) -> anyhow::Result<GitStep> {
         let git = self.git.clone();
         let row = row.clone();
@@ -850,7 +824,7 @@ impl Orchestrator {
             if let Some((_, by)) = find_reverts_of(&mirror, &plan.branch, merge, &[merge])? {
                 return Ok(GitStep::Found(by));
             }
-            if action == Action::PullRequest {
+            if action == RollbackAction::PullRequest {
                 let pr_ref = format!("refs/heads/{}", pr_branch(&row.merge_sha));
                 if let Ok(id) = mirror.refname_to_id(&pr_ref) {
                     if reverts(&mirror, id, merge)? {
@@ -908,11 +882,11 @@ impl Orchestrator {
         &self,
         row: RollbackRow,
         plan: &Plan,
-        action: Action,
+        action: RollbackAction,
     ) -> anyhow::Result<RollbackOutcome> {
         let mut row = row;
         let reason = plan.reason.text.clone();
-        if action == Action::PullRequest && row.revert_pr.is_none() {
+        if action == RollbackAction::PullRequest && row.revert_pr.is_none() {
             let title = format!(
                 "Revert \"{}\"",
                 plan.title
@@ -925,7 +899,6 @@ impl Orchestrator {
                 base: plan.branch.clone(),
                 body: format!("{reason}\n\n{}", report::marker(&row.merge_sha)),
                 labels: self.settings.labels.clone(),
-                auto_merge: self.settings.auto_merge,
             };
             let n = self.forge.open_revert_pr(&row.repo, &req).await?;
             self.store

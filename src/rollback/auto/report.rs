@@ -13,9 +13,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::meta::canonical::hash_record;
-use crate::meta::ledger::{LedgerStore, NewLedgerRow, GENESIS};
+use crate::meta::ledger::{LedgerError, LedgerStore, NewLedgerRow, GENESIS};
 use crate::store::rollbacks::RollbackRow;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The marker that ties a comment to a rollback (so a forge can find an earlier one).
 pub fn marker(merge: &str) -> String {
@@ -27,7 +27,7 @@ pub async fn find_entry(
     store: &Store,
     repo: &str,
     merge: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, LedgerError> {
     let rows = LedgerStore::all(store).await?;
     for r in rows.iter().rev() {
         if r.repo != repo {
@@ -107,7 +107,7 @@ pub async fn append_entry(
         };
         match LedgerStore::append(store, &new).await {
             Ok(_) => return Ok(hash),
-            Err(StoreError::Conflict(e)) => last_err = Some(e),
+            Err(LedgerError::Conflict(e)) => last_err = Some(e),
             Err(e) => return Err(e.into()),
         }
     }
