@@ -124,7 +124,7 @@ pub enum Merged {
 /// Revert `commit` against `parent` on top of the commit `ours`: git's three-way merge with the
 /// reverted commit as the base, `ours` as the first side and `parent` as the second — what
 /// `git revert [-m 1] commit` computes on a branch at `ours`.
-pub(crate) fn revert_merge(
+pub fn revert_merge(
     repo: &Repository,
     commit: Oid,
     parent: Oid,
