@@ -2,6 +2,10 @@
 //! local bare remote, on a repository of 10,000 commits (feature branches merged with merge
 //! commits, a few files changed per commit), 30 runs; prints p50/p95 (target: p95 < 2 s).
 //!
+//! Then, in the same run, the revert's merge alone on the same mirror: git's
+//! (`git merge-tree --merge-base`, what the engine runs) against libgit2's tree merge (what it
+//! ran before), 30 times each, medians.
+//!
 //! Run: `cargo bench --bench rollback_latency` (see benches/README.md, "Rollback latency").
 //! The mirror is fetched once before timing (the server keeps its mirrors warm); each run gets
 //! a fresh store and the remote's branch reset to the original tip, so every run reverts.
@@ -16,6 +20,7 @@ use patchgate::meta::canonical::hash_record;
 use patchgate::meta::ledger::{LedgerStore, NewLedgerRow, GENESIS};
 use patchgate::policy::{parse_event, PolicySet};
 use patchgate::rollback::auto::{GitAccess, LocalForge, LocalGit, Orchestrator, RollbackSettings};
+use patchgate::rollback::gitcli::{revert_merge, Merged};
 use patchgate::store::Store;
 use serde_json::{json, Value};
 
@@ -208,5 +213,40 @@ fn main() {
         pct(&sorted, 50.0) * 1000.0,
         pct(&sorted, 95.0) * 1000.0,
         sorted[sorted.len() - 1] * 1000.0
+    );
+
+    // The revert's merge alone, git's against libgit2's, on the mirror at the original tip.
+    let mirror = git.open(REPO).expect("mirror");
+    let (m, p) = {
+        let c = mirror.find_commit(merge).expect("merge");
+        (c.id(), c.parent_id(0).expect("first parent"))
+    };
+    let (mut by_git, mut by_libgit2) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let merged = revert_merge(&mirror, m, p, tip).expect("git merge-tree");
+        by_git.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let (base, ours, theirs) = (
+            mirror.find_commit(m).and_then(|c| c.tree()).expect("tree"),
+            mirror
+                .find_commit(tip)
+                .and_then(|c| c.tree())
+                .expect("tree"),
+            mirror.find_commit(p).and_then(|c| c.tree()).expect("tree"),
+        );
+        let mut index = mirror
+            .merge_trees(&base, &ours, &theirs, None)
+            .expect("libgit2 merge");
+        let tree = index.write_tree_to(&mirror).expect("write tree");
+        by_libgit2.push(t.elapsed().as_secs_f64());
+        assert_eq!(merged, Merged::Clean(tree), "both merges agree here");
+    }
+    by_git.sort_by(f64::total_cmp);
+    by_libgit2.sort_by(f64::total_cmp);
+    println!(
+        "the revert's merge alone, median of {RUNS}: git merge-tree {:.1} ms, libgit2 merge_trees {:.1} ms",
+        pct(&by_git, 50.0) * 1000.0,
+        pct(&by_libgit2, 50.0) * 1000.0
     );
 }

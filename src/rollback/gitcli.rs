@@ -124,12 +124,7 @@ pub enum Merged {
 /// Revert `commit` against `parent` on top of the commit `ours`: git's three-way merge with the
 /// reverted commit as the base, `ours` as the first side and `parent` as the second — what
 /// `git revert [-m 1] commit` computes on a branch at `ours`.
-pub(crate) fn revert_merge(
-    repo: &Repository,
-    commit: Oid,
-    parent: Oid,
-    ours: Oid,
-) -> Result<Merged> {
+pub fn revert_merge(repo: &Repository, commit: Oid, parent: Oid, ours: Oid) -> Result<Merged> {
     check_version()?;
     let mut cmd = command(repo);
     cmd.args(["merge-tree", "--write-tree", "-z", "--name-only"])

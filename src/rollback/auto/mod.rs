@@ -855,6 +855,13 @@ impl Orchestrator {
             let p = match plan_revert_with(&mirror, &plan.branch, plan.target, &msg, &opts) {
                 Ok(p) => p,
                 Err(RollbackError::Git(e)) => return Err(e.into()),
+                // git missing, too old or failing is the server's problem, not the merge's:
+                // an error (retried later), never a rollback recorded as failed.
+                Err(
+                    e @ (RollbackError::GitMissing(_)
+                    | RollbackError::GitTooOld { .. }
+                    | RollbackError::GitFailed { .. }),
+                ) => return Err(e.into()),
                 Err(e) => return Ok(GitStep::Refused(e)),
             };
             let sig = git2::Signature::now("patchgate", "patchgate@localhost")?;
