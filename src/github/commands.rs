@@ -13,6 +13,12 @@
 //!
 //! This module is pure: it never talks to GitHub and never decides who may run a command —
 //! [`needs_write`] says what a command requires, the caller checks it in one place.
+//!
+//! `approve` and `block` ([`parse_vote`]) are parsed here, but `serve` does not carry them out
+//! yet: they are answered with [`VOTES_NOT_WIRED`], so a maintainer is never left thinking a
+//! vote was recorded.
+
+use crate::meta::decision::HumanVerdict;
 
 use crate::util::did_you_mean;
 
@@ -28,7 +34,9 @@ pub const MAX_REF_LEN: usize = 255;
 const PREFIX: &str = "/patchgate";
 
 /// The command words, in the order help lists them.
-const COMMANDS: [&str; 4] = ["recheck", "render-b", "rollback", "help"];
+const COMMANDS: [&str; 6] = [
+    "recheck", "render-b", "rollback", "approve", "block", "help",
+];
 
 /// Where render B comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +96,38 @@ pub fn parse_comment(body: &str) -> Vec<Parsed> {
     out
 }
 
+/// A maintainer's vote: `/patchgate approve <reason>` or `/patchgate block <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteCommand {
+    pub verdict: HumanVerdict,
+    /// Required; at most [`MAX_REASON_CHARS`] characters are kept.
+    pub reason: String,
+}
+
+/// Why a vote command is not carried out here yet: the decision table, the record and the
+/// ledger take a maintainer's vote ([`crate::meta::decision::HumanVote`],
+/// [`crate::meta::human::standing_vote`]), but `serve` does not yet read it from comments.
+pub const VOTES_NOT_WIRED: &str = "maintainer votes are not taken from comments by this server yet (nothing was recorded); the gate's decision table and records support them";
+
+/// `approve` / `block` and their arguments: the vote, or what is wrong with it.
+pub fn parse_vote(word: &str, args: &str) -> Option<Result<VoteCommand, String>> {
+    let verdict = match word.to_ascii_lowercase().as_str() {
+        "approve" => HumanVerdict::Approve,
+        "block" => HumanVerdict::Block,
+        _ => return None,
+    };
+    let args = args.trim();
+    if args.is_empty() {
+        return Some(Err(format!(
+            "`{verdict}` needs a reason, recorded with the vote: write `{PREFIX} {verdict} <reason>`"
+        )));
+    }
+    Some(Ok(VoteCommand {
+        verdict,
+        reason: args.chars().take(MAX_REASON_CHARS).collect(),
+    }))
+}
+
 /// Whether a command needs write access to the repository: every command except `help`.
 pub fn needs_write(cmd: &Command) -> bool {
     !matches!(cmd, Command::Help)
@@ -106,6 +146,7 @@ pub fn help_text() -> String {
          | `/patchgate render-b #N` | takes pull request #N as render B (the independent second rendering) and runs the gate again | users with write access |\n\
          | `/patchgate render-b <ref>` | takes a branch or tag (`v1.2`, `refs/tags/v1.2`) or a full commit id of this repository as render B and runs the gate again | users with write access |\n\
          | `/patchgate rollback [reason]` | reverts this pull request's merge (pushed, or proposed as a revert PR, as the repository's config says); the reason, up to {MAX_REASON_CHARS} characters, is recorded with the revert | users with write access |\n\
+         | `/patchgate approve <reason>`, `/patchgate block <reason>` | a maintainer's decision on the current head — **not yet taken from comments by this server** (it answers so; nothing is recorded) | — |\n\
          | `/patchgate help` (or `/patchgate` alone) | shows this list | anyone |\n\
          \n\
          A pull request can also name the one it is a second rendering of with a line \
@@ -191,6 +232,17 @@ fn parse_command(rest: &str) -> Parsed {
         "rollback" => Parsed::Command(Command::Rollback {
             reason: (!args.is_empty()).then(|| args.chars().take(MAX_REASON_CHARS).collect()),
         }),
+        "approve" | "block" => Parsed::Invalid {
+            command: if lower == "approve" {
+                "approve"
+            } else {
+                "block"
+            },
+            message: match parse_vote(word, args) {
+                Some(Err(message)) => message,
+                _ => VOTES_NOT_WIRED.to_string(),
+            },
+        },
         _ => Parsed::Unknown {
             word: word.to_string(),
             suggestion: did_you_mean(word, &COMMANDS),
@@ -711,6 +763,66 @@ mod tests {
             assert!(help.contains(&format!("/patchgate {c}")), "{c}");
         }
         assert!(help.contains("write access"));
+    }
+
+    #[test]
+    fn approve_and_block_are_parsed_need_a_reason_and_say_they_are_not_wired() {
+        assert_eq!(
+            parse_vote("approve", " read both renders; B's loop is equivalent "),
+            Some(Ok(VoteCommand {
+                verdict: HumanVerdict::Approve,
+                reason: "read both renders; B's loop is equivalent".into()
+            }))
+        );
+        assert_eq!(
+            parse_vote("BLOCK", "not this release")
+                .unwrap()
+                .unwrap()
+                .verdict,
+            HumanVerdict::Block
+        );
+        assert!(parse_vote("approve", "  ")
+            .unwrap()
+            .unwrap_err()
+            .contains("needs a reason"));
+        assert_eq!(parse_vote("recheck", "x"), None);
+        let long = "x".repeat(900);
+        assert_eq!(
+            parse_vote("approve", &long)
+                .unwrap()
+                .unwrap()
+                .reason
+                .chars()
+                .count(),
+            MAX_REASON_CHARS
+        );
+        match cmds("/patchgate approve lgtm").as_slice() {
+            [Parsed::Invalid {
+                command: "approve",
+                message,
+            }] => {
+                assert_eq!(message, VOTES_NOT_WIRED)
+            }
+            other => panic!("{other:?}"),
+        }
+        match cmds("/patchgate block").as_slice() {
+            [Parsed::Invalid {
+                command: "block",
+                message,
+            }] => {
+                assert!(message.contains("needs a reason"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(cmds("> /patchgate approve lgtm").is_empty());
+        assert_eq!(
+            cmds("/patchgate aprove ok"),
+            vec![Parsed::Unknown {
+                word: "aprove".into(),
+                suggestion: Some("approve")
+            }]
+        );
+        assert_eq!(did_you_mean("blok", &COMMANDS), Some("block"));
     }
 
     #[test]

@@ -39,8 +39,10 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// The auditors the server config names besides Rule-Guard: a shell script that rejects a
-/// change containing an AWS key id (with a finding on the file), approves anything else, and
-/// — while `<dir>/hold` exists — announces itself in `<dir>/started` and waits.
+/// change containing an AWS key id (with a finding on the file), abstains on an escalated
+/// change (renders that differ: the escalated audit then fails closed, as with an auditor that
+/// cannot judge it), approves anything else, and — while `<dir>/hold` exists — announces itself
+/// in `<dir>/started` and waits.
 pub const AUDITOR: &str = r#"input=$(cat)
 dir=$(dirname "$0")
 if [ -e "$dir/hold" ]; then
@@ -48,6 +50,7 @@ if [ -e "$dir/hold" ]; then
   while [ -e "$dir/hold" ]; do sleep 0.1; done
 fi
 case "$input" in
+  *'"escalation":{'*) echo '{"verdict":"abstain","reason":"escalated changes are left to the maintainers"}' ;;
   *AKIA*) echo '{"verdict":"reject","reason":"an access key id in the change","findings":[{"rule":"team.no-keys","file":"creds.py","line":1,"severity":"error","message":"access key id committed"}],"explanation":"rejects keys"}' ;;
   *) echo '{"verdict":"approve","reason":"reviewed","explanation":"fine"}' ;;
 esac
