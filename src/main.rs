@@ -11,12 +11,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use patchgate::astdiff::bench::{run_bench, BenchOptions};
+use patchgate::astdiff::exclude::PathFilter;
 use patchgate::astdiff::input::from_revs;
 use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
+use patchgate::astdiff::{diff_change, diff_change_excluding, DiffOptions, Verdict};
 use patchgate::audit::rule_guard::RuleSet;
 use patchgate::config::{self, AuditMode, Flags, Settings};
 use patchgate::gate::actions;
@@ -408,9 +409,22 @@ struct DiffArgs {
     /// Nodes per file beyond which the file is compared as lines.
     #[arg(long, default_value_t = Limits::default().max_nodes)]
     max_nodes: usize,
-    /// Milliseconds per file beyond which matching gives up and the file is compared as lines.
+    /// Steps of matcher work per pair of trees beyond which the file is compared as lines
+    /// (deterministic: the same on any machine).
+    #[arg(long, default_value_t = Limits::default().max_match_steps)]
+    max_match_steps: u64,
+    /// Last-resort wall-clock guard per file, in milliseconds: a file it stops is compared as
+    /// lines, reported as stopped by the guard, and the change escalates (never agrees).
     #[arg(long, default_value_t = Limits::default().time_limit_ms)]
     time_limit_ms: u64,
+    /// A glob of paths that do not count in the renders' variance (reported apart); repeat for
+    /// more. Replaces the default list (scratch scripts such as `reproduce*`, backups; see
+    /// docs/configuration.md).
+    #[arg(long, value_name = "GLOB", conflicts_with = "no_exclude")]
+    exclude: Vec<String>,
+    /// Count every file: no exclude list, not even the default one.
+    #[arg(long)]
+    no_exclude: bool,
     /// Benchmark mode: diff every before/after pair under DIR (see benches/README.md).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["a", "b", "head"])]
     bench: Option<PathBuf>,
@@ -892,6 +906,7 @@ fn cmd_diff(args: DiffArgs) -> Result<u8> {
         limits: Limits {
             max_bytes: args.max_bytes,
             max_nodes: args.max_nodes,
+            max_match_steps: args.max_match_steps,
             time_limit_ms: args.time_limit_ms,
         },
         ..DiffOptions::default()
@@ -927,7 +942,14 @@ fn cmd_diff(args: DiffArgs) -> Result<u8> {
         }),
     };
     let input = load(&spec)?;
-    let report = diff_change(&input, &registry, &opts);
+    let exclude = if args.no_exclude {
+        PathFilter::none()
+    } else if args.exclude.is_empty() {
+        PathFilter::defaults()
+    } else {
+        PathFilter::new(&args.exclude).context("--exclude")?
+    };
+    let report = diff_change_excluding(&input, &registry, &opts, &exclude);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => {

@@ -11,6 +11,8 @@ mod auto_rollback;
 mod check;
 mod cli;
 mod config_doc;
+mod denominator;
+mod errortol;
 mod events;
 mod fake_github;
 mod format;

@@ -9,7 +9,11 @@
 
 pub mod bench;
 pub mod diff;
+pub mod differences;
+pub mod exclude;
+pub mod inflation;
 pub mod input;
+pub mod lines;
 pub mod matcher;
 pub mod measure;
 pub mod patch;
@@ -17,4 +21,4 @@ pub mod registry;
 pub mod report;
 pub mod tree;
 
-pub use diff::{diff_change, DiffOptions, DiffReport, Verdict};
+pub use diff::{diff_change, diff_change_excluding, DiffOptions, DiffReport, Verdict};

@@ -18,7 +18,7 @@ use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
 use crate::astdiff::input::{from_revs, ChangeInput, FileVersions};
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
-use crate::astdiff::{diff_change, DiffOptions};
+use crate::astdiff::{diff_change, diff_change_excluding, DiffOptions};
 use crate::audit::rule_guard::RuleSet;
 use crate::audit::spend::SpendStore;
 use crate::audit::vote::{Verdict, Vote};
@@ -241,6 +241,11 @@ where
         }
     }
     let diff_opts = &diff_opts;
+    // Scratch scripts and backups a render brings do not count between the renders.
+    let exclude = repo_cfg
+        .diff
+        .filter()
+        .map_err(|e| anyhow::anyhow!("{REPO_CONFIG_PATH}: diff.exclude: {e}"))?;
 
     // Render A against the base: what the auditors review.
     let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
@@ -262,13 +267,13 @@ where
             b_explanation =
                 render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
             b_commit = Some((b_id.to_string(), rev.clone()));
-            Some(diff_change(&dual, &registry, diff_opts))
+            Some(diff_change_excluding(&dual, &registry, diff_opts, &exclude))
         }
         Some(RenderBSource::Patch(p)) => {
             let dual = dual_with_patch(&repo, &single, base_id, p)?;
             let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
             b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
-            Some(diff_change(&dual, &registry, diff_opts))
+            Some(diff_change_excluding(&dual, &registry, diff_opts, &exclude))
         }
     };
     let a_explanation = render_explanation(
@@ -321,12 +326,22 @@ where
         None => None,
     };
     let ast_diff = match &dual_report {
-        Some(d) => AstDiffSummary {
-            variance_percent: d.variance_percent.unwrap_or(100.0),
-            threshold_percent: d.threshold_percent,
-            agreed: d.verdict == DiffVerdict::Agreed,
-            extra: Default::default(),
-        },
+        Some(d) => {
+            // What differs is named in the record even when the renders agree.
+            let mut extra = crate::meta::record::Extra::new();
+            if !d.differences.is_empty() {
+                extra.insert("differences".into(), serde_json::to_value(&d.differences)?);
+            }
+            if !d.excluded.is_empty() {
+                extra.insert("excluded".into(), serde_json::to_value(&d.excluded)?);
+            }
+            AstDiffSummary {
+                variance_percent: d.variance_percent.unwrap_or(100.0),
+                threshold_percent: d.threshold_percent,
+                agreed: d.verdict == DiffVerdict::Agreed,
+                extra,
+            }
+        }
         None => {
             let mut extra = crate::meta::record::Extra::new();
             extra.insert("renders".into(), serde_json::json!(1));
