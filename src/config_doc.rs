@@ -352,6 +352,8 @@ const REPO_KEYS: &[(&str, &str)] = &[
     ("rules.add", "Rules of the repository's own, in the format of `rules/*.yaml` (each with examples, checked by `patchgate config check`). A secret rule can never be replaced."),
     ("render_b", "Whether a change needs a second rendering."),
     ("render_b.required", "`true`: a change without a render B does not pass."),
+    ("diff", "The dual-render comparison."),
+    ("diff.exclude", "Globs of paths (from the repository root, `/`-separated; `*` stays within a directory, `**/` is any directory) whose changes do not count in the renders' variance: they are reported apart, never dropped silently. Unset: scratch scripts at the root (`reproduce*`, `repro_*`, `replicate*`, `*_reproduction*`, `bug_reproduction*`, `test_*.py`, `run_test*`, `simulate*`) and backups or build copies anywhere (`**/*.bak`, `**/*.orig`, `**/*.rej`, `**/*~`, `**/__pycache__/**`, `**/*.pyc`). `[]`: every file counts."),
     ("rollback", "What happens when a merge is rolled back."),
     ("rollback.action", "`push` (revert straight onto the default branch), `pull-request` (open a revert PR) or `comment` (only report)."),
     ("rollback.labels", "Labels put on a revert PR."),
@@ -569,6 +571,7 @@ pub fn repo_keys() -> Vec<FileKey> {
             "threshold_percent" => Some("the server's threshold".into()),
             "advisory" => Some("`false`".into()),
             "rules.disable" | "rules.add" => Some("`[]`".into()),
+            "diff.exclude" => Some("scratch scripts and backups (see the meaning)".into()),
             _ => None,
         }
     };

@@ -12,6 +12,8 @@ mod auto_rollback;
 mod check;
 mod cli;
 mod config_doc;
+mod denominator;
+mod errortol;
 mod escalate;
 mod events;
 mod events_durable;

@@ -599,3 +599,37 @@ async fn problems_render_as_a_markdown_list() {
     assert!(md.contains("blocks the merge"), "{md}");
     assert_eq!(md.lines().filter(|l| l.starts_with("- ")).count(), 2);
 }
+
+#[tokio::test]
+async fn diff_exclude_parses_defaults_and_refuses_bad_globs() {
+    let cfg = parse("diff: {exclude: ['scratch/**', '*.tmp']}\n", "c").unwrap();
+    let f = cfg.diff.filter().unwrap();
+    assert_eq!(f.matching("scratch/a.py"), Some("scratch/**"));
+    assert_eq!(
+        f.matching("reproduce_bug.py"),
+        None,
+        "the list replaces the defaults"
+    );
+    let none = parse("diff: {exclude: []}\n", "c").unwrap();
+    assert_eq!(
+        none.diff.filter().unwrap().matching("reproduce_bug.py"),
+        None
+    );
+    let default = parse("advisory: false\n", "c").unwrap();
+    assert!(default
+        .diff
+        .filter()
+        .unwrap()
+        .matching("reproduce_bug.py")
+        .is_some());
+    let r = resolve(
+        Some("diff: {exclude: ['src/[oops', 3], excludes: []}\n"),
+        "acme/app",
+        &Files::default(),
+    )
+    .await;
+    assert_problem(&r, "diff.exclude[0]", "invalid glob");
+    assert_problem(&r, "diff.exclude[1]", "expected a string");
+    assert_problem(&r, "diff.excludes", "exclude");
+    assert_eq!(r.problems.len(), 3, "{}", problems_text(&r));
+}

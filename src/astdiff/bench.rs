@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::change::{ChangeInput, FileVersions};
 use super::diff::{diff_change, DiffOptions};
+use super::inflation::{self, Inflation, InflationSummary};
 use super::registry::Registry;
 
 /// Runs per measurement; the best is kept (the machine is shared and noisy).
@@ -45,6 +46,9 @@ pub struct PairFigures {
     pub fallback: Option<String>,
     pub variance_percent: Option<f64>,
     pub difftastic_ms: Option<f64>,
+    /// The after file against the before file as its base: the change's weight counted on
+    /// every node and on touched lines only (not timed).
+    pub denominator: Option<Inflation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +76,9 @@ pub struct BenchSummary {
     /// Peak resident set while diffing (the floor parses are not counted).
     pub peak_rss_mb: Option<f64>,
     pub difftastic: Option<DifftasticFigures>,
+    /// Matcher noise in the change's weight against the base, before and after counting only
+    /// touched lines (see `inflation`).
+    pub denominator: InflationSummary,
 }
 
 #[derive(Debug, Serialize)]
@@ -317,6 +324,7 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
             },
             None => None,
         };
+        let denominator = inflation::measure(registry, &opts.diff, &rel, &a, &b);
         let fig = PairFigures {
             path: rel,
             language: lang.name().to_string(),
@@ -326,6 +334,7 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
             fallback: file.fallback.clone(),
             variance_percent: file.variance_percent,
             difftastic_ms,
+            denominator,
         };
         if let Some(f) = out_file.as_mut() {
             serde_json::to_writer(&mut *f, &fig)?;
@@ -348,6 +357,10 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
         }
     }
     let diff = dist(figures.iter().map(|f| f.diff_ms));
+    let mut denominator = InflationSummary::default();
+    for i in figures.iter().filter_map(|f| f.denominator.as_ref()) {
+        denominator.add(i);
+    }
     let difftastic = opts.difftastic.as_ref().map(|bin| {
         let times: Vec<f64> = figures.iter().filter_map(|f| f.difftastic_ms).collect();
         let d = dist(times.into_iter());
@@ -383,6 +396,7 @@ pub fn run_bench(registry: &Registry, opts: &BenchOptions) -> Result<BenchSummar
         fallbacks,
         peak_rss_mb: diff_peak_mb,
         difftastic,
+        denominator,
     })
 }
 
@@ -452,6 +466,7 @@ impl BenchSummary {
                 ),
             );
         }
+        s.push_str(&self.denominator.render_text());
         if let Some(dt) = &self.difftastic {
             line(
                 &mut s,

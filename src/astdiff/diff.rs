@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::differences::{differences, Difference};
+use super::exclude::{ExcludedFile, PathFilter};
 use super::change::{ChangeInput, FileVersions};
-use super::matcher::{match_trees, Mapping};
+use super::lines::{line_pair, norm_lines, Touched};
+use super::matcher::{match_within, Budget, Mapping};
 use super::measure::{
-    classify_entities, compare, edit_script, ChangeClass, Comparison, Edit, EditOp, EntityChange,
-    LineRange,
+    classify_entities, compare_in, edit_script, ChangeClass, Comparison, Edit, EditOp,
+    EntityChange, LineRange, Scope,
 };
 use super::registry::{Language, Registry};
 use super::tree::{parse_ts, Limits, SyntaxTree, TreeError, TreeOptions};
@@ -33,6 +36,9 @@ pub struct DiffOptions {
     pub limits: Limits,
     /// Edits listed per file; the rest are counted in `edits_omitted`.
     pub max_edits_per_file: usize,
+    /// Against a base, count only nodes on lines the change touched (see `measure`). Always on
+    /// in `patchgate diff` and the gate; the benchmark turns it off to measure what it removes.
+    pub touched_lines_only: bool,
 }
 
 impl Default for DiffOptions {
@@ -42,6 +48,7 @@ impl Default for DiffOptions {
             count_comments: false,
             limits: Limits::default(),
             max_edits_per_file: 200,
+            touched_lines_only: true,
         }
     }
 }
@@ -60,6 +67,27 @@ pub enum Mode {
 pub enum Verdict {
     Agreed,
     Escalate,
+}
+
+/// A file whose ERROR regions hold more than this share of its tokens is compared as lines:
+/// with a quarter of the file unplaced there is too little sound tree to keep around them (the
+/// everyday cases — a macro before a declaration, a construct the grammar lacks — are a few
+/// tokens in a file).
+pub const MAX_ERROR_SHARE_PERCENT: u64 = 25;
+
+/// A region of one side that tree-sitter could not parse, compared by its normalised tokens
+/// while the rest of the file is compared as a syntax tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorRegionReport {
+    /// `base`, `a`, `b` (dual) or `base`, `head` (single).
+    pub side: &'static str,
+    pub lines: LineRange,
+    /// Normalised tokens in the region.
+    pub tokens: u32,
+    /// `true`: a whole entity compared by tokens because some render has an error region in it
+    /// (this side may parse cleanly there); `false`: a region of this side tree-sitter could not
+    /// parse.
+    pub widened: bool,
 }
 
 /// What a file's counts are counted in.
@@ -98,6 +126,12 @@ pub struct FileReport {
     pub variance_percent: Option<f64>,
     /// `null`, or why the file was compared as lines instead of syntax.
     pub fallback: Option<String>,
+    /// Regions compared by tokens because tree-sitter could not parse them (the rest of the file
+    /// is compared as a syntax tree); empty when the file parsed cleanly or fell back.
+    pub error_regions: Vec<ErrorRegionReport>,
+    /// Whether the last-resort wall-clock guard stopped this file's comparison: the result then
+    /// depends on the machine's load, so the change escalates (never agrees) and says why.
+    pub time_guard: bool,
     pub unit: Unit,
     /// Size of each side; absent sides are `null`.
     pub size: Sides,
@@ -114,6 +148,10 @@ pub struct FileReport {
     /// Single mode: every changed entity, cosmetic or semantic.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<EntityChange>,
+    /// Dual mode: this file's share of [`DiffReport::differences`] (from all its edits, before
+    /// `max_edits_per_file` cuts the list).
+    #[serde(skip)]
+    pub differences: Vec<Difference>,
 }
 
 /// The whole comparison. Serialised as the `--format json` schema (see `docs/diff-json.md`).
@@ -134,6 +172,12 @@ pub struct DiffReport {
     pub differing: u64,
     pub changed: u64,
     pub files: Vec<FileReport>,
+    /// Dual mode: every entity on which the renders differ, with both renders' lines — also
+    /// when they agree, so a reviewer sees the one operator behind a small variance.
+    pub differences: Vec<Difference>,
+    /// Files taken out of the comparison by the exclude list (scratch scripts, backups…),
+    /// reported apart; they count nowhere.
+    pub excluded: Vec<ExcludedFile>,
 }
 
 impl DiffReport {
@@ -168,6 +212,20 @@ pub fn is_binary(bytes: &[u8]) -> bool {
     bytes[..bytes.len().min(8192)].contains(&0) || std::str::from_utf8(bytes).is_err()
 }
 
+/// Compare a change, leaving out (and reporting apart) the files `exclude` matches.
+pub fn diff_change_excluding(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    exclude: &PathFilter,
+) -> DiffReport {
+    let mut kept = input.clone();
+    let excluded = exclude.split(&mut kept);
+    let mut report = diff_change(&kept, registry, opts);
+    report.excluded = excluded;
+    report
+}
+
 /// Compare a change.
 pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions) -> DiffReport {
     let files: Vec<FileReport> = input
@@ -181,6 +239,13 @@ pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions)
             escalations.push(format!(
                 "{}: binary file differs between the renders and cannot be compared",
                 f.path
+            ));
+        }
+        if f.time_guard && !input.single {
+            escalations.push(format!(
+                "{}: the wall-clock guard ({} ms) stopped its comparison, so its figures depend \
+                 on the machine's load; escalated rather than agreed",
+                f.path, opts.limits.time_limit_ms
             ));
         }
     }
@@ -217,7 +282,9 @@ pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions)
         escalations,
         differing,
         changed,
+        differences: files.iter().flat_map(|f| f.differences.clone()).collect(),
         files,
+        excluded: Vec::new(),
     }
 }
 
@@ -241,6 +308,8 @@ fn diff_file(
         status: FileStatus::Compared,
         variance_percent: None,
         fallback: None,
+        error_regions: Vec::new(),
+        time_guard: false,
         unit: Unit::Nodes,
         size: Sides::default(),
         differing: 0,
@@ -249,6 +318,7 @@ fn diff_file(
         edits: Vec::new(),
         edits_omitted: 0,
         entities: Vec::new(),
+        differences: Vec::new(),
     };
     let sides = [&fv.base, &fv.a, &fv.b];
     if sides.iter().any(|s| s.as_deref().is_some_and(is_binary)) {
@@ -266,25 +336,47 @@ fn diff_file(
     );
 
     let outcome = match lang {
-        None => Err(format!(
+        None => Err(Fallback::from(format!(
             "no grammar is registered for `{}`",
             fv.path.rsplit('/').next().unwrap_or(&fv.path)
-        )),
+        ))),
         Some(lang) => syntax_diff(lang, base, a, b, input, opts, &mut report),
     };
     if let Err(reason) = outcome {
-        report.fallback = Some(reason);
+        if reason.time_guard {
+            report.time_guard = true;
+        }
+        report.error_regions.clear();
+        report.fallback = Some(reason.message);
         report.unit = Unit::Lines;
         line_diff(base, a, b, input, opts, &mut report);
     }
     if !input.single {
         report.variance_percent = Some(percent(report.differing, report.changed));
+        if report.differing > 0 {
+            report.differences = differences(&fv.path, &report.edits, a, b);
+        }
     }
     if report.edits.len() > opts.max_edits_per_file {
         report.edits_omitted = report.edits.len() - opts.max_edits_per_file;
         report.edits.truncate(opts.max_edits_per_file);
     }
     report
+}
+
+/// Why a file falls back to lines, and whether the wall-clock guard is the reason.
+struct Fallback {
+    message: String,
+    time_guard: bool,
+}
+
+impl From<String> for Fallback {
+    fn from(message: String) -> Self {
+        Fallback {
+            message,
+            time_guard: false,
+        }
+    }
 }
 
 /// The syntax comparison of one file; `Err` carries the reason to fall back.
@@ -296,12 +388,15 @@ fn syntax_diff<'a>(
     input: &ChangeInput,
     opts: &DiffOptions,
     report: &mut FileReport,
-) -> Result<(), String> {
+) -> Result<(), Fallback> {
     let started = Instant::now();
-    let deadline = Some((
-        started + Duration::from_millis(opts.limits.time_limit_ms),
-        opts.limits.time_limit_ms,
-    ));
+    let budget = Budget {
+        max_steps: opts.limits.max_match_steps,
+        deadline: Some((
+            started + Duration::from_millis(opts.limits.time_limit_ms),
+            opts.limits.time_limit_ms,
+        )),
+    };
     let topts = TreeOptions {
         count_comments: opts.count_comments,
     };
@@ -313,27 +408,74 @@ fn syntax_diff<'a>(
         if input.single { "head" } else { "render A" },
         "render B",
     ];
-    let mut anchor: Option<(tree_sitter::Tree, &str)> = None;
-    let mut trees: [Option<SyntaxTree<'a>>; 3] = [None, None, None];
+    let side_names = ["base", if input.single { "head" } else { "a" }, "b"];
+    let side = |i: usize, e: TreeError| {
+        Fallback::from(if names[i].is_empty() {
+            e.to_string()
+        } else {
+            format!("{}: {e}", names[i])
+        })
+    };
+    let mut ts_trees: [Option<tree_sitter::Tree>; 3] = [None, None, None];
+    let mut anchor: Option<usize> = None;
     for (i, text) in sources.iter().enumerate() {
         let Some(text) = *text else { continue };
-        let side = |e: TreeError| {
-            if names[i].is_empty() {
-                e.to_string()
-            } else {
-                format!("{}: {e}", names[i])
+        let old = anchor.and_then(|k| Some((ts_trees[k].as_ref()?, sources[k]?)));
+        let ts = parse_ts(lang, text, old, &opts.limits).map_err(|e| side(i, e))?;
+        ts_trees[i] = Some(ts);
+        anchor.get_or_insert(i);
+    }
+    let build = |widen: &[String]| -> Result<[Option<SyntaxTree<'a>>; 3], Fallback> {
+        let mut trees: [Option<SyntaxTree<'a>>; 3] = [None, None, None];
+        for i in 0..3 {
+            let (Some(text), Some(ts)) = (sources[i], ts_trees[i].as_ref()) else {
+                continue;
+            };
+            let tree = SyntaxTree::from_ts_tolerant(lang, text, ts, &opts.limits, topts, widen)
+                .map_err(|e| side(i, e))?;
+            let (in_errors, leaves) = tree.error_share();
+            if in_errors * 100 > leaves * MAX_ERROR_SHARE_PERCENT {
+                let line = tree.error_regions.first().map_or(1, |r| r.start_line);
+                return Err(side(
+                    i,
+                    TreeError::MostlySyntaxErrors {
+                        line,
+                        percent: (in_errors * 100 / leaves.max(1)) as u32,
+                    },
+                ));
             }
-        };
-        let ts = parse_ts(
-            lang,
-            text,
-            anchor.as_ref().map(|(t, s)| (t, *s)),
-            &opts.limits,
-        )
-        .map_err(side)?;
-        trees[i] = Some(SyntaxTree::from_ts(lang, text, &ts, &opts.limits, topts).map_err(side)?);
-        if anchor.is_none() {
-            anchor = Some((ts, text));
+            trees[i] = Some(tree);
+        }
+        Ok(trees)
+    };
+    let mut trees = build(&[])?;
+    // An entity with an error region in any render is compared by its tokens in every render
+    // (see `tree::errors`): a formatter may have rewritten the construct the grammar trips on.
+    let mut widen: Vec<String> = trees
+        .iter()
+        .flatten()
+        .flat_map(|t| {
+            t.error_regions
+                .iter()
+                .filter_map(|r| t.entity_of(r.node).map(|e| e.display()))
+        })
+        .collect();
+    widen.sort();
+    widen.dedup();
+    if !widen.is_empty() {
+        trees = build(&widen)?;
+    }
+    for (i, tree) in trees.iter().enumerate() {
+        for r in tree.iter().flat_map(|t| &t.error_regions) {
+            report.error_regions.push(ErrorRegionReport {
+                side: side_names[i],
+                lines: LineRange {
+                    start: r.start_line,
+                    end: r.end_line,
+                },
+                tokens: r.tokens,
+                widened: r.widened,
+            });
         }
     }
     let [tbase, ta, tb] = trees;
@@ -342,17 +484,35 @@ fn syntax_diff<'a>(
         a: ta.as_ref().map(|t| t.len() as u64),
         b: tb.as_ref().map(|t| t.len() as u64),
     };
-    let pair = |l: Option<&SyntaxTree<'_>>, r: Option<&SyntaxTree<'_>>| -> Result<Pair, String> {
-        Pair::new(l, r, deadline).map_err(|e| e.to_string())
+    let pair = |l: Option<&SyntaxTree<'_>>,
+                r: Option<&SyntaxTree<'_>>,
+                scope: Scope<'_>|
+     -> Result<Pair, Fallback> {
+        Pair::new(l, r, budget, scope).map_err(|e| Fallback {
+            message: e.to_string(),
+            time_guard: matches!(e, TreeError::TimeLimit { .. }),
+        })
+    };
+    // Against the base, the lines each side's change touched (see `measure::compare_in`).
+    let touched = |side: Option<&str>| match (base, side) {
+        (Some(l), Some(r)) if opts.touched_lines_only => Some(Touched::of(l, r)),
+        _ => None,
     };
 
     if input.single {
-        let p = pair(tbase.as_ref(), ta.as_ref())?;
+        let t = touched(a);
+        let scope = t.as_ref().map(|(l, r)| (l, r));
+        let p = pair(tbase.as_ref(), ta.as_ref(), scope)?;
         report.differing = p.weight();
         report.changed = p.weight();
         if let (Some(l), Some(r), Some(m)) = (tbase.as_ref(), ta.as_ref(), p.mapping.as_ref()) {
             report.edits = edit_script(l, r, m, &p.cmp);
-            report.entities = classify_entities(l, r, m);
+            if let Some((tl, tr)) = scope {
+                let on =
+                    |t: &Touched, lr: Option<LineRange>| lr.is_some_and(|x| t.any(x.start, x.end));
+                report.edits.retain(|e| on(tl, e.a) || on(tr, e.b));
+            }
+            report.entities = classify_entities(l, r, m, scope);
             report.class = Some(if l.node(l.root()).hash == r.node(r.root()).hash {
                 ChangeClass::Cosmetic
             } else {
@@ -368,7 +528,7 @@ fn syntax_diff<'a>(
     let ab = if a.is_some() && a == b {
         Pair::identical(ta.as_ref())
     } else {
-        pair(ta.as_ref(), tb.as_ref())?
+        pair(ta.as_ref(), tb.as_ref(), None)?
     };
     report.differing = ab.weight();
     if let (Some(l), Some(r), Some(m)) = (ta.as_ref(), tb.as_ref(), ab.mapping.as_ref()) {
@@ -377,12 +537,13 @@ fn syntax_diff<'a>(
         report.edits = whole_side_edits(ta.as_ref(), tb.as_ref());
     }
     report.changed = if input.has_base {
-        let xa = pair(tbase.as_ref(), ta.as_ref())?.weight();
-        let xb = if a == b {
-            xa
-        } else {
-            pair(tbase.as_ref(), tb.as_ref())?.weight()
+        let weigh = |t: Option<&SyntaxTree<'_>>, text: Option<&str>| -> Result<u64, Fallback> {
+            let touched = touched(text);
+            let scope = touched.as_ref().map(|(l, r)| (l, r));
+            Ok(pair(tbase.as_ref(), t, scope)?.weight())
         };
+        let xa = weigh(ta.as_ref(), a)?;
+        let xb = if a == b { xa } else { weigh(tb.as_ref(), b)? };
         xa + xb
     } else {
         ta.as_ref().map_or(0, |t| t.len() as u64) + tb.as_ref().map_or(0, |t| t.len() as u64)
@@ -402,7 +563,8 @@ impl Pair {
     fn new(
         l: Option<&SyntaxTree<'_>>,
         r: Option<&SyntaxTree<'_>>,
-        deadline: Option<(Instant, u64)>,
+        budget: Budget,
+        scope: Scope<'_>,
     ) -> Result<Pair, TreeError> {
         match (l, r) {
             (Some(l), Some(r)) => {
@@ -410,16 +572,16 @@ impl Pair {
                 // measure symmetric: variance(A, B) == variance(B, A).
                 let (hl, hr) = (l.node(l.root()).hash, r.node(r.root()).hash);
                 let m = if hl <= hr {
-                    match_trees(l, r, deadline)?
+                    match_within(l, r, budget)?.0
                 } else {
-                    let m = match_trees(r, l, deadline)?;
+                    let m = match_within(r, l, budget)?.0;
                     Mapping {
                         a2b: m.b2a,
                         b2a: m.a2b,
                     }
                 };
                 Ok(Pair {
-                    cmp: compare(l, r, &m),
+                    cmp: compare_in(l, r, &m, scope),
                     mapping: Some(m),
                     absent_weight: 0,
                 })
@@ -480,96 +642,6 @@ fn whole_side_edits(l: Option<&SyntaxTree<'_>>, r: Option<&SyntaxTree<'_>>) -> V
     }
 }
 
-/// Non-blank lines, trimmed, with their 1-based line numbers: indentation and blank lines do not
-/// count in a line diff either.
-fn norm_lines(text: Option<&str>) -> (Vec<&str>, Vec<u32>) {
-    let mut lines = Vec::new();
-    let mut numbers = Vec::new();
-    for (i, l) in text.unwrap_or("").lines().enumerate() {
-        let t = l.trim();
-        if !t.is_empty() {
-            lines.push(t);
-            numbers.push(i as u32 + 1);
-        }
-    }
-    (lines, numbers)
-}
-
-/// Line-diff weight and edits between two texts.
-fn line_pair(l: Option<&str>, r: Option<&str>, deadline: Instant) -> (u64, Vec<Edit>) {
-    let (ll, ln) = norm_lines(l);
-    let (rl, rn) = norm_lines(r);
-    let ops =
-        similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &ll, &rl, Some(deadline));
-    let mut weight = 0u64;
-    let mut edits = Vec::new();
-    let lr = |nums: &[u32], start: usize, len: usize| LineRange {
-        start: nums[start],
-        end: nums[start + len - 1],
-    };
-    for op in ops {
-        match op {
-            similar::DiffOp::Equal { .. } => {}
-            similar::DiffOp::Delete {
-                old_index, old_len, ..
-            } => {
-                weight += old_len as u64;
-                edits.push(line_edit(
-                    EditOp::Delete,
-                    Some(lr(&ln, old_index, old_len)),
-                    None,
-                    old_len,
-                ));
-            }
-            similar::DiffOp::Insert {
-                new_index, new_len, ..
-            } => {
-                weight += new_len as u64;
-                edits.push(line_edit(
-                    EditOp::Insert,
-                    None,
-                    Some(lr(&rn, new_index, new_len)),
-                    new_len,
-                ));
-            }
-            similar::DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                weight += (old_len + new_len) as u64;
-                edits.push(line_edit(
-                    EditOp::Delete,
-                    Some(lr(&ln, old_index, old_len)),
-                    None,
-                    old_len,
-                ));
-                edits.push(line_edit(
-                    EditOp::Insert,
-                    None,
-                    Some(lr(&rn, new_index, new_len)),
-                    new_len,
-                ));
-            }
-        }
-    }
-    (weight, edits)
-}
-
-fn line_edit(op: EditOp, a: Option<LineRange>, b: Option<LineRange>, n: usize) -> Edit {
-    Edit {
-        op,
-        kind: "line".into(),
-        entity: None,
-        a,
-        b,
-        from: None,
-        to: None,
-        nodes: n as u32,
-    }
-}
-
 fn line_diff(
     base: Option<&str>,
     a: Option<&str>,
@@ -578,7 +650,7 @@ fn line_diff(
     opts: &DiffOptions,
     report: &mut FileReport,
 ) {
-    let deadline = Instant::now() + Duration::from_millis(opts.limits.time_limit_ms);
+    let deadline = Some(Instant::now() + Duration::from_millis(opts.limits.time_limit_ms));
     let count = |t: Option<&str>| t.map(|t| norm_lines(Some(t)).0.len() as u64);
     report.size = Sides {
         base: count(base),
@@ -586,22 +658,26 @@ fn line_diff(
         b: count(b),
     };
     if input.single {
-        let (w, edits) = line_pair(base, a, deadline);
-        report.differing = w;
-        report.changed = w;
-        report.edits = edits;
-        report.class = Some(if w == 0 {
+        let d = line_pair(base, a, deadline);
+        report.time_guard |= d.guard_hit;
+        report.differing = d.weight;
+        report.changed = d.weight;
+        report.edits = d.edits;
+        report.class = Some(if d.weight == 0 {
             ChangeClass::Cosmetic
         } else {
             ChangeClass::Semantic
         });
         return;
     }
-    let (w, edits) = line_pair(a, b, deadline);
-    report.differing = w;
-    report.edits = edits;
+    let d = line_pair(a, b, deadline);
+    report.time_guard |= d.guard_hit;
+    report.differing = d.weight;
+    report.edits = d.edits;
     report.changed = if input.has_base {
-        line_pair(base, a, deadline).0 + line_pair(base, b, deadline).0
+        let (da, db) = (line_pair(base, a, deadline), line_pair(base, b, deadline));
+        report.time_guard |= da.guard_hit || db.guard_hit;
+        da.weight + db.weight
     } else {
         report.size.a.unwrap_or(0) + report.size.b.unwrap_or(0)
     };

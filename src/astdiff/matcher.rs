@@ -19,8 +19,12 @@
 //!    *updates*), then nodes of the same kind, recursively. Large child lists use a bounded
 //!    greedy alignment instead of the quadratic LCS.
 //!
-//! The matcher checks a deadline as it goes and gives up with [`TreeError::TimeLimit`] rather
-//! than hang; the caller then falls back to a line diff. It never maps nodes of different kinds.
+//! The matcher counts its work in **steps** (a node visited, a descendant scanned, a cell of an
+//! alignment table) and gives up with [`TreeError::StepLimit`] past [`Budget::max_steps`]: an
+//! amount of work, so the same input gives the same result on any machine under any load. A
+//! wall-clock deadline may be given as well, as a last resort against a pathological input; when
+//! it stops the matcher, the error is [`TreeError::TimeLimit`], which the caller reports as
+//! machine-dependent and never lets agree. It never maps nodes of different kinds.
 
 use std::time::Instant;
 
@@ -50,21 +54,56 @@ impl Mapping {
     }
 }
 
+/// What one matching may spend.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Steps of work (deterministic): past them matching stops with [`TreeError::StepLimit`].
+    pub max_steps: u64,
+    /// Last-resort wall-clock guard and its limit in milliseconds (machine-dependent).
+    pub deadline: Option<(Instant, u64)>,
+}
+
+impl Budget {
+    /// No limit at all.
+    pub const UNLIMITED: Budget = Budget {
+        max_steps: u64::MAX,
+        deadline: None,
+    };
+}
+
 struct Matcher<'x, 's> {
     a: &'x SyntaxTree<'s>,
     b: &'x SyntaxTree<'s>,
     m: Mapping,
-    deadline: Option<Instant>,
-    limit_ms: u64,
+    budget: Budget,
+    steps: u64,
     ticks: u32,
 }
 
-/// Map tree `a` onto tree `b`. `deadline`, when given, bounds the work.
+/// Map tree `a` onto tree `b`. `deadline`, when given, is a wall-clock guard; the work itself
+/// is not bounded (see [`match_within`]).
 pub fn match_trees(
     a: &SyntaxTree<'_>,
     b: &SyntaxTree<'_>,
     deadline: Option<(Instant, u64)>,
 ) -> Result<Mapping, TreeError> {
+    match_within(
+        a,
+        b,
+        Budget {
+            deadline,
+            ..Budget::UNLIMITED
+        },
+    )
+    .map(|(m, _)| m)
+}
+
+/// Map tree `a` onto tree `b` within `budget`; also returns the steps spent.
+pub fn match_within(
+    a: &SyntaxTree<'_>,
+    b: &SyntaxTree<'_>,
+    budget: Budget,
+) -> Result<(Mapping, u64), TreeError> {
     let mut m = Matcher {
         a,
         b,
@@ -72,29 +111,33 @@ pub fn match_trees(
             a2b: vec![NONE; a.len()],
             b2a: vec![NONE; b.len()],
         },
-        deadline: deadline.map(|d| d.0),
-        limit_ms: deadline.map(|d| d.1).unwrap_or(0),
+        budget,
+        steps: 0,
         ticks: 0,
     };
     if a.is_empty() || b.is_empty() {
-        return Ok(m.m);
+        return Ok((m.m, 0));
     }
     m.top_down()?;
     m.bottom_up()?;
-    Ok(m.m)
+    Ok((m.m, m.steps))
 }
 
 impl Matcher<'_, '_> {
     #[inline]
     fn tick(&mut self, cost: u32) -> Result<(), TreeError> {
+        self.steps += cost as u64;
+        if self.steps > self.budget.max_steps {
+            return Err(TreeError::StepLimit {
+                limit: self.budget.max_steps,
+            });
+        }
         self.ticks = self.ticks.wrapping_add(cost);
         if self.ticks >= 4096 {
             self.ticks = 0;
-            if let Some(d) = self.deadline {
+            if let Some((d, limit_ms)) = self.budget.deadline {
                 if Instant::now() > d {
-                    return Err(TreeError::TimeLimit {
-                        limit_ms: self.limit_ms,
-                    });
+                    return Err(TreeError::TimeLimit { limit_ms });
                 }
             }
         }
@@ -321,6 +364,8 @@ impl Matcher<'_, '_> {
             if free_a.is_empty() || free_b.is_empty() {
                 continue;
             }
+            // Every alignment below costs at most this many steps.
+            self.tick(align_cost(free_a.len(), free_b.len()).saturating_mul(4))?;
             // 1. identical subtrees
             for (p, q) in align(&free_a, &free_b, |p, q| a.node(p).hash == b.node(q).hash) {
                 if self.both_free(p, q) {
@@ -367,6 +412,12 @@ impl Matcher<'_, '_> {
                 .collect(),
         )
     }
+}
+
+/// Steps of one [`align`] of `n` and `m` items: the table's cells, or the greedy look-ahead.
+fn align_cost(n: usize, m: usize) -> u32 {
+    let cells = if n * m > MAX_LCS_CELLS { n * 64 } else { n * m };
+    cells.min(u32::MAX as usize) as u32
 }
 
 /// Pairs of a longest common subsequence of `xs` and `ys` under `eq`; a greedy monotone

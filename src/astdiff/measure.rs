@@ -8,6 +8,13 @@
 //! `weight(A, B) / (weight(base, A) + weight(base, B))` — the nodes on which the renders differ
 //! over the nodes that either changed, so the unchanged file around a change cannot dilute it.
 //!
+//! Against a base, only what the change touched counts: a [`Scope`] gives, for each side, the
+//! lines a line diff of the two texts marks as changed, and a node on none of them weighs
+//! nothing and names no changed entity. Without it, matcher noise inflated the change's weight —
+//! in a file of near-identical one-line methods a method no changed line touches could be paired
+//! with its look-alike and counted as modified, and identical `int` leaves of other methods
+//! counted as moves — and so diluted the renders' real differences.
+//!
 //! A *move* is a mapped node whose parent is mapped elsewhere, or which left the longest
 //! increasing run of its siblings' order. Reordering entities (functions, methods, classes)
 //! within the same parent is listed as a move but weighs nothing: it is presentation. A node whose parent was inserted or deleted around it
@@ -15,8 +22,20 @@
 
 use serde::Serialize;
 
+use super::lines::Touched;
 use super::matcher::Mapping;
 use super::tree::{SyntaxTree, NONE};
+
+/// The lines of the left and the right side that the change touched; `None`: every line.
+pub type Scope<'t> = Option<(&'t Touched, &'t Touched)>;
+
+/// Whether node `id` of `t` lies on a touched line of its side.
+fn in_scope(t: &SyntaxTree<'_>, id: u32, touched: Option<&Touched>) -> bool {
+    touched.is_none_or(|tt| {
+        let n = t.node(id);
+        tt.any(n.start_line, n.end_line)
+    })
+}
 
 /// The kind of an edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,16 +97,39 @@ impl Comparison {
 
 /// Count what differs between `l` and `r` under `m`.
 pub fn compare(l: &SyntaxTree<'_>, r: &SyntaxTree<'_>, m: &Mapping) -> Comparison {
+    compare_in(l, r, m, None)
+}
+
+/// Count what differs between `l` and `r` under `m`, on the touched lines of `scope` only: an
+/// unmapped node counts when it lies on a touched line of its side, an update or a move when
+/// either of its two nodes does.
+pub fn compare_in(
+    l: &SyntaxTree<'_>,
+    r: &SyntaxTree<'_>,
+    m: &Mapping,
+    scope: Scope<'_>,
+) -> Comparison {
+    let (tl, tr) = (scope.map(|s| s.0), scope.map(|s| s.1));
     let mut c = Comparison::default();
     for (x, &y) in m.a2b.iter().enumerate() {
+        let x = x as u32;
         if y == NONE {
-            c.unmapped_left += 1;
-        } else if l.nodes[x].label != r.node(y).label {
+            c.unmapped_left += in_scope(l, x, tl) as u64;
+        } else if l.node(x).label != r.node(y).label && (in_scope(l, x, tl) || in_scope(r, y, tr)) {
             c.updates += 1;
         }
     }
-    c.unmapped_right = m.b2a.iter().filter(|&&x| x == NONE).count() as u64;
+    c.unmapped_right = m
+        .b2a
+        .iter()
+        .enumerate()
+        .filter(|&(y, &x)| x == NONE && in_scope(r, y as u32, tr))
+        .count() as u64;
     c.move_roots = moves(l, r, m);
+    if scope.is_some() {
+        c.move_roots
+            .retain(|&x| in_scope(l, x, tl) || in_scope(r, m.a2b[x as usize], tr));
+    }
     c.moves = c
         .move_roots
         .iter()
@@ -303,16 +345,23 @@ pub struct EntityChange {
     pub head: Option<LineRange>,
 }
 
-/// Classify every entity whose text differs between `base` and `head`.
+/// Classify every entity whose text differs between `base` and `head` and that lies on a line
+/// the change touched (`scope`; `None`: every line).
 pub fn classify_entities(
     base: &SyntaxTree<'_>,
     head: &SyntaxTree<'_>,
     m: &Mapping,
+    scope: Scope<'_>,
 ) -> Vec<EntityChange> {
+    let (tb, th) = (scope.map(|s| s.0), scope.map(|s| s.1));
     let mut out = Vec::new();
     for e in &head.entities {
         let y = e.node;
         let x = m.b2a[y as usize];
+        if !in_scope(head, y, th) && (x == NONE || !in_scope(base, x, tb)) {
+            // Lines no change touched: a pairing with a look-alike, not a change.
+            continue;
+        }
         if x == NONE {
             out.push(EntityChange {
                 entity: e.display(),
@@ -340,7 +389,7 @@ pub fn classify_entities(
         });
     }
     for e in &base.entities {
-        if m.a2b[e.node as usize] == NONE {
+        if m.a2b[e.node as usize] == NONE && in_scope(base, e.node, tb) {
             out.push(EntityChange {
                 entity: e.display(),
                 status: "removed",

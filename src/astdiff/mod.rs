@@ -10,7 +10,11 @@
 pub mod bench;
 pub mod change;
 pub mod diff;
+pub mod differences;
+pub mod exclude;
+pub mod inflation;
 pub mod input;
+pub mod lines;
 pub mod matcher;
 pub mod measure;
 pub mod patch;
@@ -18,4 +22,4 @@ pub mod registry;
 pub mod report;
 pub mod tree;
 
-pub use diff::{diff_change, DiffOptions, DiffReport, Verdict};
+pub use diff::{diff_change, diff_change_excluding, DiffOptions, DiffReport, Verdict};

@@ -172,6 +172,61 @@ pub fn render_text(r: &DiffReport, color: bool) -> String {
     for f in &r.files {
         file_block(f, single, &p, &mut out);
     }
+    if !r.differences.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("what differs between the renders:"));
+        for d in &r.differences {
+            let _ = writeln!(
+                out,
+                "  {} {}  A {}  B {}",
+                d.path,
+                d.entity.as_deref().unwrap_or("(top level)"),
+                lines(d.a),
+                lines(d.b)
+            );
+            for l in &d.a_lines {
+                let _ = writeln!(out, "    {} {l}", p.red("A│"));
+            }
+            for l in &d.b_lines {
+                let _ = writeln!(out, "    {} {l}", p.green("B│"));
+            }
+        }
+    }
+    if !r.excluded.is_empty() {
+        let _ = writeln!(out, "\n{}", p.dim("not counted (exclude list):"));
+        for e in &r.excluded {
+            let _ = writeln!(
+                out,
+                "  {:<40} {}",
+                e.path,
+                p.dim(&format!(
+                    "{}{}",
+                    e.pattern,
+                    if e.renders_differ {
+                        ", differs between the renders"
+                    } else {
+                        ""
+                    }
+                ))
+            );
+        }
+    }
+    for f in r.files.iter().filter(|f| !f.error_regions.is_empty()) {
+        let regions: Vec<String> = f
+            .error_regions
+            .iter()
+            .map(|g| format!("{} {}", g.side, lines(Some(g.lines))))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.dim(&format!(
+                "{}: compared as a syntax tree except {} region(s) tree-sitter could not parse, compared by tokens: {}",
+                f.path,
+                regions.len(),
+                regions.join(", ")
+            ))
+        );
+    }
     let fallbacks = r.files.iter().filter(|f| f.unit == Unit::Lines).count();
     if fallbacks > 0 {
         let _ = writeln!(

@@ -11,8 +11,15 @@
 //! `hash` (kinds, labels and children: identical subtrees) and `shape` (kinds and children only:
 //! the same code with different names).
 //!
-//! It never fails silently: a tree with syntax errors, or one over the node limit, is an error
-//! the caller turns into a labelled line-diff fallback.
+//! It never fails silently. A tree with syntax errors is built strictly ([`SyntaxTree::from_ts`]:
+//! an error) or tolerantly ([`SyntaxTree::from_ts_tolerant`]: each ERROR region of tree-sitter's
+//! tree becomes one node over its normalised tokens, recorded in [`SyntaxTree::error_regions`],
+//! and the sound tree around it is kept; see the `errors` submodule). A tree over the node limit
+//! is an error the caller turns into a labelled line-diff fallback.
+
+mod errors;
+
+pub use errors::ErrorRegion;
 
 mod norm;
 mod text;
@@ -71,10 +78,14 @@ pub struct Entity {
 impl Entity {
     /// `fn parse_config`
     pub fn display(&self) -> String {
-        if self.name.is_empty() {
-            self.label.clone()
+        Entity::display_of(&self.label, &self.name)
+    }
+
+    fn display_of(label: &str, name: &str) -> String {
+        if name.is_empty() {
+            label.to_string()
         } else {
-            format!("{} {}", self.label, self.name)
+            format!("{label} {name}")
         }
     }
 }
@@ -87,7 +98,11 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Maximum nodes in one normalised tree.
     pub max_nodes: usize,
-    /// Wall-clock budget for one file's parse and match, in milliseconds.
+    /// Steps of matcher work per pair of trees (deterministic: see the matcher's module doc).
+    pub max_match_steps: u64,
+    /// Last-resort wall-clock guard for one file's match and line diff, in milliseconds. It
+    /// depends on the machine's load, so a file it stops is reported as such and the change is
+    /// escalated, never agreed; the deterministic limits above are what bound the work.
     pub time_limit_ms: u64,
 }
 
@@ -96,7 +111,8 @@ impl Default for Limits {
         Limits {
             max_bytes: 256 * 1024,
             max_nodes: 200_000,
-            time_limit_ms: 2_000,
+            max_match_steps: 50_000_000,
+            time_limit_ms: 10_000,
         }
     }
 }
@@ -106,9 +122,17 @@ impl Default for Limits {
 pub enum TreeError {
     #[error("syntax error at line {line} (tree-sitter could not parse it cleanly)")]
     Syntax { line: u32 },
+    #[error(
+        "syntax errors from line {line} cover {percent} % of the file's tokens (tree-sitter could not parse most of it)"
+    )]
+    MostlySyntaxErrors { line: u32, percent: u32 },
     #[error("{nodes} syntax nodes exceed the node limit of {limit}")]
     TooManyNodes { nodes: usize, limit: usize },
-    #[error("matching exceeded the time limit of {limit_ms} ms")]
+    #[error("matching exceeded the work limit of {limit} steps")]
+    StepLimit { limit: u64 },
+    #[error(
+        "the wall-clock guard of {limit_ms} ms stopped matching (a last resort that depends on the machine's load)"
+    )]
     TimeLimit { limit_ms: u64 },
     #[error("the grammar could not parse the file")]
     ParseFailed,
@@ -133,6 +157,8 @@ pub struct SyntaxTree<'s> {
     /// Child lists: `children[child_start .. child_start + child_len]`.
     pub children: Vec<u32>,
     pub entities: Vec<Entity>,
+    /// ERROR regions compared by their tokens (tolerant builds only), in source order.
+    pub error_regions: Vec<ErrorRegion>,
 }
 
 #[inline]
@@ -188,7 +214,30 @@ impl<'s> SyntaxTree<'s> {
                 line: first_error_line(root),
             });
         }
-        Self::build(lang, source, root, limits, opts)
+        Self::build(lang, source, root, limits, opts, &[])
+    }
+
+    /// Build the normalised tree of `source` even where tree-sitter found syntax errors: each
+    /// ERROR region becomes one node over its normalised tokens (listed in `error_regions`), the
+    /// rest is the usual tree. The caller decides how much error it accepts.
+    /// Entities whose display name (`fn parse`) is in `widen` are compared by their tokens as
+    /// a whole (see the `errors` submodule: used when some render has an error region in them).
+    pub fn from_ts_tolerant(
+        lang: &'s Language,
+        source: &'s str,
+        tree: &tree_sitter::Tree,
+        limits: &Limits,
+        opts: TreeOptions,
+        widen: &[String],
+    ) -> Result<Self, TreeError> {
+        let root = tree.root_node();
+        if root.is_error() {
+            // Nothing of the file parsed as a whole: there is no sound tree to keep.
+            return Err(TreeError::Syntax {
+                line: first_error_line(root),
+            });
+        }
+        Self::build(lang, source, root, limits, opts, widen)
     }
 
     fn build(
@@ -197,6 +246,7 @@ impl<'s> SyntaxTree<'s> {
         root: tree_sitter::Node<'_>,
         limits: &Limits,
         opts: TreeOptions,
+        widen: &[String],
     ) -> Result<Self, TreeError> {
         let mut t = SyntaxTree {
             source,
@@ -204,6 +254,7 @@ impl<'s> SyntaxTree<'s> {
             nodes: Vec::with_capacity(source.len() / 6 + 16),
             children: Vec::with_capacity(source.len() / 6 + 16),
             entities: Vec::new(),
+            error_regions: Vec::new(),
         };
         // Entity names found while building, keyed by node id; parents are resolved after.
         let mut pending: Vec<u32> = Vec::with_capacity(64);
@@ -231,7 +282,25 @@ impl<'s> SyntaxTree<'s> {
                     || (!node.is_named() && t.nested_wrapper_token(&stack, kind))
                     || node.is_missing()
                     || (!node.is_named() && node.byte_range().is_empty()));
-            if !skip {
+            let widened = !skip
+                && !is_root
+                && !widen.is_empty()
+                && f & flag::ENTITY != 0
+                && t.entity_label_and_name(node).is_some_and(|(label, name)| {
+                    widen.iter().any(|w| Entity::display_of(label, &name) == *w)
+                });
+            if !skip && !is_root && (node.is_error() || widened) {
+                let id = t.push_error_region(node, skip_mask, widened)?;
+                if t.nodes.len() > limits.max_nodes {
+                    return Err(TreeError::TooManyNodes {
+                        nodes: t.nodes.len(),
+                        limit: limits.max_nodes,
+                    });
+                }
+                if id != NONE {
+                    pending.push(id);
+                }
+            } else if !skip {
                 let leafish = f & (flag::STRING | flag::LEAF) != 0
                     || (f & flag::COMMENT != 0)
                     || node.child_count() == 0;
@@ -519,10 +588,9 @@ impl<'s> SyntaxTree<'s> {
         id
     }
 
-    fn record_entity(&mut self, node: tree_sitter::Node<'_>, id: u32) {
-        let Some((label, field)) = self.lang.entity(node.kind_id()) else {
-            return;
-        };
+    /// The entity label and name `node` would get, when its kind names an entity.
+    fn entity_label_and_name(&self, node: tree_sitter::Node<'_>) -> Option<(&'s str, String)> {
+        let (label, field) = self.lang.entity(node.kind_id())?;
         let name_node = field.and_then(|f| node.child_by_field_id(f)).or_else(|| {
             let mut c = node.walk();
             let found = node.named_children(&mut c).find(|n| {
@@ -538,6 +606,13 @@ impl<'s> SyntaxTree<'s> {
             format!("{}…", name.chars().take(80).collect::<String>())
         } else {
             name
+        };
+        Some((label, name))
+    }
+
+    fn record_entity(&mut self, node: tree_sitter::Node<'_>, id: u32) {
+        let Some((label, name)) = self.entity_label_and_name(node) else {
+            return;
         };
         self.entities.push(Entity {
             label: label.to_string(),

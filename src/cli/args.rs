@@ -432,9 +432,22 @@ pub(crate) struct DiffArgs {
     /// Nodes per file beyond which the file is compared as lines.
     #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().max_nodes)]
     pub(crate) max_nodes: usize,
-    /// Milliseconds per file beyond which matching gives up and the file is compared as lines.
+    /// Steps of matcher work per pair of trees beyond which the file is compared as lines
+    /// (deterministic: the same on any machine).
+    #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().max_match_steps)]
+    pub(crate) max_match_steps: u64,
+    /// Last-resort wall-clock guard per file, in milliseconds: a file it stops is compared as
+    /// lines, reported as stopped by the guard, and the change escalates (never agrees).
     #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().time_limit_ms)]
     pub(crate) time_limit_ms: u64,
+    /// A glob of paths that do not count in the renders' variance (reported apart); repeat for
+    /// more. Replaces the default list (scratch scripts such as `reproduce*`, backups; see
+    /// docs/configuration.md).
+    #[arg(long, value_name = "GLOB", conflicts_with = "no_exclude")]
+    pub(crate) exclude: Vec<String>,
+    /// Count every file: no exclude list, not even the default one.
+    #[arg(long)]
+    pub(crate) no_exclude: bool,
     /// Benchmark mode: diff every before/after pair under DIR (see benches/README.md).
     #[arg(help_heading = "Benchmark mode", long, value_name = "DIR", conflicts_with_all = ["a", "b", "head"])]
     pub(crate) bench: Option<PathBuf>,

@@ -8,7 +8,8 @@ use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::{diff_change, DiffOptions, Verdict};
+use patchgate::astdiff::exclude::PathFilter;
+use patchgate::astdiff::{diff_change_excluding, DiffOptions, Verdict};
 
 use super::args::{DiffArgs, Format, Input};
 use super::use_color;
@@ -42,6 +43,7 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         limits: Limits {
             max_bytes: args.max_bytes,
             max_nodes: args.max_nodes,
+            max_match_steps: args.max_match_steps,
             time_limit_ms: args.time_limit_ms,
         },
         ..DiffOptions::default()
@@ -77,7 +79,14 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         }),
     };
     let input = load(&spec)?;
-    let report = diff_change(&input, &registry, &opts);
+    let exclude = if args.no_exclude {
+        PathFilter::none()
+    } else if args.exclude.is_empty() {
+        PathFilter::defaults()
+    } else {
+        PathFilter::new(&args.exclude).context("--exclude")?
+    };
+    let report = diff_change_excluding(&input, &registry, &opts, &exclude);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print!("{}", render_text(&report, use_color(args.color))),

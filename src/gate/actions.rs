@@ -925,6 +925,8 @@ pub fn step_summary(o: &CheckOutcome) -> String {
                 middle.push_str(&section);
             }
         }
+        let what = what_differs(dual, budget.saturating_sub(middle.len()));
+        middle.push_str(&what);
     }
 
     let mut out = head;
@@ -941,6 +943,89 @@ pub fn step_summary(o: &CheckOutcome) -> String {
         out.push_str(note);
     }
     out
+}
+
+/// "What differs": every entity on which the renders differ, with both renders' lines — shown
+/// whatever the verdict, so an agreed change still shows its one differing operator — and the
+/// files the exclude list took out. At most `budget` bytes.
+fn what_differs(dual: &crate::astdiff::DiffReport, budget: usize) -> String {
+    let mut section = String::new();
+    if dual.differences.is_empty() && dual.excluded.is_empty() {
+        return section;
+    }
+    let quote = |lines: &[String]| -> String {
+        if lines.is_empty() {
+            "—".to_string()
+        } else {
+            lines
+                .iter()
+                .map(|l| format!("`{}`", md(l, 120).replace('`', "'")))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        }
+    };
+    let range = |r: Option<crate::astdiff::measure::LineRange>| match r {
+        None => "—".to_string(),
+        Some(r) if r.start == r.end => r.start.to_string(),
+        Some(r) => format!("{}–{}", r.start, r.end),
+    };
+    if !dual.differences.is_empty() {
+        let _ = writeln!(section, "### What differs between the renders");
+        let _ = writeln!(section);
+        let _ = writeln!(section, "| file | entity | render A | render B |");
+        let _ = writeln!(section, "| --- | --- | --- | --- |");
+        let mut shown = 0;
+        for d in &dual.differences {
+            let row = format!(
+                "| `{}` | {} | {} {} | {} {} |\n",
+                md(&d.path, 300).replace('`', "'"),
+                d.entity
+                    .as_deref()
+                    .map(|e| format!("`{}`", md(e, 120).replace('`', "'")))
+                    .unwrap_or_else(|| "(top level)".into()),
+                range(d.a),
+                quote(&d.a_lines),
+                range(d.b),
+                quote(&d.b_lines)
+            );
+            if section.len() + row.len() + 256 > budget {
+                break;
+            }
+            section.push_str(&row);
+            shown += 1;
+        }
+        if shown < dual.differences.len() {
+            let _ = writeln!(
+                section,
+                "\n_… {} more not shown: the summary is capped under 1 MiB; see the record or `patchgate diff`._",
+                dual.differences.len() - shown
+            );
+        }
+        let _ = writeln!(section);
+    }
+    if !dual.excluded.is_empty() {
+        let mut part = String::new();
+        let _ = writeln!(
+            part,
+            "Not counted (the repository's `diff.exclude`, or its defaults): {}\n",
+            dual.excluded
+                .iter()
+                .map(|e| format!(
+                    "`{}` ({})",
+                    md(&e.path, 200).replace('`', "'"),
+                    md(&e.pattern, 100)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if section.len() + part.len() <= budget {
+            section.push_str(&part);
+        }
+    }
+    if section.len() > budget {
+        return String::new();
+    }
+    section
 }
 
 // ---------------------------------------------------------------------------------------------

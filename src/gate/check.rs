@@ -21,7 +21,7 @@ use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
 use crate::astdiff::input::from_revs;
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
-use crate::astdiff::{diff_change, DiffOptions};
+use crate::astdiff::{diff_change, diff_change_excluding, DiffOptions};
 use crate::audit::llm::judge::JudgeCase;
 use crate::audit::rule_guard::RuleSet;
 use crate::audit::rules_auditor::to_vote_finding;
@@ -298,6 +298,11 @@ where
         }
     }
     let diff_opts = &diff_opts;
+    // Scratch scripts and backups a render brings do not count between the renders.
+    let exclude = repo_cfg
+        .diff
+        .filter()
+        .map_err(|e| anyhow::anyhow!("{REPO_CONFIG_PATH}: diff.exclude: {e}"))?;
 
     // Render A against the base: what the auditors review.
     let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
@@ -330,7 +335,7 @@ where
     };
     let dual_report = dual_input
         .as_ref()
-        .map(|dual| diff_change(dual, &registry, diff_opts));
+        .map(|dual| diff_change_excluding(dual, &registry, diff_opts, &exclude));
     let a_explanation = render_explanation(
         req.pr_body.as_deref(),
         Some(&head_msg),
@@ -465,12 +470,22 @@ where
 
     // The record.
     let ast_diff = match &dual_report {
-        Some(d) => AstDiffSummary {
-            variance_percent: d.variance_percent.unwrap_or(100.0),
-            threshold_percent: d.threshold_percent,
-            agreed: d.verdict == DiffVerdict::Agreed,
-            extra: Default::default(),
-        },
+        Some(d) => {
+            // What differs is named in the record even when the renders agree.
+            let mut extra = crate::meta::record::Extra::new();
+            if !d.differences.is_empty() {
+                extra.insert("differences".into(), serde_json::to_value(&d.differences)?);
+            }
+            if !d.excluded.is_empty() {
+                extra.insert("excluded".into(), serde_json::to_value(&d.excluded)?);
+            }
+            AstDiffSummary {
+                variance_percent: d.variance_percent.unwrap_or(100.0),
+                threshold_percent: d.threshold_percent,
+                agreed: d.verdict == DiffVerdict::Agreed,
+                extra,
+            }
+        }
         None => {
             let mut extra = crate::meta::record::Extra::new();
             extra.insert("renders".into(), serde_json::json!(1));

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::astdiff::diff::DiffReport;
-use crate::astdiff::input::ChangeInput;
+use crate::astdiff::change::ChangeInput;
 use crate::audit::rule_guard::{mask_secrets, FileStatus, RuleSet};
 use crate::audit::vote::{ChangedFileView, Difference, EscalationView};
 use crate::gate::input::unified_hunks;

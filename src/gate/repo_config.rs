@@ -29,6 +29,7 @@ use git2::{Oid, Repository};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+use crate::astdiff::exclude::{GlobError, PathFilter};
 use crate::astdiff::registry::Registry;
 use crate::audit::rule_guard::{RuleError, RuleSet, SelfTestFailure};
 use crate::policy::{PolicyError, PolicySet};
@@ -63,6 +64,8 @@ pub struct RepoConfig {
     #[serde(default)]
     pub render_b: RenderBConfig,
     #[serde(default)]
+    pub diff: DiffConfig,
+    #[serde(default)]
     pub rollback: RollbackConfig,
     /// Overrides of the post-merge policy (`rules/policy.yaml`'s keys), handed to
     /// [`PolicySet::with_repo_overrides`]; see [`RepoConfig::effective_policy`].
@@ -80,6 +83,27 @@ pub struct RenderBConfig {
     /// A change without a render B does not pass.
     #[serde(default)]
     pub required: bool,
+}
+
+/// `diff:` — what the dual-render comparison leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffConfig {
+    /// Globs of paths that do not count in the renders' variance (reported apart); unset: the
+    /// defaults of [`crate::astdiff::exclude::DEFAULT_EXCLUDES`], `[]`: every file counts.
+    #[serde(default)]
+    pub exclude: Option<Vec<String>>,
+}
+
+impl DiffConfig {
+    /// The compiled exclude list (the file was checked, so its globs compile; one that does
+    /// not is an error all the same, never a silently shorter list).
+    pub fn filter(&self) -> Result<PathFilter, GlobError> {
+        match &self.exclude {
+            None => Ok(PathFilter::defaults()),
+            Some(globs) => PathFilter::new(globs),
+        }
+    }
 }
 
 /// `rollback:` — how a merge is reverted. Unset keys take the server's defaults.

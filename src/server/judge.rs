@@ -23,7 +23,7 @@ use anyhow::Context;
 use chrono::Utc;
 use tracing::{error, warn};
 
-use super::events::{Applied, EventSink};
+use crate::rollback::sink::{Applied, EventSink};
 use super::metrics::Metrics;
 use super::worker::{redact, JobHandler};
 use crate::store::events::BATCH_JOB_EVENT;

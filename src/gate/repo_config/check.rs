@@ -6,21 +6,24 @@ use serde_yaml::{Mapping, Value};
 
 use super::target::parse_extends;
 use super::{apply_rules, RepoConfig, RepoConfigError, MAX_CONFIG_BYTES};
+use crate::astdiff::exclude::PathFilter;
 use crate::audit::rule_guard::RuleSet;
 use crate::policy::{PolicyError, PolicySet};
 use crate::util::{code_span, did_you_mean};
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "threshold_percent",
     "rules",
     "advisory",
     "render_b",
+    "diff",
     "rollback",
     "policy",
     "_extends",
 ];
 const RULES_KEYS: [&str; 2] = ["disable", "add"];
 const RENDER_B_KEYS: [&str; 1] = ["required"];
+const DIFF_KEYS: [&str; 1] = ["exclude"];
 const ROLLBACK_KEYS: [&str; 5] = [
     "action",
     "labels",
@@ -109,6 +112,29 @@ pub(super) fn check_file(v: &Value, out: &mut Found) {
                                 boolean(v, &p, out);
                             }
                             _ => unknown(k, v, &p, &RENDER_B_KEYS, out),
+                        }
+                    }
+                }
+            }
+            "diff" => {
+                if let Some(m) = mapping(
+                    val,
+                    &path,
+                    "a mapping like `{exclude: [\"scratch/**\"]}`",
+                    out,
+                ) {
+                    for (k, v, p) in entries(m, &path, out) {
+                        match k {
+                            "exclude" => {
+                                for (item, ip) in sequence(v, &p, out) {
+                                    if let Some(g) = string(item, &ip, out) {
+                                        if let Err(e) = PathFilter::new(&[g]) {
+                                            out.push((ip, e.to_string()));
+                                        }
+                                    }
+                                }
+                            }
+                            _ => unknown(k, v, &p, &DIFF_KEYS, out),
                         }
                     }
                 }
@@ -457,7 +483,7 @@ pub(super) fn yaml_text(v: &Value) -> String {
 pub(super) fn to_config(mut v: Value) -> Result<RepoConfig, String> {
     if let Value::Mapping(m) = &mut v {
         m.retain(|_, x| !x.is_null());
-        for section in ["render_b", "rollback", "rules"] {
+        for section in ["render_b", "diff", "rollback", "rules"] {
             if let Some(Value::Mapping(s)) = m.get_mut(section) {
                 s.retain(|_, x| !x.is_null());
             }
