@@ -1,7 +1,7 @@
 //! A node counts as changed against the base only if the change touches it: checked against
 //! the line diff on repetitive files, where matcher noise used to report untouched methods.
 
-use patchgate::astdiff::input::{ChangeInput, FileVersions};
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
 use patchgate::astdiff::lines::Touched;
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::{diff_change, DiffOptions, DiffReport};

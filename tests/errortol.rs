@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
 use patchgate::astdiff::diff::Verdict;
-use patchgate::astdiff::input::{ChangeInput, FileVersions};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::{diff_change, DiffOptions, DiffReport};
 

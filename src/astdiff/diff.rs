@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::change::{ChangeInput, FileVersions};
 use super::differences::{differences, Difference};
 use super::exclude::{ExcludedFile, PathFilter};
-use super::change::{ChangeInput, FileVersions};
 use super::lines::{line_pair, norm_lines, Touched};
 use super::matcher::{match_within, Budget, Mapping};
 use super::measure::{

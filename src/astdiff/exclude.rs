@@ -139,7 +139,7 @@ impl PathFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::astdiff::input::FileVersions;
+    use crate::astdiff::change::FileVersions;
 
     fn input(paths: &[&str]) -> ChangeInput {
         ChangeInput {

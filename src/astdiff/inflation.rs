@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use super::diff::{diff_change, DiffOptions};
 use super::change::{ChangeInput, FileVersions};
+use super::diff::{diff_change, DiffOptions};
 use super::registry::Registry;
 
 /// One pair's change weight and changed entities, counted on every node and on touched lines.

@@ -4,11 +4,11 @@
 use anyhow::{bail, Context, Result};
 
 use patchgate::astdiff::bench::{run_bench, BenchOptions};
+use patchgate::astdiff::exclude::PathFilter;
 use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::exclude::PathFilter;
 use patchgate::astdiff::{diff_change_excluding, DiffOptions, Verdict};
 
 use super::args::{DiffArgs, Format, Input};

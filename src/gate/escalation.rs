@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::astdiff::diff::DiffReport;
 use crate::astdiff::change::ChangeInput;
+use crate::astdiff::diff::DiffReport;
 use crate::audit::rule_guard::{mask_secrets, FileStatus, RuleSet};
 use crate::audit::vote::{ChangedFileView, Difference, EscalationView};
 use crate::gate::input::unified_hunks;
@@ -194,7 +194,7 @@ pub fn difference_line(d: &Difference) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::astdiff::input::FileVersions;
+    use crate::astdiff::change::FileVersions;
     use crate::astdiff::registry::Registry;
     use crate::astdiff::{diff_change, DiffOptions};
 

@@ -23,9 +23,9 @@ use anyhow::Context;
 use chrono::Utc;
 use tracing::{error, warn};
 
-use crate::rollback::sink::{Applied, EventSink};
 use super::metrics::Metrics;
 use super::worker::{redact, JobHandler};
+use crate::rollback::sink::{Applied, EventSink};
 use crate::store::events::BATCH_JOB_EVENT;
 use crate::store::{FailOutcome, Job, RetryPolicy, Store, StoreError};
 

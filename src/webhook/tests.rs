@@ -310,7 +310,10 @@ fn json_reason_echoes_no_input() {
         let e = serde_json::from_slice::<Envelope>(body).unwrap_err();
         let r = json_reason(&e);
         assert!(r.starts_with("malformed JSON at line 1 column"), "{r}");
-        assert!(!r.contains("secret-token") && !r.contains("12345678"), "{r}");
+        assert!(
+            !r.contains("secret-token") && !r.contains("12345678"),
+            "{r}"
+        );
         assert!(r.contains("wrong type"), "{r}");
     }
 }

@@ -1339,8 +1339,7 @@ fn load_err(text: &str) -> String {
     }
 }
 
-const MINIMAL: &str =
-    "[[language]]\nname = \"mini\"\ngrammar = \"tree_sitter_rust::LANGUAGE\"\n";
+const MINIMAL: &str = "[[language]]\nname = \"mini\"\ngrammar = \"tree_sitter_rust::LANGUAGE\"\n";
 
 #[test]
 fn a_minimal_registry_loads() {
