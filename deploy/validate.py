@@ -20,7 +20,7 @@ What it checks:
   - every alert has expr, a severity label and a summary;
   - docs/operations.md describes every metric of the list, and no other;
   - app.yml asks for exactly the permissions and events patchgate needs: it subscribes to
-    every event `handled()` in src/server/intake.rs takes, and to no other, each with the
+    every event `Kind::of` in src/webhook/mod.rs takes, and to no other, each with the
     permission GitHub requires to deliver it.
 
 Needs PyYAML (`pip install pyyaml`, or `pip install --target DIR pyyaml` and PYTHONPATH=DIR).
@@ -369,20 +369,21 @@ def check_app_manifest():
     handled = handled_events()
     if handled is not None:
         for event in sorted(handled - set(events)):
-            problem("app.yml", f"src/server/intake.rs handles `{event}`, but app.yml does not subscribe to it")
+            problem("app.yml", f"src/webhook/mod.rs handles `{event}`, but app.yml does not subscribe to it")
         for event in sorted(set(events) - handled):
-            problem("app.yml", f"app.yml subscribes to `{event}`, which src/server/intake.rs does not handle")
+            problem("app.yml", f"app.yml subscribes to `{event}`, which src/webhook/mod.rs does not handle")
 
 
 def handled_events():
-    """The events `handled()` in src/server/intake.rs matches on (None if it cannot be read)."""
-    path = ROOT / "src/server/intake.rs"
+    """The events `Kind::of` in src/webhook/mod.rs accepts (None if it cannot be read): the one
+    list of the GitHub deliveries patchgate handles, which intake's `handled()` asks."""
+    path = ROOT / "src/webhook/mod.rs"
     text = path.read_text()
-    m = re.search(r"pub fn handled\(.*?\n}\n", text, re.S)
+    m = re.search(r"pub fn of\(event: &str.*?\n    }\n", text, re.S)
     if not m:
-        problem(rel(path), "no `pub fn handled(` found to compare app.yml's events with")
+        problem(rel(path), "no `pub fn of(event: &str, …)` found to compare app.yml's events with")
         return None
-    return set(re.findall(r'^\s*"([a-z_]+)" =>', m.group(0), re.M))
+    return set(re.findall(r'^\s*\("([a-z_]+)", ', m.group(0), re.M))
 
 
 def dockerfile_stages(text):
