@@ -21,18 +21,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("term", &[]),
     // The core: diff engine, policy rules, audit rules, decision records.
     ("astdiff", &["term", "util"]),
-    ("policy", &["util"]),
+    ("webhook", &[]),
+    ("policy", &["util", "webhook"]),
     ("audit", &["astdiff", "term", "util"]),
     ("meta", &["astdiff", "audit", "util"]),
     // Configuration, storage and the GitHub client.
-    ("config", &["astdiff", "audit", "policy", "util"]),
+    ("config", &["astdiff", "audit", "meta", "policy", "util"]),
     ("store", &["audit", "meta", "policy", "util"]),
-    ("github", &["util"]),
+    ("github", &["meta", "util", "webhook"]),
     // The gate and the rollback flow, over ports.
     (
         "gate",
         &[
-            "astdiff", "audit", "config", "meta", "policy", "term", "util",
+            "astdiff", "audit", "config", "meta", "policy", "term", "util", "webhook",
         ],
     ),
     ("rollback", &["github", "meta", "policy", "store", "util"]),
@@ -41,7 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "server",
         &[
             "astdiff", "audit", "config", "gate", "github", "meta", "policy", "rollback", "store",
-            "term", "util",
+            "term", "util", "webhook",
         ],
     ),
     // The generated configuration reference reads the defaults of every layer.
@@ -67,7 +68,10 @@ const CORE: &[&str] = &[
     "meta/record.rs",
     "meta/ledger.rs",
     "meta/similarity.rs",
+    "meta/decision.rs",
+    "meta/decision/",
     "github/commands.rs",
+    "webhook/",
 ];
 
 /// Inside the core folders, the adapters that do I/O.

@@ -342,7 +342,8 @@ async fn malformed_json_is_refused_with_one_line() {
 }
 
 /// A body of the wrong shape is refused without any of it in the answer: serde's own text
-/// would quote the value (`invalid type: string "…", expected struct Repository`).
+/// would quote the value (`invalid type: string "…", expected struct Repository`). The answer
+/// names the field instead (the typed parse in `src/webhook`).
 #[tokio::test]
 async fn a_400_never_echoes_the_body() {
     let s = Server::start().await;
@@ -359,10 +360,8 @@ async fn a_400_never_echoes_the_body() {
             .await;
         assert_eq!(status, 400, "{text}");
         one_line(&text);
-        assert!(
-            text.starts_with("malformed JSON at line 1 column"),
-            "{text}"
-        );
+        let field = ["repository: ", "repository.full_name: ", "action: "][i];
+        assert!(text.starts_with(field), "{text}");
         assert!(text.contains("wrong type"), "{text}");
         assert!(
             !text.contains("do-not-echo-me"),

@@ -206,6 +206,28 @@ pub struct Difference {
     pub b_text: String,
 }
 
+/// `PATCHGATE_AUDIT_MODE`, one type for the whole program: `normal`, or `degraded`: model
+/// auditors off (they abstain), Rule-Guard only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditMode {
+    #[default]
+    Normal,
+    Degraded,
+}
+
+impl std::str::FromStr for AuditMode {
+    type Err = String;
+    /// `normal` or `degraded`, case-insensitive, surrounding space ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(AuditMode::Normal),
+            "degraded" => Ok(AuditMode::Degraded),
+            _ => Err(format!("`{s}` is not an audit mode (normal or degraded)")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,8 +104,8 @@ use super::decision::{
 use super::hash::Sha256Hash;
 use super::ledger::NewLedgerRow;
 use crate::audit::decide::Decision;
+use crate::audit::vote::AuditMode;
 use crate::audit::vote::{Verdict, Vote};
-use crate::config::AuditMode;
 
 /// The `version` this code writes.
 pub const RECORD_VERSION: u32 = 1;

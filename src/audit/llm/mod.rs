@@ -97,27 +97,7 @@ pub enum EndpointKind {
     Anthropic,
 }
 
-/// `PATCHGATE_AUDIT_MODE`, one type for the whole program: `normal`, or `degraded`: model
-/// auditors off (they abstain), Rule-Guard only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditMode {
-    #[default]
-    Normal,
-    Degraded,
-}
-
-impl std::str::FromStr for AuditMode {
-    type Err = String;
-    /// `normal` or `degraded`, case-insensitive, surrounding space ignored.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "normal" => Ok(AuditMode::Normal),
-            "degraded" => Ok(AuditMode::Degraded),
-            _ => Err(format!("`{s}` is not an audit mode (normal or degraded)")),
-        }
-    }
-}
+pub use crate::audit::vote::AuditMode;
 
 /// One model auditor in the server config (`auditors:` entries of kind `openai` or
 /// `anthropic`).
