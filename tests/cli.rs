@@ -452,3 +452,34 @@ fn scripts_get_json_from_every_checking_command() {
         "{doc}"
     );
 }
+
+#[test]
+fn two_patches_without_a_base_ask_for_the_base() {
+    let o = patchgate(
+        &[
+            "diff",
+            "fixtures/demo/render-a.patch",
+            "fixtures/demo/render-b.patch",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("are unified-diff patches: give --base"),
+        "{}",
+        stderr(&o)
+    );
+    // Asked for, the patch files are compared as text.
+    let o = patchgate(
+        &[
+            "diff",
+            "--input",
+            "files",
+            "fixtures/demo/render-a.patch",
+            "fixtures/demo/render-b.patch",
+        ],
+        root(),
+    );
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -987,10 +987,12 @@ fn detection() {
         kind(spec(Some("main"), &at("a.diff"), &at("b.diff"))),
         InputKind::Patches
     );
-    assert_eq!(
-        kind(spec(None, &at("a.diff"), &at("b.diff"))),
-        InputKind::Files
-    );
+    // Two patches and no base: compared as text they would measure the patches, not the
+    // changes (issue #21: this used to be `Files`, silently) — the base is asked for.
+    assert!(matches!(
+        detect(&spec(None, &at("a.diff"), &at("b.diff"))),
+        Err(InputError::PatchesNeedBase { .. })
+    ));
     assert_eq!(
         kind(spec(Some(&at("base.rs")), &at("a.diff"), &at("b.diff"))),
         InputKind::Files

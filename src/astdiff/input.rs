@@ -88,6 +88,20 @@ impl fmt::Display for Side {
 /// Why the input could not be loaded. Every message names the side and says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// Two unified-diff patches and no base to apply them to: comparing them as text would
+    /// measure the patches, not the changes.
+    #[error(
+        "`{}` and `{}` are unified-diff patches: give --base (the directory or revision they \
+         apply to), or --input files to compare the patch files themselves as text",
+        a.display(),
+        b.display()
+    )]
+    PatchesNeedBase {
+        /// Render A's patch.
+        a: PathBuf,
+        /// Render B's patch.
+        b: PathBuf,
+    },
     /// An empty argument.
     #[error("{side}: nothing given (expected a path or a revision)")]
     Empty {
@@ -299,6 +313,16 @@ pub fn detect(spec: &InputSpec) -> Result<InputKind, InputError> {
     use PathKind::{Dir, File, Missing};
     Ok(match (ka, kb) {
         (Dir, None | Some(Dir)) => InputKind::Dirs,
+        (File, Some(File))
+            if spec.base.is_none()
+                && sniff_patch(a)
+                && spec.b.as_deref().is_some_and(|b| sniff_patch(Path::new(b))) =>
+        {
+            return Err(InputError::PatchesNeedBase {
+                a: a.to_path_buf(),
+                b: PathBuf::from(spec.b.as_deref().unwrap_or_default()),
+            });
+        }
         (File, None | Some(File)) => {
             let patches = spec
                 .base
