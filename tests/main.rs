@@ -39,5 +39,6 @@ mod rule_guard;
 mod server;
 mod server_pg;
 mod server_rollback;
+mod server_votes;
 mod sshsig;
 mod store;

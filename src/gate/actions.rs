@@ -600,6 +600,13 @@ pub fn step_summary(o: &CheckOutcome) -> String {
             md(&h.reason, TEXT_CAP)
         );
         let _ = writeln!(head);
+    } else if g.path == crate::meta::decision::Path::Escalated {
+        // A vote given on an earlier head is not carried to this one: a new push voids it.
+        let _ = writeln!(
+            head,
+            "**Maintainer:** no standing vote on this head (`/patchgate approve|block <reason>`)."
+        );
+        let _ = writeln!(head);
     }
     if let Some(esc) = o.escalation.as_ref().filter(|e| !e.differences.is_empty()) {
         let _ = writeln!(

@@ -12,11 +12,9 @@
 //! At most [`MAX_COMMANDS`] commands are taken from one comment; lines after that are ignored.
 //!
 //! This module is pure: it never talks to GitHub and never decides who may run a command —
-//! [`needs_write`] says what a command requires, the caller checks it in one place.
-//!
-//! `approve` and `block` ([`parse_vote`]) are parsed here, but `serve` does not carry them out
-//! yet: they are answered with [`VOTES_NOT_WIRED`], so a maintainer is never left thinking a
-//! vote was recorded.
+//! [`needs_write`] says what a command requires, the caller checks it in one place. `approve`
+//! and `block` ([`Command::Vote`]) need the permission the server config sets
+//! (`human_votes.permission`), which the caller checks in the same place.
 
 use crate::meta::decision::HumanVerdict;
 
@@ -56,6 +54,8 @@ pub enum Command {
     RenderB(RenderBRef),
     /// Revert the PR's merge; the reason is recorded with the revert.
     Rollback { reason: Option<String> },
+    /// A maintainer's decision on the PR's current head (`approve` or `block`).
+    Vote(VoteCommand),
     /// Answer with the list of commands.
     Help,
 }
@@ -104,11 +104,6 @@ pub struct VoteCommand {
     pub reason: String,
 }
 
-/// Why a vote command is not carried out here yet: the decision table, the record and the
-/// ledger take a maintainer's vote ([`crate::meta::decision::HumanVote`],
-/// [`crate::meta::human::standing_vote`]), but `serve` does not yet read it from comments.
-pub const VOTES_NOT_WIRED: &str = "maintainer votes are not taken from comments by this server yet (nothing was recorded); the gate's decision table and records support them";
-
 /// `approve` / `block` and their arguments: the vote, or what is wrong with it.
 pub fn parse_vote(word: &str, args: &str) -> Option<Result<VoteCommand, String>> {
     let verdict = match word.to_ascii_lowercase().as_str() {
@@ -146,7 +141,8 @@ pub fn help_text() -> String {
          | `/patchgate render-b #N` | takes pull request #N as render B (the independent second rendering) and runs the gate again | users with write access |\n\
          | `/patchgate render-b <ref>` | takes a branch or tag (`v1.2`, `refs/tags/v1.2`) or a full commit id of this repository as render B and runs the gate again | users with write access |\n\
          | `/patchgate rollback [reason]` | reverts this pull request's merge (pushed, or proposed as a revert PR, as the repository's config says); the reason, up to {MAX_REASON_CHARS} characters, is recorded with the revert | users with write access |\n\
-         | `/patchgate approve <reason>`, `/patchgate block <reason>` | a maintainer's decision on the current head — **not yet taken from comments by this server** (it answers so; nothing is recorded) | — |\n\
+         | `/patchgate approve <reason>` | decides the change at its current head as passed (an escalated change the auditors could not pass); recorded in the ledger with the reason and shown on the check run; a new push voids it; never past a Rule-Guard rejection | users with the permission the server sets (`human_votes.permission`, default maintain) |\n\
+         | `/patchgate block <reason>` | blocks the change at its current head, whatever the auditors say; recorded and voided likewise | the same |\n\
          | `/patchgate help` (or `/patchgate` alone) | shows this list | anyone |\n\
          \n\
          A pull request can also name the one it is a second rendering of with a line \
@@ -232,16 +228,17 @@ fn parse_command(rest: &str) -> Parsed {
         "rollback" => Parsed::Command(Command::Rollback {
             reason: (!args.is_empty()).then(|| args.chars().take(MAX_REASON_CHARS).collect()),
         }),
-        "approve" | "block" => Parsed::Invalid {
-            command: if lower == "approve" {
-                "approve"
-            } else {
-                "block"
+        "approve" | "block" => match parse_vote(word, args) {
+            Some(Ok(v)) => Parsed::Command(Command::Vote(v)),
+            Some(Err(message)) => Parsed::Invalid {
+                command: if lower == "approve" {
+                    "approve"
+                } else {
+                    "block"
+                },
+                message,
             },
-            message: match parse_vote(word, args) {
-                Some(Err(message)) => message,
-                _ => VOTES_NOT_WIRED.to_string(),
-            },
+            None => unreachable!("parse_vote takes approve and block"),
         },
         _ => Parsed::Unknown {
             word: word.to_string(),
@@ -766,7 +763,7 @@ mod tests {
     }
 
     #[test]
-    fn approve_and_block_are_parsed_need_a_reason_and_say_they_are_not_wired() {
+    fn approve_and_block_are_votes_and_need_a_reason() {
         assert_eq!(
             parse_vote("approve", " read both renders; B's loop is equivalent "),
             Some(Ok(VoteCommand {
@@ -796,15 +793,27 @@ mod tests {
                 .count(),
             MAX_REASON_CHARS
         );
-        match cmds("/patchgate approve lgtm").as_slice() {
-            [Parsed::Invalid {
-                command: "approve",
-                message,
-            }] => {
-                assert_eq!(message, VOTES_NOT_WIRED)
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(
+            cmds("/PatchGate APPROVE  lgtm, read both renders "),
+            one(Command::Vote(VoteCommand {
+                verdict: HumanVerdict::Approve,
+                reason: "lgtm, read both renders".into()
+            }))
+        );
+        assert_eq!(
+            cmds("/patchgate block not this release"),
+            one(Command::Vote(VoteCommand {
+                verdict: HumanVerdict::Block,
+                reason: "not this release".into()
+            }))
+        );
+        assert!(needs_write(&Command::Vote(VoteCommand {
+            verdict: HumanVerdict::Block,
+            reason: "r".into()
+        })));
+        let help = help_text();
+        assert!(help.contains("`/patchgate approve <reason>`"), "{help}");
+        assert!(help.contains("default maintain"), "{help}");
         match cmds("/patchgate block").as_slice() {
             [Parsed::Invalid {
                 command: "block",

@@ -65,6 +65,34 @@ impl Store {
         Ok(rows.into_iter().map(to_row).collect())
     }
 
+    /// Every record for `head` of `repo`, by `seq` (what
+    /// [`crate::meta::human::standing_vote`] reads: the vote standing on a head).
+    pub async fn ledger_rows_for_head(
+        &self,
+        repo: &str,
+        head: &str,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        let sql = format!("{SELECT_ROWS} WHERE repo = $1 AND head = $2 ORDER BY seq");
+        let rows: Vec<Row> = match self.pool() {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(&sql.replace('$', "?"))
+                    .bind(repo)
+                    .bind(head)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(&sql)
+                    .bind(repo)
+                    .bind(head)
+                    .fetch_all(p)
+                    .await
+            }
+        }
+        .map_err(|e| map_err("ledger rows for head", e))?;
+        Ok(rows.into_iter().map(to_row).collect())
+    }
+
     async fn ledger_append(&self, row: &NewLedgerRow) -> Result<i64, StoreError> {
         const LAST: &str = "SELECT seq, record_hash FROM ledger ORDER BY seq DESC LIMIT 1";
         match self.pool() {

@@ -1,7 +1,13 @@
 //! What people ask in pull-request comments (`/patchgate …`) and with the check run's
 //! Rollback button. Every command but help is authorised in one place,
-//! [`AppHandler::authorize`]; a denied command gets a reply and changes nothing, and a bot's
+//! [`AppHandler::authorize_at`] (write access; for `approve` and `block` the server's
+//! `human_votes.permission`); a denied command gets a reply and changes nothing, and a bot's
 //! comment (this App's included) is never a command.
+//!
+//! A maintainer's vote is bound to the PR's current head and recorded in the ledger as the
+//! `gate.human` of the record the gate seals when it runs again with it; every later gate of
+//! that head reads it back from there ([`crate::meta::human::standing_vote`]), and a new push
+//! is a new head with no vote.
 
 use anyhow::{Context, Result};
 use tracing::{info, warn};
@@ -9,7 +15,10 @@ use tracing::{info, warn};
 use super::check_run::check_run_pr;
 use super::messages;
 use super::{AppHandler, ManualRollback, Target, CHECK_NAME, ROLLBACK_ACTION};
-use crate::github::commands::{self, Command, Parsed, RenderBRef};
+use crate::config::Permission;
+use crate::github::commands::{self, Command, Parsed, RenderBRef, VoteCommand};
+use crate::meta::decision::{HumanVerdict, HumanVote};
+use crate::meta::human::standing_vote;
 use crate::webhook::{CheckRunEvent, Event, IssueCommentEvent, User};
 
 fn command_word(c: &Command) -> &'static str {
@@ -17,6 +26,10 @@ fn command_word(c: &Command) -> &'static str {
         Command::Recheck => "recheck",
         Command::RenderB(_) => "render-b",
         Command::Rollback { .. } => "rollback",
+        Command::Vote(v) => match v.verdict {
+            HumanVerdict::Approve => "approve",
+            HumanVerdict::Block => "block",
+        },
         Command::Help => "help",
     }
 }
@@ -55,6 +68,27 @@ impl AppHandler {
                         .comment(&t.repo, number, &messages::reply_invalid(command, &message))
                         .await?;
                 }
+                Parsed::Command(Command::Vote(v)) => {
+                    let need = self.gate.settings.server.human_votes.permission;
+                    match self.authorize_at(&t, &user, need).await? {
+                        Ok(level) => {
+                            self.eyes(&t, comment_id).await;
+                            self.vote(&t, number, &user, level, v).await?;
+                        }
+                        Err(has) => {
+                            info!(user = %user, need = need.as_str(), "vote denied: below human_votes.permission");
+                            t.inst
+                                .comment(
+                                    &t.repo,
+                                    number,
+                                    &messages::reply_vote_denied(
+                                        &user, v.verdict, has, need, &t.repo,
+                                    ),
+                                )
+                                .await?;
+                        }
+                    }
+                }
                 Parsed::Command(cmd) => {
                     if commands::needs_write(&cmd) && !self.authorize(&t, &user).await? {
                         info!(user = %user, "command denied: no write permission");
@@ -67,15 +101,62 @@ impl AppHandler {
                             .await?;
                         continue;
                     }
-                    if comment_id != 0 {
-                        if let Err(e) = t.inst.react(&t.repo, comment_id, "eyes").await {
-                            warn!(error = %format!("{e:#}"), "could not react to the comment");
-                        }
-                    }
+                    self.eyes(&t, comment_id).await;
                     self.run_command(&t, number, &user, cmd).await?;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// 👀 on the comment: the command was taken.
+    async fn eyes(&self, t: &Target, comment_id: u64) {
+        if comment_id != 0 {
+            if let Err(e) = t.inst.react(&t.repo, comment_id, "eyes").await {
+                warn!(error = %format!("{e:#}"), "could not react to the comment");
+            }
+        }
+    }
+
+    /// A vote by `user` (already authorised at `level`) on PR `number`'s current head: the PR
+    /// is gated again with it, which seals it into the ledger with the record; the reply says
+    /// whether it was recorded and what the gate decided.
+    async fn vote(
+        &self,
+        t: &Target,
+        number: u64,
+        user: &str,
+        level: Permission,
+        v: VoteCommand,
+    ) -> Result<()> {
+        let pull = t.inst.pull(&t.repo, number).await?;
+        let head = pull.head_sha.clone();
+        let vote = HumanVote {
+            verdict: v.verdict,
+            by: user.to_string(),
+            permission: level.as_str().to_string(),
+            reason: v.reason,
+            head: head.clone(),
+            at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        };
+        info!(pr = number, head = %head, user = %user, verdict = %v.verdict, "maintainer's vote");
+        self.gate_pr_voting(t, number, Some(&head), true, Some(vote.clone()))
+            .await?;
+        let rows = self
+            .store
+            .ledger_rows_for_head(&t.repo.to_string(), &head)
+            .await?;
+        let reply = match standing_vote(&rows, &t.repo.to_string(), &head) {
+            Some(s) if s == vote => {
+                let passed = rows
+                    .last()
+                    .and_then(|r| crate::meta::record::MetaRecord::from_yaml(&r.record_yaml).ok())
+                    .is_some_and(|r| r.quorum_passed);
+                messages::reply_vote_recorded(user, v.verdict, &head, passed)
+            }
+            _ => messages::reply_vote_not_recorded(user, v.verdict, &head),
+        };
+        t.inst.comment(&t.repo, number, &reply).await?;
         Ok(())
     }
 
@@ -110,6 +191,10 @@ impl AppHandler {
                 let reason = reason.unwrap_or_else(|| messages::COMMENT_ROLLBACK_REASON.into());
                 self.rollback_and_reply(t, number, &reason, user, "comment")
                     .await?;
+            }
+            // Authorised at its own level and carried out in `on_comment`, never here.
+            Command::Vote(_) => {
+                warn!("a vote reached run_command without its own authorisation: ignored")
             }
         }
         Ok(())

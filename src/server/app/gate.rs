@@ -1,5 +1,6 @@
 //! The gate on a pull request: fetch its base, head and render B into the mirror, read the
-//! repository's configuration from the base, run [`run_check`] and complete this job's check
+//! repository's configuration from the base, run [`run_check_with`] (with the maintainer's vote
+//! standing on the head in the ledger, if any) and complete this job's check
 //! run with the verdict (or with why the gate could not run). A head a newer push superseded is
 //! not gated.
 
@@ -17,9 +18,11 @@ use super::messages::{
 use super::render_of::RenderOf;
 use super::{AppHandler, Target};
 use crate::astdiff::DiffOptions;
-use crate::gate::check::{run_check, CheckOutcome, CheckRequest, RenderBSource};
+use crate::gate::check::{run_check_with, CheckOutcome, CheckRequest, RenderBSource};
 use crate::gate::repo_config::{self, ConfigSource};
 use crate::github::app::{Installation, PullInfo, RepoRef};
+use crate::meta::decision::HumanVote;
+use crate::meta::human::standing_vote;
 
 impl AppHandler {
     /// Gate pull request `number` and report it on a check run on `head` (the PR's current head
@@ -39,10 +42,26 @@ impl AppHandler {
         head: Option<&str>,
         follow_render_of: bool,
     ) -> Result<()> {
+        self.gate_pr_voting(t, number, head, follow_render_of, None)
+            .await
+    }
+
+    /// [`AppHandler::gate_pr`] with a maintainer's vote just cast on PR `number` (it is sealed
+    /// into the ledger with the record). Without one, the vote standing on the head in the
+    /// ledger, if any, is used.
+    pub(super) async fn gate_pr_voting(
+        &self,
+        t: &Target,
+        number: u64,
+        head: Option<&str>,
+        follow_render_of: bool,
+        vote: Option<HumanVote>,
+    ) -> Result<()> {
         let pull = t.inst.pull(&t.repo, number).await?;
         let head = head.unwrap_or(&pull.head_sha).to_string();
         let render_of = self.declared_render_of(t, &pull).await?;
-        self.gate_one(t, number, pull, head, &render_of).await?;
+        self.gate_one(t, number, pull, head, &render_of, vote)
+            .await?;
         if let (true, RenderOf::Linked(of)) = (follow_render_of, &render_of) {
             info!(
                 pr = number,
@@ -62,6 +81,7 @@ impl AppHandler {
         pull: PullInfo,
         head: String,
         render_of: &RenderOf,
+        vote: Option<HumanVote>,
     ) -> Result<()> {
         // A push that GitHub already followed with another: the newer head has (or will have)
         // its own job, so gating this one would spend the auditors on a commit nobody can
@@ -82,7 +102,10 @@ impl AppHandler {
         } else {
             Vec::new()
         };
-        match self.run_gate(t, number, &pull, &head, render_of).await {
+        match self
+            .run_gate(t, number, &pull, &head, render_of, vote)
+            .await
+        {
             Ok(GateResult::Outcome(outcome, advisory, notes)) => {
                 let mut result = check_result(&outcome, advisory, &notes);
                 result.actions = buttons;
@@ -156,6 +179,7 @@ impl AppHandler {
         pull: &PullInfo,
         head: &str,
         render_of: &RenderOf,
+        vote: Option<HumanVote>,
     ) -> Result<GateResult> {
         let choice = self.choose_render_b(t, number, pull, render_of).await?;
         let lookup = choice.lookup();
@@ -255,15 +279,25 @@ impl AppHandler {
             repo_name: Some(t.repo.to_string()),
             repo_config: Some(resolved.config),
         };
+        // The maintainer's vote: the one just cast, else the one standing on this head.
+        let human = match vote {
+            Some(v) => Some(v),
+            None => {
+                let repo = t.repo.to_string();
+                let rows = self.store.ledger_rows_for_head(&repo, head).await?;
+                standing_vote(&rows, &repo, head)
+            }
+        };
         let env = self.gate.env.clone();
         let env_fn = move |k: &str| env(k);
-        let outcome = run_check(
+        let outcome = run_check_with(
             &self.gate.settings,
             Arc::new(self.store.clone()),
             self.gate.registry.clone(),
             self.gate.rules.clone(),
             &req,
             &env_fn,
+            human,
         )
         .await?;
         Ok(GateResult::Outcome(

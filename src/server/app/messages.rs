@@ -5,6 +5,7 @@
 //! sibling modules.
 
 use crate::audit::vote::Severity;
+use crate::config::Permission;
 use crate::gate::actions::{all_findings, step_summary};
 use crate::gate::check::CheckOutcome;
 use crate::github::app::{
@@ -12,6 +13,7 @@ use crate::github::app::{
     NewCheckRun, PullInfo, RepoRef,
 };
 use crate::github::commands;
+use crate::meta::decision::HumanVerdict;
 
 use super::merge_group::MergeGroupPr;
 use super::{CHECK_NAME, ROLLBACK_ACTION};
@@ -290,6 +292,52 @@ pub(super) fn reply_invalid(command: &str, message: &str) -> String {
 /// A command `word` denied to `user`.
 pub(super) fn reply_denied(user: &str, word: &str, repo: &RepoRef) -> String {
     format!("@{user} `/patchgate {word}` needs write permission on {repo}; nothing was done.")
+}
+
+/// `/patchgate approve|block` from `user`, whose permission (`has`; `None`: no access) is below
+/// the configured `need`.
+pub(super) fn reply_vote_denied(
+    user: &str,
+    verdict: HumanVerdict,
+    has: Option<Permission>,
+    need: Permission,
+    repo: &RepoRef,
+) -> String {
+    let has = has.map_or("no access", Permission::as_str);
+    format!(
+        "@{user} `/patchgate {verdict}` needs the `{}` permission on {repo} or higher \
+         (`human_votes.permission`); you have `{has}`. No vote was recorded and the gate's \
+         decision is unchanged.",
+        need.as_str()
+    )
+}
+
+/// A vote recorded in the ledger for `head`, and the gate's decision with it.
+pub(super) fn reply_vote_recorded(
+    user: &str,
+    verdict: HumanVerdict,
+    head: &str,
+    passed: bool,
+) -> String {
+    let outcome = if passed {
+        "The check now passes"
+    } else {
+        "The check still does not pass (see it for why)"
+    };
+    format!(
+        "@{user}'s `{verdict}` is recorded in the ledger for head `{}` and the gate ran again. \
+         {outcome}. A new push voids the vote: the new head is gated afresh.",
+        short_sha(head)
+    )
+}
+
+/// A vote that could not be recorded: the gate did not reach a decision on `head`.
+pub(super) fn reply_vote_not_recorded(user: &str, verdict: HumanVerdict, head: &str) -> String {
+    format!(
+        "@{user}'s `{verdict}` was **not** recorded: the gate did not reach a decision on head \
+         `{}` (the check run says why). Fix that and vote again.",
+        short_sha(head)
+    )
 }
 
 pub(super) fn reply_render_b_set(text: &str, user: &str) -> String {

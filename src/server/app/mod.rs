@@ -262,12 +262,30 @@ impl AppHandler {
 
     /// The one place a command's author is checked: write, maintain or admin on the repository.
     async fn authorize(&self, t: &Target, user: &str) -> Result<bool> {
+        Ok(self
+            .authorize_at(t, user, crate::config::Permission::Write)
+            .await?
+            .is_ok())
+    }
+
+    /// The same check against a configured level (`human_votes.permission` for `approve` and
+    /// `block`): `Ok(level)` with the user's level when it is at or above `need`, else
+    /// `Err(level)` (`None`: no access to the repository at all).
+    async fn authorize_at(
+        &self,
+        t: &Target,
+        user: &str,
+        need: crate::config::Permission,
+    ) -> Result<Result<crate::config::Permission, Option<crate::config::Permission>>> {
         let perm = t
             .inst
             .permission(&t.repo, user)
             .await
             .with_context(|| format!("reading {user}'s permission on {}", t.repo))?;
-        Ok(perm.can_write())
+        Ok(match permission_level(perm) {
+            Some(level) if level >= need => Ok(level),
+            level => Err(level),
+        })
     }
 
     async fn fetch(&self, t: &Target, refspecs: Vec<String>) -> Result<PathBuf> {
@@ -281,6 +299,20 @@ impl AppHandler {
         })
         .await
         .context("mirror fetch task")?
+    }
+}
+
+/// A user's permission as a configurable level; `None` for no access at all.
+fn permission_level(p: crate::github::app::Permission) -> Option<crate::config::Permission> {
+    use crate::config::Permission as L;
+    use crate::github::app::Permission as P;
+    match p {
+        P::Admin => Some(L::Admin),
+        P::Maintain => Some(L::Maintain),
+        P::Write => Some(L::Write),
+        P::Triage => Some(L::Triage),
+        P::Read => Some(L::Read),
+        P::None => None,
     }
 }
 
