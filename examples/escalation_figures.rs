@@ -136,6 +136,7 @@ async fn main() -> Result<()> {
                 registry: registry.clone(),
                 files: files.clone(),
                 spend: spend.clone(),
+                scanned: None,
             })?;
             let required = if path == GatePath::Escalated {
                 set.auditors.len()

@@ -8,9 +8,13 @@ use crate::support::pg;
 
 use std::sync::Arc;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use patchgate::server::metrics::Metrics;
+use patchgate::server::worker::{run_worker, JobHandler, WorkerOptions};
 use patchgate::store::{Enqueued, FailOutcome, Job, LostJob, NewJob, RetryPolicy, Store};
 use tokio::sync::Mutex;
 
@@ -30,6 +34,7 @@ both_backends!(
     lost_workers_across_two_stores_park_once,
     retention_prunes_only_old_done_jobs,
     discard_gives_up_on_a_parked_job,
+    a_job_longer_than_its_lease_runs_once,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -570,4 +575,91 @@ async fn discard_gives_up_on_a_parked_job(f: &Fixture, _backend: &str) {
             .unwrap(),
         1
     );
+}
+
+/// Runs every job it is given by blocking its thread (as a long synchronous gate would) for
+/// `hold`, and counts the runs.
+struct BlockingHandler {
+    hold: Duration,
+    runs: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl JobHandler for BlockingHandler {
+    fn handle<'a>(
+        &'a self,
+        _job: &'a Job,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(self.hold);
+            Ok(())
+        })
+    }
+}
+
+/// A job whose handler blocks its thread for several leases, with a second worker (another
+/// process's store) polling all along: the heartbeat keeps the lease, so the job runs once
+/// and is done once.
+async fn a_job_longer_than_its_lease_runs_once(f: &Fixture, _backend: &str) {
+    let stores = [f.open().await, f.open().await];
+    let id = stores[0].enqueue(&job(1)).await.unwrap().id();
+    let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let opts = WorkerOptions {
+        lease: Duration::from_millis(300),
+        poll: Duration::from_millis(20),
+        ..WorkerOptions::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for (n, store) in stores.iter().enumerate() {
+        let handler = Arc::new(BlockingHandler {
+            hold: Duration::from_millis(1_500),
+            runs: Arc::clone(&runs),
+        });
+        workers.push(tokio::spawn(run_worker(
+            format!("w-{n}"),
+            store.clone(),
+            handler,
+            Metrics::new(),
+            opts.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            stop_rx.clone(),
+        )));
+        if n == 0 {
+            // The first worker takes the job before the second starts polling.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while runs.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the job never started"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let c = stores[1].counts().await.unwrap();
+        if c.get("done") == Some(&1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never completed: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long enough for a second run to have started, had the lease been lost.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop_tx.send(true).unwrap();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    assert_eq!(
+        runs.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "job {id} ran more than once"
+    );
+    let c = stores[0].counts().await.unwrap();
+    assert_eq!((c["done"], c["queued"], c["running"]), (1, 0, 0), "{c:?}");
 }

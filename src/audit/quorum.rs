@@ -13,7 +13,9 @@
 //! (`crashed: …`); a timeout drops the auditor's future (a command auditor's child is killed)
 //! and becomes an abstention (`timed out after …`). An auditor must not block its thread
 //! (no synchronous sleeps or I/O inside `review`): a blocking future cannot be interrupted,
-//! though on a multi-threaded runtime it still does not delay the others.
+//! though on a multi-threaded runtime it still does not delay the others. Synchronous work
+//! (Rule-Guard's) goes through [`on_blocking_pool`], which runs it on tokio's blocking pool:
+//! its timeout then applies like any other auditor's, and the runtime keeps running.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +43,23 @@ pub trait Auditor: Send + Sync {
         &'a self,
         input: &'a AuditInput,
     ) -> Pin<Box<dyn Future<Output = Vote> + Send + 'a>>;
+}
+
+/// A synchronous auditor's `review`: `work` runs on tokio's blocking pool, so the quorum's
+/// timeout can give up on it (the vote is then an abstention; the thread finishes unobserved)
+/// and it never stalls the runtime. A panic in `work` is re-raised in the auditor's task, where
+/// the quorum records it as a crash.
+pub fn on_blocking_pool<F>(work: F) -> Pin<Box<dyn Future<Output = Vote> + Send + 'static>>
+where
+    F: FnOnce() -> Vote + Send + 'static,
+{
+    Box::pin(async move {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(vote) => vote,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("the blocking pool dropped the auditor's work: {e}"),
+        }
+    })
 }
 
 /// Asks every auditor concurrently, each under its own timeout, and decides.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::astdiff::registry::Registry;
-use crate::audit::quorum::Auditor;
+use crate::audit::quorum::{on_blocking_pool, Auditor};
 use crate::audit::rule_guard::{self, vote_for, ChangedFile, RuleSet, SeverityPolicy};
 use crate::audit::vote::{AuditInput, Finding, Verdict, Vote};
 
@@ -22,7 +22,7 @@ pub struct RuleGuardAuditor {
     /// How many files were scanned.
     files: usize,
     /// What the rules found, scanned once when the auditor is made.
-    found: Vec<rule_guard::Finding>,
+    found: Arc<Vec<rule_guard::Finding>>,
     policy: SeverityPolicy,
 }
 
@@ -37,11 +37,24 @@ impl RuleGuardAuditor {
         policy: SeverityPolicy,
     ) -> Self {
         let found = rules.scan(&registry, &files);
+        Self::scanned(name, rules, files.len(), found, policy)
+    }
+
+    /// The auditor of a change already scanned with `rules` (see
+    /// [`crate::gate::auditors::scan_rules`], which scans on the blocking pool): `found` over
+    /// `files` changed files.
+    pub fn scanned(
+        name: impl Into<String>,
+        rules: Arc<RuleSet>,
+        files: usize,
+        found: Vec<rule_guard::Finding>,
+        policy: SeverityPolicy,
+    ) -> Self {
         RuleGuardAuditor {
             name: name.into(),
             rules,
-            files: files.len(),
-            found,
+            files,
+            found: Arc::new(found),
             policy,
         }
     }
@@ -53,35 +66,47 @@ impl RuleGuardAuditor {
 
     /// The vote, synchronously.
     pub fn judge(&self) -> Vote {
-        let found = &self.found;
-        let (verdict, reason) = vote_for(found, &self.policy);
-        let verdict = match verdict {
-            rule_guard::Verdict::Approve => Verdict::Approve,
-            rule_guard::Verdict::Reject => Verdict::Reject,
-        };
-        let findings: Vec<Finding> = found.iter().map(to_vote_finding).collect();
-        let mut explanation = format!(
-            "Rule-Guard: {} rules over {} changed file(s): {}.",
+        judge(
+            &self.name,
             self.rules.len(),
             self.files,
-            reason
-        );
-        for f in &findings {
-            explanation.push_str(&format!(
-                "\n- {} [{}] {}{}: {}",
-                f.severity,
-                f.rule,
-                f.file.as_deref().unwrap_or("(change)"),
-                f.line.map(|l| format!(":{l}")).unwrap_or_default(),
-                f.message
-            ));
-        }
-        Vote {
-            reason: Some(reason),
-            findings,
-            explanation,
-            ..Vote::new(self.name.clone(), verdict)
-        }
+            &self.found,
+            &self.policy,
+        )
+    }
+}
+
+/// Rule-Guard's vote on `found` (over `files` files, with `rules` rules).
+fn judge(
+    name: &str,
+    rules: usize,
+    files: usize,
+    found: &[rule_guard::Finding],
+    policy: &SeverityPolicy,
+) -> Vote {
+    let (verdict, reason) = vote_for(found, policy);
+    let verdict = match verdict {
+        rule_guard::Verdict::Approve => Verdict::Approve,
+        rule_guard::Verdict::Reject => Verdict::Reject,
+    };
+    let findings: Vec<Finding> = found.iter().map(to_vote_finding).collect();
+    let mut explanation =
+        format!("Rule-Guard: {rules} rules over {files} changed file(s): {reason}.");
+    for f in &findings {
+        explanation.push_str(&format!(
+            "\n- {} [{}] {}{}: {}",
+            f.severity,
+            f.rule,
+            f.file.as_deref().unwrap_or("(change)"),
+            f.line.map(|l| format!(":{l}")).unwrap_or_default(),
+            f.message
+        ));
+    }
+    Vote {
+        reason: Some(reason),
+        findings,
+        explanation,
+        ..Vote::new(name.to_string(), verdict)
     }
 }
 
@@ -109,7 +134,10 @@ impl Auditor for RuleGuardAuditor {
         &'a self,
         _input: &'a AuditInput,
     ) -> Pin<Box<dyn Future<Output = Vote> + Send + 'a>> {
-        Box::pin(async move { self.judge() })
+        // On the blocking pool: the quorum's timeout applies, and the runtime keeps running.
+        let (name, rules, files) = (self.name.clone(), self.rules.len(), self.files);
+        let (found, policy) = (Arc::clone(&self.found), self.policy.clone());
+        on_blocking_pool(move || judge(&name, rules, files, &found, &policy))
     }
 }
 
@@ -125,6 +153,61 @@ mod tests {
             Arc::new(files),
             SeverityPolicy::default(),
         )
+    }
+
+    /// A synchronous auditor like Rule-Guard that takes far longer than its timeout.
+    struct SlowSync;
+
+    impl Auditor for SlowSync {
+        fn name(&self) -> &str {
+            "slow-sync"
+        }
+        fn timeout(&self) -> Duration {
+            Duration::from_millis(50)
+        }
+        fn review<'a>(
+            &'a self,
+            _input: &'a AuditInput,
+        ) -> Pin<Box<dyn Future<Output = Vote> + Send + 'a>> {
+            on_blocking_pool(|| {
+                std::thread::sleep(Duration::from_millis(600));
+                Vote::new("slow-sync", Verdict::Approve)
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_blocking_auditor_times_out_without_stalling_the_runtime() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let ticks = Arc::new(AtomicU32::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let auditors: Vec<Arc<dyn Auditor>> = vec![Arc::new(SlowSync)];
+        let (votes, _) = crate::audit::quorum::run_quorum(&auditors, &AuditInput::default(), 1)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        ticker.abort();
+        assert_eq!(votes[0].verdict, Verdict::Abstain, "{votes:?}");
+        assert_eq!(
+            votes[0].reason.as_deref(),
+            Some("timed out after 50 ms"),
+            "{votes:?}"
+        );
+        assert!(
+            took < Duration::from_millis(450),
+            "the quorum waited {took:?}"
+        );
+        let n = ticks.load(Ordering::SeqCst);
+        assert!(n >= 3, "the runtime stalled: {n} ticks in {took:?}");
     }
 
     #[test]

@@ -56,6 +56,33 @@ pub struct AuditContext<'a> {
     pub registry: Arc<Registry>,
     pub files: Arc<Vec<rule_guard::ChangedFile>>,
     pub spend: Arc<dyn SpendStore>,
+    /// What Rule-Guard found in `files`, scanned beforehand on the blocking pool
+    /// ([`scan_rules`]); `None`: scanned while building, on the caller's thread.
+    pub scanned: Option<Vec<rule_guard::Finding>>,
+}
+
+/// Rule-Guard's scan of a change (tree-sitter parses of every file) on tokio's blocking pool,
+/// for [`AuditContext::scanned`]; `None` when no Rule-Guard auditor is configured.
+pub async fn scan_rules(
+    settings: &Settings,
+    rules: &Arc<RuleSet>,
+    registry: &Arc<Registry>,
+    files: &Arc<Vec<rule_guard::ChangedFile>>,
+) -> Result<Option<Vec<rule_guard::Finding>>> {
+    if !settings
+        .server
+        .auditors
+        .iter()
+        .any(|a| a.kind == AuditorKind::Rules)
+    {
+        return Ok(None);
+    }
+    let (rules, registry, files) = (rules.clone(), registry.clone(), files.clone());
+    match tokio::task::spawn_blocking(move || rules.scan(&registry, &files)).await {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(anyhow::anyhow!("Rule-Guard's scan was cancelled: {e}")),
+    }
 }
 
 fn prices(settings: &Settings) -> Result<llm::price::PriceTable> {
@@ -95,13 +122,23 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
         let timeout = Duration::from_secs(a.timeout_s());
         match a.kind {
             AuditorKind::Rules => {
-                let guard = RuleGuardAuditor::new(
-                    a.name.clone(),
-                    ctx.rules.clone(),
-                    ctx.registry.clone(),
-                    ctx.files.clone(),
-                    settings.server.rule_guard.severity.clone(),
-                );
+                let policy = settings.server.rule_guard.severity.clone();
+                let guard = match &ctx.scanned {
+                    Some(found) => RuleGuardAuditor::scanned(
+                        a.name.clone(),
+                        ctx.rules.clone(),
+                        ctx.files.len(),
+                        found.clone(),
+                        policy,
+                    ),
+                    None => RuleGuardAuditor::new(
+                        a.name.clone(),
+                        ctx.rules.clone(),
+                        ctx.registry.clone(),
+                        ctx.files.clone(),
+                        policy,
+                    ),
+                };
                 rule_findings.extend(guard.findings().iter().cloned());
                 auditors.push(Arc::new(guard));
             }
@@ -333,13 +370,16 @@ pub async fn audit_prepared(
     spend: Arc<dyn SpendStore>,
     prepared: Prepared,
 ) -> Result<AuditReport> {
+    let files = Arc::new(prepared.files);
+    let scanned = scan_rules(settings, &rules, &registry, &files).await?;
     let set = build_auditors(&AuditContext {
         settings,
         env,
         rules,
         registry,
-        files: Arc::new(prepared.files),
+        files,
         spend,
+        scanned,
     })?;
     let mut input = prepared.input;
     input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();

@@ -29,7 +29,7 @@ use crate::audit::spend::SpendStore;
 use crate::audit::vote::{EscalationView, Verdict, Vote};
 use crate::config::{AuditMode, Settings};
 use crate::gate::audit::AuditReport;
-use crate::gate::auditors::{build_auditors, run_set, AuditContext};
+use crate::gate::auditors::{build_auditors, run_set, scan_rules, AuditContext};
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::gate::{escalation, explain};
@@ -238,6 +238,198 @@ pub fn repo_name(repo: &Repository) -> String {
         .unwrap_or_else(|| "local".into())
 }
 
+/// What the gate read from the repository and computed from it, before the audit.
+struct ReadChange {
+    signer: Option<crate::meta::sshsig::SigningKey>,
+    head_id: Oid,
+    base_s: String,
+    head_s: String,
+    repo_cfg: repo_config::RepoConfig,
+    rules: Arc<RuleSet>,
+    diff_opts: DiffOptions,
+    single_report: DiffReport,
+    config_note: Option<String>,
+    b_commit: Option<(String, String)>,
+    b_explanation: Option<(String, ExplanationSource)>,
+    dual_input: Option<ChangeInput>,
+    dual_report: Option<DiffReport>,
+    a_explanation: Option<(String, ExplanationSource)>,
+    id: ChangeId,
+    prepared: crate::gate::input::Prepared,
+}
+
+/// The gate's synchronous first half (git2 reads, diffs, the rules' config, the key file):
+/// run on the blocking pool by [`run_check_with`].
+fn read_change(
+    req: &CheckRequest,
+    registry: &Registry,
+    rules: RuleSet,
+    key_var: Option<String>,
+    threshold_explicit: bool,
+) -> Result<ReadChange> {
+    // A bad signing key fails the check before anything is written.
+    let signer = match key_var {
+        Some(v) => signing_key(&move |k: &str| (k == SIGNING_KEY_VAR).then(|| v.clone()))?,
+        None => None,
+    };
+    let repo = Repository::discover(&req.repo)
+        .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
+    let (base_id, _) = resolve(&repo, &req.base, "base")?;
+    let (head_id, head_msg) = resolve(&repo, &req.head, "head")?;
+    let repo_dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let base_s = base_id.to_string();
+    let head_s = head_id.to_string();
+
+    // The repository's own settings, from the base: a change cannot relax its own gate.
+    let (repo_cfg, rules) = match &req.repo_config {
+        Some(cfg) => {
+            let rules = repo_config::apply_rules(rules, cfg, &base_s)?;
+            (cfg.clone(), rules)
+        }
+        None => repo_config::rules_at(&repo, base_id, rules)?,
+    };
+    let rules = Arc::new(rules);
+    let mut diff_opts = req.diff;
+    if !threshold_explicit {
+        if let Some(t) = repo_cfg.threshold_percent {
+            diff_opts.threshold_percent = t;
+        }
+    }
+    // Scratch scripts and backups a render brings do not count between the renders.
+    let exclude = repo_cfg
+        .diff
+        .filter()
+        .map_err(|e| anyhow::anyhow!("{REPO_CONFIG_PATH}: diff.exclude: {e}"))?;
+
+    // Render A against the base: what the auditors review.
+    let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
+    let single_report = diff_change(&single, registry, &diff_opts);
+    let config_note = single
+        .files
+        .iter()
+        .any(|f| f.path == REPO_CONFIG_PATH)
+        .then(|| format!("this change edits {REPO_CONFIG_PATH}: it was judged by the base's version; the edit applies after merge"));
+
+    // Render B, when there is one: the dual-render diff and its explanation.
+    let mut b_commit = None;
+    let mut b_explanation: Option<(String, ExplanationSource)> = None;
+    let dual_input = match &req.render_b {
+        None => None,
+        Some(RenderBSource::Rev(rev)) => {
+            let (b_id, b_msg) = resolve(&repo, rev, "render B")?;
+            let dual = from_revs(&repo_dir, Some(&base_s), &head_s, Some(&b_id.to_string()))?;
+            b_explanation =
+                render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
+            b_commit = Some((b_id.to_string(), rev.clone()));
+            Some(dual)
+        }
+        Some(RenderBSource::Patch(p)) => {
+            let dual = dual_with_patch(&repo, &single, base_id, p)?;
+            let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
+            b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
+            Some(dual)
+        }
+    };
+    let dual_report = dual_input
+        .as_ref()
+        .map(|dual| diff_change_excluding(dual, registry, &diff_opts, &exclude));
+    let a_explanation = render_explanation(
+        req.pr_body.as_deref(),
+        Some(&head_msg),
+        builder_meta(&repo, head_id)?.as_deref(),
+    );
+
+    // The auditors (and the judge, which shares their budget).
+    let id = ChangeId {
+        repo: req.repo_name.clone().unwrap_or_else(|| repo_name(&repo)),
+        base: base_s.clone(),
+        head: head_s.clone(),
+    };
+    let mut texts: Vec<String> = Vec::new();
+    if let Some((t, _)) = &a_explanation {
+        texts.push(t.clone());
+    }
+    if let Some((t, _)) = &b_explanation {
+        texts.push(t.clone());
+    }
+    let prepared = prepare(&id, &single, &single_report, &rules, &texts);
+    Ok(ReadChange {
+        signer,
+        head_id,
+        base_s,
+        head_s,
+        repo_cfg,
+        rules,
+        diff_opts,
+        single_report,
+        config_note,
+        b_commit,
+        b_explanation,
+        dual_input,
+        dual_report,
+        a_explanation,
+        id,
+        prepared,
+    })
+}
+
+/// Run `work` on tokio's blocking pool; a panic in it is re-raised here.
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(anyhow::anyhow!(
+            "the gate's repository work was cancelled: {e}"
+        )),
+    }
+}
+
+/// The variable holding the deployment's record-signing key.
+const SIGNING_KEY_VAR: &str = "PATCHGATE_SIGNING_KEY";
+
+/// Attach the sealed record (and its signature, and the ledger's anchor) to the head commit
+/// as git notes, and write `meta.yaml`, as `req` asks; the note's id.
+fn write_out(
+    req: &CheckRequest,
+    head_id: Oid,
+    record: &MetaRecord,
+    yaml: &str,
+    seq: i64,
+    signer: Option<&crate::meta::sshsig::SigningKey>,
+) -> Result<Option<Oid>> {
+    let note = if req.attach_note {
+        let repo = Repository::discover(&req.repo)
+            .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
+        let note =
+            notes::attach(&repo, head_id, record).context("attaching the record as a git note")?;
+        // Signed with the deployment's key when one is configured (the note's exact text).
+        if let Some(key) = signer {
+            notes::attach_signature(&repo, head_id, yaml, key)
+                .context("attaching the record's signature as a git note")?;
+            let hash = record.record_hash.as_deref().unwrap_or_default();
+            crate::meta::anchor::anchor(&repo, seq, hash, key)
+                .context("anchoring the ledger head (refs/patchgate/ledger)")?;
+        }
+        Some(note)
+    } else {
+        None
+    };
+    if let Some(path) = &req.write_meta {
+        std::fs::write(path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        if let Some(key) = signer {
+            // Beside it, as `ssh-keygen -Y sign` names a signature.
+            let sig = key.sign(yaml.as_bytes(), crate::meta::sshsig::RECORD_NAMESPACE);
+            let sig_path = format!("{}.sig", path.display());
+            std::fs::write(&sig_path, sig).with_context(|| format!("writing {sig_path}"))?;
+        }
+    }
+    Ok(note)
+}
+
 /// Run the gate (no maintainer's vote; see [`run_check_with`]).
 pub async fn run_check<S>(
     settings: &Settings,
@@ -268,102 +460,48 @@ pub async fn run_check_with<S>(
 where
     S: SpendStore + LedgerStore + 'static,
 {
-    // A bad signing key fails the check before anything is written.
-    let signer = if req.attach_note || req.write_meta.is_some() {
-        signing_key(env)?
+    // The repository's reads, the diffs and the key file: on the blocking pool (git2 and
+    // tree-sitter must not hold up the runtime). The signing key's variable is read here.
+    let key_var = if req.attach_note || req.write_meta.is_some() {
+        env(SIGNING_KEY_VAR)
     } else {
         None
     };
-    let repo = Repository::discover(&req.repo)
-        .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
-    let (base_id, _) = resolve(&repo, &req.base, "base")?;
-    let (head_id, head_msg) = resolve(&repo, &req.head, "head")?;
-    let repo_dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-    let base_s = base_id.to_string();
-    let head_s = head_id.to_string();
-
-    // The repository's own settings, from the base: a change cannot relax its own gate.
-    let (repo_cfg, rules) = match &req.repo_config {
-        Some(cfg) => {
-            let rules = repo_config::apply_rules(rules, cfg, &base_s)?;
-            (cfg.clone(), rules)
-        }
-        None => repo_config::rules_at(&repo, base_id, rules)?,
+    let threshold_explicit = settings.threshold_explicit;
+    let read = {
+        let (req, registry) = (req.clone(), registry.clone());
+        blocking(move || read_change(&req, &registry, rules, key_var, threshold_explicit)).await?
     };
-    let rules = Arc::new(rules);
-    let mut diff_opts = req.diff;
-    if !settings.threshold_explicit {
-        if let Some(t) = repo_cfg.threshold_percent {
-            diff_opts.threshold_percent = t;
-        }
-    }
+    let ReadChange {
+        signer,
+        head_id,
+        base_s,
+        head_s,
+        repo_cfg,
+        rules,
+        diff_opts,
+        single_report,
+        config_note,
+        b_commit,
+        b_explanation,
+        dual_input,
+        dual_report,
+        a_explanation,
+        id,
+        prepared,
+    } = read;
     let diff_opts = &diff_opts;
-    // Scratch scripts and backups a render brings do not count between the renders.
-    let exclude = repo_cfg
-        .diff
-        .filter()
-        .map_err(|e| anyhow::anyhow!("{REPO_CONFIG_PATH}: diff.exclude: {e}"))?;
-
-    // Render A against the base: what the auditors review.
-    let single = from_revs(&repo_dir, Some(&base_s), &head_s, None)?;
-    let single_report = diff_change(&single, &registry, diff_opts);
-    let config_note = single
-        .files
-        .iter()
-        .any(|f| f.path == REPO_CONFIG_PATH)
-        .then(|| format!("this change edits {REPO_CONFIG_PATH}: it was judged by the base's version; the edit applies after merge"));
-
-    // Render B, when there is one: the dual-render diff and its explanation.
-    let mut b_commit = None;
-    let mut b_explanation: Option<(String, ExplanationSource)> = None;
-    let dual_input = match &req.render_b {
-        None => None,
-        Some(RenderBSource::Rev(rev)) => {
-            let (b_id, b_msg) = resolve(&repo, rev, "render B")?;
-            let dual = from_revs(&repo_dir, Some(&base_s), &head_s, Some(&b_id.to_string()))?;
-            b_explanation =
-                render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
-            b_commit = Some((b_id.to_string(), rev.clone()));
-            Some(dual)
-        }
-        Some(RenderBSource::Patch(p)) => {
-            let dual = dual_with_patch(&repo, &single, base_id, p)?;
-            let digest = Sha256Hash::digest(std::fs::read(p).unwrap_or_default());
-            b_commit = Some((digest.to_string(), format!("patch:{}", p.display())));
-            Some(dual)
-        }
-    };
-    let dual_report = dual_input
-        .as_ref()
-        .map(|dual| diff_change_excluding(dual, &registry, diff_opts, &exclude));
-    let a_explanation = render_explanation(
-        req.pr_body.as_deref(),
-        Some(&head_msg),
-        builder_meta(&repo, head_id)?.as_deref(),
-    );
-
-    // The auditors (and the judge, which shares their budget).
-    let id = ChangeId {
-        repo: req.repo_name.clone().unwrap_or_else(|| repo_name(&repo)),
-        base: base_s.clone(),
-        head: head_s.clone(),
-    };
-    let mut texts: Vec<String> = Vec::new();
-    if let Some((t, _)) = &a_explanation {
-        texts.push(t.clone());
-    }
-    if let Some((t, _)) = &b_explanation {
-        texts.push(t.clone());
-    }
-    let prepared = prepare(&id, &single, &single_report, &rules, &texts);
+    let files = Arc::new(prepared.files);
+    let scanned = scan_rules(settings, &rules, &registry, &files).await?;
     let spend: Arc<dyn SpendStore> = store.clone();
     let set = build_auditors(&AuditContext {
         settings,
         env,
         rules: rules.clone(),
         registry: registry.clone(),
-        files: Arc::new(prepared.files),
+        files,
         spend,
+        scanned,
     })?;
     let mut input = prepared.input;
     input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
@@ -613,30 +751,11 @@ where
         }
     };
     let yaml = record.to_yaml()?;
-    let note = if req.attach_note {
-        let note =
-            notes::attach(&repo, head_id, &record).context("attaching the record as a git note")?;
-        // Signed with the deployment's key when one is configured (the note's exact text).
-        if let Some(key) = &signer {
-            notes::attach_signature(&repo, head_id, &yaml, key)
-                .context("attaching the record's signature as a git note")?;
-            let hash = record.record_hash.as_deref().unwrap_or_default();
-            crate::meta::anchor::anchor(&repo, seq, hash, key)
-                .context("anchoring the ledger head (refs/patchgate/ledger)")?;
-        }
-        Some(note)
-    } else {
-        None
+    // The note, the signature and `meta.yaml`: git2 and file writes, on the blocking pool.
+    let note = {
+        let (req, record, yaml) = (req.clone(), record.clone(), yaml.clone());
+        blocking(move || write_out(&req, head_id, &record, &yaml, seq, signer.as_ref())).await?
     };
-    if let Some(path) = &req.write_meta {
-        std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
-        if let Some(key) = &signer {
-            // Beside it, as `ssh-keygen -Y sign` names a signature.
-            let sig = key.sign(yaml.as_bytes(), crate::meta::sshsig::RECORD_NAMESPACE);
-            let sig_path = format!("{}.sig", path.display());
-            std::fs::write(&sig_path, sig).with_context(|| format!("writing {sig_path}"))?;
-        }
-    }
     if record.quorum_passed != passed {
         bail!("internal: sealed record disagrees with the decision");
     }

@@ -2,9 +2,11 @@
 //!
 //! What it is for: the only place jobs are run. A worker claims the oldest ready job
 //! ([`Store::claim`], atomic across processes), keeps the lease alive with a heartbeat while the
-//! handler runs, and then completes the job, or fails it (the store backs off and, after the
-//! retry policy's limit, parks it — logged and counted). A worker killed mid-job leaves a
-//! running row whose lease runs out; the next claim anywhere takes it again, or parks it when
+//! handler runs — a task of its own, so a handler that blocks its thread cannot starve it and a
+//! job that runs longer than the lease is not claimed a second time — and then completes the
+//! job, or fails it (the store backs off and, after the retry policy's limit, parks it — logged
+//! and counted). A worker killed mid-job leaves a running row whose lease runs out; the next
+//! claim anywhere takes it again, or parks it when
 //! that was its last attempt (logged and counted like any other park).
 //!
 //! An idle worker sleeps until the poll interval passes or `wake` is notified: intake's writer
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tracing::{error, info, warn, Instrument};
 
 use crate::server::metrics::Metrics;
@@ -167,11 +169,29 @@ async fn run_one(
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let started = Instant::now();
+    // The heartbeat is its own task: a handler that blocks its thread (or just never yields)
+    // cannot starve it, so the lease holds for as long as the job runs. It is aborted when the
+    // job ends (dropped with `_beat`).
+    let (lost_tx, mut lost) = oneshot::channel();
+    let (ready_tx, ready) = oneshot::channel();
+    let _beat = AbortOnDrop(tokio::spawn(
+        heartbeat(
+            store.clone(),
+            job.id,
+            name.to_string(),
+            opts.lease,
+            ready_tx,
+            lost_tx,
+        )
+        .in_current_span(),
+    ));
+    // Wait for the heartbeat's first poll: a task just spawned sits in this thread's LIFO slot,
+    // which no other thread may steal, until this task yields; the job must not block the
+    // thread before the heartbeat has armed its timer.
+    let _ = ready.await;
     let work = handler.handle(job);
     tokio::pin!(work);
-    // Heartbeat at a third of the lease.
-    let mut beat = tokio::time::interval(opts.lease / 3);
-    beat.tick().await;
+    let mut beating = true;
     let mut deadline: Option<tokio::time::Instant> = None;
     let result = loop {
         let grace_over = async {
@@ -182,15 +202,12 @@ async fn run_one(
         };
         tokio::select! {
             r = &mut work => break Some(r),
-            _ = beat.tick() => {
-                match store.heartbeat(job.id, name, opts.lease, Utc::now()).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        // Someone else owns it now (our lease ran out): stop, change nothing.
-                        warn!("lease lost; abandoning the job to its new owner");
-                        return;
-                    }
-                    Err(e) => warn!(error = %e, "heartbeat failed"),
+            gone = &mut lost, if beating => {
+                beating = false;
+                if gone.is_ok() {
+                    // Someone else owns it now (our lease ran out): stop, change nothing.
+                    warn!("lease lost; abandoning the job to its new owner");
+                    return;
                 }
             }
             _ = shutdown.changed(), if deadline.is_none() => {
@@ -202,6 +219,11 @@ async fn run_one(
             _ = grace_over => break None,
         }
     };
+    if beating && lost.try_recv().is_ok() {
+        // The job ended while its lease was being lost: it is no longer ours to end.
+        warn!("lease lost while the job ran; leaving the job to its new owner");
+        return;
+    }
     let secs = started.elapsed().as_secs_f64();
     match result {
         None => {
@@ -249,6 +271,43 @@ async fn run_one(
                 }
             };
             metrics.job_done(&job.event, outcome, secs);
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keep `worker`'s lease on job `id` alive: renew it every third of the lease until aborted.
+/// Sends on `ready` once it is running (its timer armed), on `lost` when the store says the job
+/// is no longer the worker's (then it stops). A failed renewal is logged and tried again at the
+/// next beat.
+async fn heartbeat(
+    store: Store,
+    id: i64,
+    worker: String,
+    lease: Duration,
+    ready: oneshot::Sender<()>,
+    lost: oneshot::Sender<()>,
+) {
+    let mut beat = tokio::time::interval(lease / 3);
+    beat.tick().await;
+    let _ = ready.send(());
+    loop {
+        beat.tick().await;
+        match store.heartbeat(id, &worker, lease, Utc::now()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = lost.send(());
+                return;
+            }
+            Err(e) => warn!(error = %e, "heartbeat failed"),
         }
     }
 }
