@@ -355,16 +355,10 @@ fn a_tampered_note_and_a_tampered_ledger_row_are_caught() {
     assert_eq!(v.status.code(), Some(1), "{}", out(&v));
     assert!(out(&v).contains("record_hash mismatch"), "{}", out(&v));
     // Edit the ledger row behind patchgate's back.
-    let db = w.data.join("patchgate.db");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("UPDATE ledger SET record_yaml = replace(record_yaml, 'quorum_passed: false', 'quorum_passed: true')")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    edit_store(
+        &w,
+        "UPDATE ledger SET record_yaml = replace(record_yaml, 'quorum_passed: false', 'quorum_passed: true')",
+    );
     let l = pg(&w, &["ledger", "verify"], &[]);
     assert_eq!(l.status.code(), Some(1), "{}", out(&l));
     assert!(
@@ -372,6 +366,18 @@ fn a_tampered_note_and_a_tampered_ledger_row_are_caught() {
         "{}",
         out(&l)
     );
+}
+
+/// Run one SQL statement on the store's SQLite file behind patchgate's back (a tamperer's edit).
+fn edit_store(w: &World, sql: &str) {
+    let db = w.data.join("patchgate.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    });
 }
 
 #[test]
@@ -1027,18 +1033,10 @@ fn a_deleted_newest_ledger_row_is_caught_by_the_signed_anchor() {
     );
 
     // Delete the newest row behind patchgate's back: the chain alone still verifies…
-    let db = w.data.join("patchgate.db");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        sqlx::query("DELETE FROM ledger WHERE seq = (SELECT MAX(seq) FROM ledger)")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    edit_store(
+        &w,
+        "DELETE FROM ledger WHERE seq = (SELECT MAX(seq) FROM ledger)",
+    );
     let l = pg(&w, &["ledger", "verify"], &[]);
     assert_eq!(l.status.code(), Some(0), "{}", out(&l));
     // …but not against the signed anchor.
