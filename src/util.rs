@@ -1,13 +1,20 @@
 //! Small helpers shared by several rooms, depending on nothing else in the crate (a leaf: see
-//! `docs/architecture.md`): the boxed future of the object-safe async ports, and the "did you
-//! mean" suggestion and the inline code span used by the command parser and the
-//! repository-config checker.
+//! `docs/architecture.md`): the boxed future of the object-safe async ports, the injected
+//! clock, and the "did you mean" suggestion and the inline code span used by the command
+//! parser and the repository-config checker.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 /// A boxed future, for object-safe async traits (the ports: spend, ledger, forge).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// "Now", injected so that tests control time: the one clock of the rollback orchestrator, the
+/// policy-event receiver and the audit budget (each re-exports it as its own `Clock`).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// The candidate closest to `word` (ASCII case ignored): within edit distance 2 (a swap of two
 /// neighbours counts as one edit), or a candidate that `word` (2 characters or more) begins.

@@ -52,8 +52,8 @@ pub const DEFAULT_DAILY_USD: f64 = 0.50;
 /// The default bound assumed on `actual / estimate` for calls that run concurrently.
 pub const DEFAULT_OVERRUN_FACTOR: f64 = 4.0;
 
-/// The clock a budget reads the day from (injected for tests).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// The clock a budget reads the day from (injected for tests): the crate's one clock type.
+pub use crate::util::Clock;
 
 /// The gate shared by the clones of one budget.
 #[derive(Debug, Default)]

@@ -82,8 +82,8 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// act on the line.
 pub type LineHook = Arc<dyn Fn(usize) + Send + Sync>;
 
-/// The receiver's clock (injected so tests control time).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// The receiver's clock (injected so tests control time): the crate's one clock type.
+pub use crate::util::Clock;
 
 /// Everything `POST /webhook/meta` needs.
 #[derive(Clone)]
