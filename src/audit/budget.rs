@@ -41,7 +41,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use super::spend::{Reservation, ReservationId, SpendError, SpendStore, Usage};
@@ -262,6 +262,7 @@ impl Budget {
 mod tests {
     use super::*;
     use crate::audit::spend::MemorySpend;
+    use chrono::DateTime;
 
     fn at(s: &str) -> Clock {
         let t = DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
