@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod builders;
 pub mod gate;
 
 pub use gate::{AgreementSection, EscalationSection, HumanVotesSection, JudgeSection, Permission};
@@ -153,6 +154,9 @@ pub struct ServerConfig {
     /// Who may `/patchgate approve|block`.
     #[serde(default)]
     pub human_votes: HumanVotesSection,
+    /// The builders that may make a render B on demand (`docs/render-b.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builders: Vec<builders::BuilderConfig>,
 }
 
 /// `rule_guard:` — how findings become a vote.
@@ -294,6 +298,7 @@ impl ServerConfig {
             );
         }
         gate::problems(self, &mut p);
+        builders::problems(self, &mut p);
         if !(self.budget.daily_usd.is_finite() && self.budget.daily_usd >= 0.0) {
             p("budget.daily_usd".into(), "must be a non-negative amount");
         }
@@ -460,6 +465,7 @@ pub fn resolve(
         "quorum.required",
         "prices",
         "rule_guard.severity",
+        "builders",
     ] {
         origins.insert(key, file_origin.clone());
     }
@@ -597,6 +603,19 @@ pub fn explain(s: &Settings) -> String {
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", "),
+        ),
+        (
+            "builders",
+            if s.server.builders.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.server
+                    .builders
+                    .iter()
+                    .map(|b| format!("{} ({})", b.name, b.kind.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
         ),
         (
             "rule_guard.severity",

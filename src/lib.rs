@@ -5,6 +5,7 @@
 
 pub mod astdiff;
 pub mod audit;
+pub mod builder;
 pub mod config;
 pub mod config_doc;
 pub mod gate;

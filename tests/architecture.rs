@@ -37,12 +37,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("rollback", &["github", "meta", "policy", "store", "util"]),
+    // Render B on demand: builders run over the audit's budget and model clients.
+    ("builder", &["audit", "config", "meta", "util"]),
     // The service: wires everything together.
     (
         "server",
         &[
-            "astdiff", "audit", "config", "gate", "github", "meta", "policy", "rollback", "store",
-            "term", "util", "webhook",
+            "astdiff", "audit", "builder", "config", "gate", "github", "meta", "policy",
+            "rollback", "store", "term", "util", "webhook",
         ],
     ),
     // The generated configuration reference reads the defaults of every layer.

@@ -53,6 +53,11 @@ pub(crate) enum Command {
     /// Run the whole gate on a local repository: AST diff, audit quorum, the sealed record,
     /// its git note and ledger entry. Exit 0 only when quorum_passed.
     Check(Box<CheckArgs>),
+    /// Ask a builder of the server config (`builders:`) for a render B of a request on a base:
+    /// prints the render B commit (kept under refs/patchgate/render-b/…). A render B built
+    /// before for the same base, request and builder is reused. Exit 0 built, 1 unavailable
+    /// (the reason on stderr), 2 error. See docs/render-b.md.
+    Render(RenderArgs),
     /// Run the 2-of-3 audit quorum on a local range and print every vote. Exit 0 when the
     /// quorum passes, 1 when it fails.
     Audit(AuditArgs),
@@ -245,9 +250,17 @@ pub(crate) struct CheckArgs {
     /// Render A: the change's head.
     #[arg(long, default_value = "HEAD")]
     pub(crate) head: String,
-    /// Render B as a revision of the same repository.
+    /// Render B as a revision of the same repository, or `auto`: ask the builder the
+    /// repository config names (`render_b.builder`, or --builder) for one, with --request-file.
     #[arg(long, conflicts_with = "render_b_patch")]
     pub(crate) render_b: Option<String>,
+    /// With `--render-b auto`: the request the builder is given (never render A).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) request_file: Option<PathBuf>,
+    /// With `--render-b auto`: this builder of the server config, whatever the repository
+    /// config names.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) builder: Option<String>,
     /// Render B as a unified-diff patch applied to the base.
     #[arg(long, value_name = "FILE")]
     pub(crate) render_b_patch: Option<PathBuf>,
@@ -266,6 +279,22 @@ pub(crate) struct CheckArgs {
     /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
+}
+
+#[derive(Args)]
+pub(crate) struct RenderArgs {
+    /// The builder: a `builders:` entry of the server config, by name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) builder: String,
+    /// The git repository.
+    #[arg(long, default_value = ".")]
+    pub(crate) repo: PathBuf,
+    /// The base commit the render is built on.
+    #[arg(long)]
+    pub(crate) base: String,
+    /// The request: what to build (the builder sees this and the base, nothing else).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) request_file: PathBuf,
 }
 
 #[derive(Args)]

@@ -56,15 +56,33 @@ pub(crate) async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8
     let store = Arc::new(open_store(&settings).await?);
     let registry = Arc::new(Registry::embedded().context("loading the language registry")?);
     let rules = RuleSet::embedded().context("loading the rule pack")?;
+    if args.render_b.as_deref() != Some("auto")
+        && (args.request_file.is_some() || args.builder.is_some())
+    {
+        anyhow::bail!("--request-file and --builder go with --render-b auto");
+    }
+    let render_b = match (args.render_b, args.render_b_patch) {
+        (Some(r), _) if r == "auto" => {
+            super::render::auto_render_b(
+                &settings,
+                store.clone(),
+                &args.repo,
+                &base,
+                &args.head,
+                args.builder.as_deref(),
+                args.request_file.as_deref(),
+            )
+            .await?
+        }
+        (Some(r), _) => Some(RenderBSource::Rev(r)),
+        (None, Some(p)) => Some(RenderBSource::Patch(p)),
+        (None, None) => None,
+    };
     let req = CheckRequest {
         repo: args.repo,
         base,
         head: args.head,
-        render_b: match (args.render_b, args.render_b_patch) {
-            (Some(r), _) => Some(RenderBSource::Rev(r)),
-            (None, Some(p)) => Some(RenderBSource::Patch(p)),
-            (None, None) => None,
-        },
+        render_b,
         write_meta: args.write_meta,
         attach_note: !args.no_note,
         diff: DiffOptions {

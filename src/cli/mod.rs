@@ -18,6 +18,7 @@ mod event;
 mod jobs;
 mod meta;
 pub(crate) mod out;
+mod render;
 mod rollback;
 mod rules;
 mod serve;
@@ -32,6 +33,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Diff(args) => diff::cmd_diff(*args),
         Command::Check(args) => runtime()?.block_on(check::cmd_check(&global, *args)),
+        Command::Render(args) => runtime()?.block_on(render::cmd_render(&global, args)),
         Command::Audit(args) => runtime()?.block_on(audit::cmd_audit(&global, args)),
         Command::Meta(MetaCommand::Verify {
             target,

@@ -56,6 +56,16 @@ pub enum RenderBSource {
     Rev(String),
     /// A unified-diff patch applied to the base.
     Patch(PathBuf),
+    /// A render B a builder made (`crate::builder`): a revision of the same repository, its
+    /// source (`builder:<name>`) and the record's `renders.b.build`.
+    Built {
+        rev: String,
+        source: String,
+        build: serde_json::Value,
+    },
+    /// A builder was asked and there is no render B: the record's
+    /// `ast_diff.render_b_unavailable` (the builder and the reason).
+    Unavailable(serde_json::Value),
 }
 
 /// What to check.
@@ -251,6 +261,9 @@ struct ReadChange {
     config_note: Option<String>,
     b_commit: Option<(String, String)>,
     b_explanation: Option<(String, ExplanationSource)>,
+    /// `renders.b.build` / `ast_diff.render_b_unavailable` of a builder's render B.
+    b_build: Option<serde_json::Value>,
+    b_unavailable: Option<serde_json::Value>,
     dual_input: Option<ChangeInput>,
     dual_report: Option<DiffReport>,
     a_explanation: Option<(String, ExplanationSource)>,
@@ -313,14 +326,34 @@ fn read_change(
     // Render B, when there is one: the dual-render diff and its explanation.
     let mut b_commit = None;
     let mut b_explanation: Option<(String, ExplanationSource)> = None;
+    let mut b_build = None;
+    let mut b_unavailable = None;
     let dual_input = match &req.render_b {
         None => None,
-        Some(RenderBSource::Rev(rev)) => {
+        Some(RenderBSource::Unavailable(why)) => {
+            b_unavailable = Some(why.clone());
+            None
+        }
+        Some(
+            RenderBSource::Rev(rev)
+            | RenderBSource::Built {
+                rev,
+                source: _,
+                build: _,
+            },
+        ) => {
             let (b_id, b_msg) = resolve(&repo, rev, "render B")?;
             let dual = from_revs(&repo_dir, Some(&base_s), &head_s, Some(&b_id.to_string()))?;
             b_explanation =
                 render_explanation(None, Some(&b_msg), builder_meta(&repo, b_id)?.as_deref());
-            b_commit = Some((b_id.to_string(), rev.clone()));
+            let source = match &req.render_b {
+                Some(RenderBSource::Built { source, build, .. }) => {
+                    b_build = Some(build.clone());
+                    source.clone()
+                }
+                _ => rev.clone(),
+            };
+            b_commit = Some((b_id.to_string(), source));
             Some(dual)
         }
         Some(RenderBSource::Patch(p)) => {
@@ -365,6 +398,8 @@ fn read_change(
         config_note,
         b_commit,
         b_explanation,
+        b_build,
+        b_unavailable,
         dual_input,
         dual_report,
         a_explanation,
@@ -484,6 +519,8 @@ where
         config_note,
         b_commit,
         b_explanation,
+        b_build,
+        b_unavailable,
         dual_input,
         dual_report,
         a_explanation,
@@ -630,6 +667,9 @@ where
             if missing_required_b {
                 extra.insert("render_b_required".into(), serde_json::json!(true));
             }
+            if let Some(why) = &b_unavailable {
+                extra.insert("render_b_unavailable".into(), why.clone());
+            }
             AstDiffSummary {
                 variance_percent: 0.0,
                 threshold_percent: diff_opts.threshold_percent,
@@ -706,7 +746,10 @@ where
                     source: source.clone(),
                     explanation_hash: hash_text(&b_explanation)?,
                     explanation_source: b_explanation.as_ref().map(|e| e.1),
-                    extra: Default::default(),
+                    extra: b_build
+                        .iter()
+                        .map(|b| ("build".to_string(), b.clone()))
+                        .collect(),
                 }),
                 None => None,
             },

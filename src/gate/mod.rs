@@ -8,5 +8,6 @@ pub mod check;
 pub mod escalation;
 pub mod explain;
 pub mod input;
+pub mod render_b;
 pub mod repo_config;
 pub mod summary;

@@ -76,13 +76,65 @@ pub struct RepoConfig {
     pub extends: Option<String>,
 }
 
-/// `render_b:` — whether a change needs a second rendering.
+/// `render_b:` — whether a change needs a second rendering, and whether patchgate asks one of
+/// the server's builders for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenderBConfig {
     /// A change without a render B does not pass.
     #[serde(default)]
     pub required: bool,
+    /// The server's builder (`builders:` of the server config, by name) asked for a render B
+    /// when the change has none.
+    #[serde(default)]
+    pub builder: Option<String>,
+    /// When the builder is asked (default `always`).
+    #[serde(default)]
+    pub when: RenderBWhen,
+    /// `when: label`: the label that asks (default [`DEFAULT_RENDER_B_LABEL`]).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// `when: paths`: globs; a change touching one of these paths asks.
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+/// The label that asks for a render B under `when: label` unless `render_b.label` names another.
+pub const DEFAULT_RENDER_B_LABEL: &str = "patchgate:render-b";
+
+/// `render_b.when`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RenderBWhen {
+    /// Every change without a render B.
+    #[default]
+    Always,
+    /// A pull request carrying the label (`render_b.label`); never a local range.
+    Label,
+    /// A change touching one of `render_b.paths`.
+    Paths,
+}
+
+impl RenderBConfig {
+    /// Whether the builder is asked for this change: its labels (none for a local range) and
+    /// the paths it touches. `Ok(None)` when no builder is named.
+    pub fn asks(&self, labels: &[String], paths: &[String]) -> Result<Option<&str>, GlobError> {
+        let Some(builder) = self.builder.as_deref() else {
+            return Ok(None);
+        };
+        let asked = match self.when {
+            RenderBWhen::Always => true,
+            RenderBWhen::Label => {
+                let want = self.label.as_deref().unwrap_or(DEFAULT_RENDER_B_LABEL);
+                labels.iter().any(|l| l == want)
+            }
+            RenderBWhen::Paths => {
+                let filter = PathFilter::new(&self.paths)?;
+                paths.iter().any(|p| filter.matching(p).is_some())
+            }
+        };
+        Ok(asked.then_some(builder))
+    }
 }
 
 /// `diff:` — what the dual-render comparison leaves out.

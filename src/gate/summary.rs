@@ -125,6 +125,9 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
             }
         }
     }
+    if let Some(line) = crate::gate::render_b::builder_line(r) {
+        let _ = writeln!(out, "                {line}");
+    }
     // Explanations.
     match &r.explanations {
         Some(e) => {

@@ -11,6 +11,7 @@ pub mod fake_github;
 pub mod openapi;
 #[macro_use]
 pub mod pg;
+pub mod builders;
 pub mod world;
 
 #[allow(unused_imports)]

@@ -22,7 +22,8 @@ const TOP_KEYS: [&str; 8] = [
     "_extends",
 ];
 const RULES_KEYS: [&str; 2] = ["disable", "add"];
-const RENDER_B_KEYS: [&str; 1] = ["required"];
+const RENDER_B_KEYS: [&str; 5] = ["required", "builder", "when", "label", "paths"];
+const RENDER_B_WHEN: [&str; 3] = ["always", "label", "paths"];
 const DIFF_KEYS: [&str; 1] = ["exclude"];
 const ROLLBACK_KEYS: [&str; 5] = [
     "action",
@@ -59,7 +60,9 @@ const FORBIDDEN_KEYS: [&str; 18] = [
 ];
 
 /// Keys of the server config that a repository cannot set.
-const SERVER_ONLY_KEYS: [&str; 6] = ["auditors", "quorum", "budget", "prices", "model", "models"];
+const SERVER_ONLY_KEYS: [&str; 7] = [
+    "auditors", "quorum", "budget", "prices", "model", "models", "builders",
+];
 
 pub(super) type Found = Vec<(String, String)>;
 
@@ -110,6 +113,35 @@ pub(super) fn check_file(v: &Value, out: &mut Found) {
                         match k {
                             "required" => {
                                 boolean(v, &p, out);
+                            }
+                            "builder" | "label" => {
+                                if let Some(s) = string(v, &p, out) {
+                                    if s.trim().is_empty() {
+                                        out.push((p, "must not be empty".into()));
+                                    }
+                                }
+                            }
+                            "when" => {
+                                if let Some(s) = string(v, &p, out) {
+                                    if !RENDER_B_WHEN.contains(&s) {
+                                        out.push((
+                                            p,
+                                            format!(
+                                                "`{s}` is not one of {}",
+                                                RENDER_B_WHEN.join(", ")
+                                            ),
+                                        ));
+                                    }
+                                }
+                            }
+                            "paths" => {
+                                for (item, ip) in sequence(v, &p, out) {
+                                    if let Some(g) = string(item, &ip, out) {
+                                        if let Err(e) = PathFilter::new(&[g]) {
+                                            out.push((ip, e.to_string()));
+                                        }
+                                    }
+                                }
                             }
                             _ => unknown(k, v, &p, &RENDER_B_KEYS, out),
                         }

@@ -19,6 +19,21 @@ impl Installation {
         Ok(wire.into())
     }
 
+    /// An issue's title and body (what a pull request that closes it was asked to do).
+    pub async fn issue(&self, repo: &RepoRef, number: u64) -> anyhow::Result<(String, String)> {
+        #[derive(Deserialize)]
+        struct IssueWire {
+            title: String,
+            #[serde(default)]
+            body: Option<String>,
+        }
+        let action = format!("get issue #{number} of {repo}");
+        let wire: IssueWire = Caller::Inst(self)
+            .get(action, &repo_route(repo, &format!("/issues/{number}")))
+            .await?;
+        Ok((wire.title, wire.body.unwrap_or_default()))
+    }
+
     /// Every open pull request, all pages.
     pub async fn open_pulls(&self, repo: &RepoRef) -> anyhow::Result<Vec<PullInfo>> {
         let action = format!("list open pull requests of {repo}");

@@ -246,7 +246,9 @@ impl AppHandler {
         let advisory = resolved.config.advisory;
 
         let render_b = if candidates.is_empty() {
-            None
+            // No render B linked: the builder the repository config asks for, if any.
+            self.render_b_on_demand(t, number, pull, head, &path, &resolved.config)
+                .await?
         } else {
             let found = {
                 let path = path.clone();

@@ -16,6 +16,7 @@
 //! The rooms: this file holds the handler, the dispatch of a job by its event and the target
 //! (installation, repository, clone URL) it acts on; [`gate`] runs the gate on a pull request
 //! and reports it, [`render_of`] finds render B (`Render-Of`, `/patchgate render-b`),
+//! [`render_b`] asks a builder for render B when the repository config says so,
 //! [`commands`] answers comment commands and the Rollback button, [`merge_group`] reports a
 //! queued PR's verdict on its merge group, [`reconcile`] gates what missed deliveries left
 //! ungated, [`check_run`] finds and starts this App's check runs, and [`messages`] holds every
@@ -27,6 +28,7 @@ mod gate;
 mod merge_group;
 mod messages;
 mod reconcile;
+mod render_b;
 mod render_of;
 
 use std::future::Future;

@@ -137,6 +137,16 @@ pub(super) fn head(o: &CheckOutcome) -> String {
             );
         }
     }
+    // A builder asked for render B: who built it, in how long, at what cost, where it is kept
+    // (or why there is none).
+    if let Some(line) = crate::gate::render_b::builder_line(r) {
+        let state = if r.ast_diff.extra.contains_key("render_b_unavailable") {
+            "unavailable"
+        } else {
+            "built"
+        };
+        let _ = writeln!(head, "| render B | {state} | {} |", md(&line, TEXT_CAP));
+    }
     match &r.explanations {
         Some(e) => {
             use crate::meta::decision::ExplanationsState as S;

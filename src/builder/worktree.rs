@@ -1,0 +1,323 @@
+//! A command builder's scratch space: a fresh temporary directory holding the base commit's
+//! files, and what the builder changed in it.
+//!
+//! The directory is made outside the mirrors and the data directory (the system's temporary
+//! directory; checked), as `<scratch>/work` beside the request file `<scratch>/request.md`. It
+//! has **no `.git`**: no history, no remote, no credentials, no other objects of the mirror
+//! (render A's commit included) — a builder that wants a repository runs `git init` itself, and
+//! a top-level `.git` it makes is ignored.
+//!
+//! What changed is captured by patchgate, never pushed by the builder: every regular file is
+//! compared with the base's blob (git's blob hash), files of the base that are gone are
+//! deletions. Refused, each with its path: a symlink that is new or changed (an unchanged one
+//! of the base stays), a path that is not UTF-8 or has a `.git` component, anything written
+//! beside the worktree in the scratch directory (`../x`), and a change over the builder's
+//! limits on files or bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+/// One file of a render B against its base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// A new or modified file.
+    Write {
+        path: String,
+        bytes: Vec<u8>,
+        executable: bool,
+    },
+    /// A file of the base that is gone.
+    Delete { path: String },
+}
+
+impl FileChange {
+    pub fn path(&self) -> &str {
+        match self {
+            FileChange::Write { path, .. } | FileChange::Delete { path } => path,
+        }
+    }
+}
+
+/// Limits on a change.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeLimits {
+    pub max_files: usize,
+    pub max_bytes: u64,
+}
+
+/// A base entry: its blob id and mode.
+#[derive(Debug, Clone, Copy)]
+struct BaseEntry {
+    oid: Oid,
+    mode: i32,
+}
+
+const MODE_EXEC: i32 = 0o100755;
+const MODE_LINK: i32 = 0o120000;
+const MODE_COMMIT: i32 = 0o160000;
+
+/// The base commit's files, written out for a builder.
+pub struct Scratch {
+    root: tempfile::TempDir,
+    work: PathBuf,
+    base: BTreeMap<String, BaseEntry>,
+}
+
+/// The name of the request file beside the worktree.
+pub const REQUEST_FILE: &str = "request.md";
+
+/// Whether `inner` is `outer` or inside it (both canonical where they exist).
+fn inside(inner: &Path, outer: &Path) -> bool {
+    let c = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    c(inner).starts_with(c(outer))
+}
+
+impl Scratch {
+    /// Write the base's tree into a new scratch directory under `tmp` (the system's temporary
+    /// directory when `None`), refusing one inside `forbidden` (the mirror, the data directory).
+    pub fn checkout(
+        repo: &Repository,
+        base: Oid,
+        tmp: Option<&Path>,
+        forbidden: &[&Path],
+        request: &str,
+    ) -> Result<Scratch, String> {
+        let tmp = tmp
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        for f in forbidden {
+            if inside(&tmp, f) {
+                return Err(format!(
+                    "the temporary directory {} is inside {}: a builder's worktree must be outside the mirrors and the data directory",
+                    tmp.display(),
+                    f.display()
+                ));
+            }
+        }
+        let root = tempfile::Builder::new()
+            .prefix("patchgate-render-b-")
+            .tempdir_in(&tmp)
+            .map_err(|e| format!("cannot make a scratch directory in {}: {e}", tmp.display()))?;
+        let work = root.path().join("work");
+        std::fs::create_dir(&work).map_err(|e| format!("scratch directory: {e}"))?;
+        std::fs::write(root.path().join(REQUEST_FILE), request)
+            .map_err(|e| format!("writing the request file: {e}"))?;
+        let tree = repo
+            .find_commit(base)
+            .and_then(|c| c.tree())
+            .map_err(|e| format!("reading the base {base}: {e}"))?;
+        let mut entries = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |dir, e| {
+            if let (Ok(name), Some(ObjectType::Blob | ObjectType::Commit)) = (e.name(), e.kind()) {
+                entries.push((format!("{dir}{name}"), e.id(), e.filemode()));
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| format!("walking the base tree: {e}"))?;
+        let mut base_map = BTreeMap::new();
+        for (path, oid, mode) in entries {
+            let dest = work.join(&path);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("writing {path}: {e}"))?;
+            }
+            if mode == MODE_COMMIT {
+                // A submodule: an empty directory, as git leaves it before `submodule update`.
+                std::fs::create_dir_all(&dest).map_err(|e| format!("writing {path}: {e}"))?;
+            } else {
+                let blob = repo
+                    .find_blob(oid)
+                    .map_err(|e| format!("reading {path} of the base: {e}"))?;
+                if mode == MODE_LINK {
+                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    std::os::unix::fs::symlink(target, &dest)
+                        .map_err(|e| format!("writing {path}: {e}"))?;
+                } else {
+                    std::fs::write(&dest, blob.content())
+                        .map_err(|e| format!("writing {path}: {e}"))?;
+                    if mode == MODE_EXEC {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+                            .map_err(|e| format!("writing {path}: {e}"))?;
+                    }
+                }
+            }
+            base_map.insert(path, BaseEntry { oid, mode });
+        }
+        Ok(Scratch {
+            root,
+            work,
+            base: base_map,
+        })
+    }
+
+    /// The worktree the builder runs in.
+    pub fn work(&self) -> &Path {
+        &self.work
+    }
+
+    /// The request file beside it.
+    pub fn request_file(&self) -> PathBuf {
+        self.root.path().join(REQUEST_FILE)
+    }
+
+    /// What the builder changed, or why the change is refused (see the module docs).
+    pub fn capture(&self, limits: ChangeLimits) -> Result<Vec<FileChange>, String> {
+        // Nothing may appear beside the worktree.
+        let mut outside = Vec::new();
+        for e in std::fs::read_dir(self.root.path()).map_err(|e| format!("scratch: {e}"))? {
+            let e = e.map_err(|e| format!("scratch: {e}"))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "work" && name != REQUEST_FILE {
+                outside.push(name);
+            }
+        }
+        if !outside.is_empty() {
+            return Err(format!(
+                "the builder wrote outside its worktree: ../{}",
+                outside.join(", ../")
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut changes = Vec::new();
+        let mut bytes_total: u64 = 0;
+        let walker = walkdir::WalkDir::new(&self.work)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".git"));
+        for entry in walker {
+            let entry = entry.map_err(|e| format!("reading the worktree: {e}"))?;
+            if entry.depth() == 0 {
+                continue;
+            }
+            let rel = entry
+                .path()
+                .strip_prefix(&self.work)
+                .map_err(|_| "a path outside the worktree".to_string())?;
+            let Some(path) = rel.to_str().map(|s| s.replace('\\', "/")) else {
+                return Err(format!("a path that is not UTF-8: {}", rel.display()));
+            };
+            let ft = entry.file_type();
+            let base = self.base.get(&path).copied();
+            if ft.is_dir() {
+                if base.is_some_and(|b| b.mode == MODE_COMMIT) {
+                    seen.insert(path);
+                }
+                continue;
+            }
+            check_path(&path)?;
+            if ft.is_symlink() {
+                let target = std::fs::read_link(entry.path())
+                    .map_err(|e| format!("reading the symlink {path}: {e}"))?;
+                let same = base.is_some_and(|b| {
+                    b.mode == MODE_LINK
+                        && Oid::hash_object(ObjectType::Blob, target.as_os_str().as_encoded_bytes())
+                            .ok()
+                            == Some(b.oid)
+                });
+                if !same {
+                    return Err(format!(
+                        "the builder made a symlink, refused: {path} -> {}",
+                        target.display()
+                    ));
+                }
+                seen.insert(path);
+                continue;
+            }
+            if !ft.is_file() {
+                return Err(format!("not a regular file, refused: {path}"));
+            }
+            let bytes = std::fs::read(entry.path()).map_err(|e| format!("reading {path}: {e}"))?;
+            let executable = {
+                use std::os::unix::fs::PermissionsExt;
+                entry
+                    .metadata()
+                    .map(|m| m.permissions().mode() & 0o111 != 0)
+                    .unwrap_or(false)
+            };
+            let same = base.is_some_and(|b| {
+                b.mode != MODE_LINK
+                    && b.mode != MODE_COMMIT
+                    && (b.mode == MODE_EXEC) == executable
+                    && Oid::hash_object(ObjectType::Blob, &bytes).ok() == Some(b.oid)
+            });
+            seen.insert(path.clone());
+            if !same {
+                bytes_total += bytes.len() as u64;
+                changes.push(FileChange::Write {
+                    path,
+                    bytes,
+                    executable,
+                });
+                over_limits(changes.len(), bytes_total, limits)?;
+            }
+        }
+        for path in self.base.keys() {
+            if !seen.contains(path) {
+                changes.push(FileChange::Delete { path: path.clone() });
+                over_limits(changes.len(), bytes_total, limits)?;
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// A change past the limits, as a refusal.
+pub fn over_limits(files: usize, bytes: u64, limits: ChangeLimits) -> Result<(), String> {
+    if files > limits.max_files {
+        return Err(format!(
+            "the change is too large: more than {} files (max_change_files)",
+            limits.max_files
+        ));
+    }
+    if bytes > limits.max_bytes {
+        return Err(format!(
+            "the change is too large: more than {} bytes (max_change_bytes)",
+            limits.max_bytes
+        ));
+    }
+    Ok(())
+}
+
+/// A repository path a render may write: relative, `/`-separated, no `.`/`..`/empty
+/// component, no `.git` component.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.eq_ignore_ascii_case(".git"));
+    if bad {
+        return Err(format!(
+            "a path that leaves the worktree or touches .git, refused: {path:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_leave_or_touch_git_are_refused() {
+        for p in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "a//b",
+            ".git/config",
+            "x/.GIT/y",
+            "",
+        ] {
+            assert!(check_path(p).is_err(), "{p}");
+        }
+        for p in ["a.py", "src/x/y.rs", ".github/workflows/ci.yml", "..a"] {
+            assert!(check_path(p).is_ok(), "{p}");
+        }
+    }
+}
