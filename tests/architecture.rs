@@ -37,12 +37,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("rollback", &["github", "meta", "policy", "store", "util"]),
+    // The pages people read: records and the web view, rendered from data handed in.
+    ("view", &["meta"]),
     // The service: wires everything together.
     (
         "server",
         &[
             "astdiff", "audit", "config", "gate", "github", "meta", "policy", "rollback", "store",
-            "term", "util", "webhook",
+            "term", "util", "view", "webhook",
         ],
     ),
     // The generated configuration reference reads the defaults of every layer.

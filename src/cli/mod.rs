@@ -18,6 +18,7 @@ mod event;
 mod jobs;
 mod meta;
 pub(crate) mod out;
+mod report;
 mod rollback;
 mod rules;
 mod serve;
@@ -44,6 +45,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             anchor,
             key,
         }) => runtime()?.block_on(meta::cmd_ledger_verify(&global, anchor.zip(key), format)),
+        Command::Report(args) => report::cmd_report(&args),
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
         }
