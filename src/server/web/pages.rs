@@ -346,6 +346,6 @@ pub(super) async fn rollbacks(State(st): State<Arc<WebState>>, headers: HeaderMa
             });
         }
     }
-    rows.sort_by(|a, b| b.id.cmp(&a.id));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id));
     html(StatusCode::OK, RollbacksPage { frame, rows }.render())
 }
