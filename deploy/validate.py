@@ -351,6 +351,9 @@ def check_app_manifest():
     for key in ("name", "url", "hook_attributes", "redirect_url", "public", "default_permissions", "default_events"):
         if key not in app:
             problem("app.yml", f"missing `{key}`")
+    callbacks = app.get("callback_urls") or []
+    if len(callbacks) != 1 or not str(callbacks[0]).endswith("/ui/oauth/callback"):
+        problem("app.yml", f"callback_urls {callbacks!r} is not one URL ending in /ui/oauth/callback (the web view's sign-in)")
     hook = (app.get("hook_attributes") or {}).get("url", "")
     if not hook.endswith("/webhook/github"):
         problem("app.yml", f"hook_attributes.url {hook!r} does not end in /webhook/github")

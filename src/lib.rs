@@ -17,4 +17,5 @@ pub mod server;
 pub mod store;
 pub mod term;
 pub mod util;
+pub mod view;
 pub mod webhook;

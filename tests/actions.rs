@@ -660,6 +660,26 @@ fn action_yml_declares_what_it_uses_and_gives_secrets_only_to_the_check() {
         Some("${{ github.action_path }}")
     );
     assert!(text.contains("sha256sum"), "the release binary is verified");
+    // The record as a page: written even when the gate blocked, uploaded, linked.
+    let report = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("report"))
+        .unwrap();
+    assert!(report["if"].as_str().unwrap().starts_with("always()"));
+    assert!(report["run"]
+        .as_str()
+        .unwrap()
+        .contains("patchgate report \"$RECORD\" --html \"$OUT\""));
+    let upload = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("upload"))
+        .unwrap();
+    assert!(upload["uses"]
+        .as_str()
+        .unwrap()
+        .starts_with("actions/upload-artifact@"));
+    assert!(text.contains("steps.upload.outputs.artifact-url"));
+    assert!(text.contains(">> \"$GITHUB_STEP_SUMMARY\""));
 }
 
 #[test]

@@ -39,12 +39,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("rollback", &["github", "meta", "policy", "store", "util"]),
     // Render B on demand: builders run over the audit's budget and model clients.
     ("builder", &["audit", "config", "meta", "util"]),
+    // The pages people read: records and the web view, rendered from data handed in.
+    ("view", &["meta"]),
     // The service: wires everything together.
     (
         "server",
         &[
             "astdiff", "audit", "builder", "config", "gate", "github", "meta", "policy",
-            "rollback", "store", "term", "util", "webhook",
+            "rollback", "store", "term", "util", "view", "webhook",
         ],
     ),
     // The generated configuration reference reads the defaults of every layer.

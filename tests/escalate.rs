@@ -9,16 +9,16 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-struct World {
-    dir: tempfile::TempDir,
-    repo: PathBuf,
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) repo: PathBuf,
 }
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("demo");
     let out = Command::new("bash")
@@ -61,7 +61,7 @@ fn world() -> World {
 
 impl World {
     /// A server config: Rule-Guard and command auditors running the named scripts.
-    fn config(&self, auditors: &[&str], extra: &str) -> PathBuf {
+    pub(crate) fn config(&self, auditors: &[&str], extra: &str) -> PathBuf {
         let mut text = String::from("auditors:\n  - {name: rule-guard, kind: rules}\n");
         for (i, a) in auditors.iter().enumerate() {
             let timeout = if *a == "slow" { 1 } else { 20 };
@@ -77,7 +77,7 @@ impl World {
         p
     }
 
-    fn check(
+    pub(crate) fn check(
         &self,
         config: &Path,
         render_b: Option<&str>,
@@ -119,7 +119,7 @@ fn rand_name() -> String {
     N.fetch_add(1, Ordering::SeqCst).to_string()
 }
 
-fn run(w: &World, args: &[String], env: &[(&str, &str)]) -> Output {
+pub(crate) fn run(w: &World, args: &[String], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_patchgate"));
     c.args(args)
         .current_dir(root())
@@ -137,7 +137,7 @@ fn run(w: &World, args: &[String], env: &[(&str, &str)]) -> Output {
     c.output().expect("run patchgate")
 }
 
-fn out(o: &Output) -> String {
+pub(crate) fn out(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

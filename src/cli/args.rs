@@ -67,6 +67,12 @@ pub(crate) enum Command {
     /// The ledger of decision records.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Write a decision record as one self-contained HTML page: the verdict first, the path,
+    /// every vote, render A beside render B where they differ, the explanations and the hashes
+    /// with their verification. RECORD is a meta.yaml file or a commit of --repo (its git note).
+    /// Exit 0 when the page is written (a record that does not verify is written and marked),
+    /// 2 when RECORD is no decision record or cannot be read.
+    Report(ReportArgs),
     /// Revert a merged change on a local repository (offline, pure git): a merge commit
     /// against its first parent, a squash commit, or a rebase-merged range FIRST..LAST.
     Rollback(RollbackArgs),
@@ -187,6 +193,21 @@ pub(crate) struct ServeArgs {
 pub(crate) enum LogFormatArg {
     Text,
     Json,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// A meta.yaml file (its signature is read from FILE.sig when present), or a commit of
+    /// --repo.
+    pub(crate) record: String,
+    #[arg(long, default_value = ".")]
+    pub(crate) repo: PathBuf,
+    /// Where to write the HTML page (`-` for stdout).
+    #[arg(long, value_name = "OUT")]
+    pub(crate) html: PathBuf,
+    /// Check the record's SSH signature against these keys (an allowed_signers file).
+    #[arg(long, value_name = "ALLOWED_SIGNERS")]
+    pub(crate) key: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -50,13 +50,10 @@ fn examine(text: &str) -> Finding {
     }
 }
 
-pub(crate) fn cmd_meta_verify(
-    target: &str,
-    repo: &Path,
-    key: Option<&Path>,
-    format: Format,
-) -> Result<u8> {
-    let (what, text, sig) = if Path::new(target).is_file() {
+/// A record to read: a file (and its signature beside it, `FILE.sig`), or the git note on a
+/// commit of `repo` (and its signature note). Returns what it is, its text and the signature.
+pub(crate) fn read_target(target: &str, repo: &Path) -> Result<(String, String, Option<String>)> {
+    Ok(if Path::new(target).is_file() {
         let text = std::fs::read_to_string(target).with_context(|| format!("reading {target}"))?;
         let sig = std::fs::read_to_string(format!("{target}.sig")).ok();
         (target.to_string(), text, sig)
@@ -79,7 +76,16 @@ pub(crate) fn cmd_meta_verify(
         })?;
         let sig = notes::read_signature(&r, commit.id())?;
         (format!("note on {}", commit.id()), text, sig)
-    };
+    })
+}
+
+pub(crate) fn cmd_meta_verify(
+    target: &str,
+    repo: &Path,
+    key: Option<&Path>,
+    format: Format,
+) -> Result<u8> {
+    let (what, text, sig) = read_target(target, repo)?;
     let signed = match key {
         None => Ok(String::new()),
         Some(k) => std::fs::read_to_string(k)

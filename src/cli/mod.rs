@@ -19,6 +19,7 @@ mod jobs;
 mod meta;
 pub(crate) mod out;
 mod render;
+mod report;
 mod rollback;
 mod rules;
 mod serve;
@@ -46,6 +47,7 @@ pub(crate) fn run(cli: Cli) -> Result<u8> {
             anchor,
             key,
         }) => runtime()?.block_on(meta::cmd_ledger_verify(&global, anchor.zip(key), format)),
+        Command::Report(args) => report::cmd_report(&args),
         Command::Rollback(args) if args.github.is_some() => {
             runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
         }

@@ -26,6 +26,7 @@ pub mod logging;
 pub mod metrics;
 pub mod redeliver;
 pub mod rollback;
+pub mod web;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -134,6 +135,11 @@ pub struct ServeSecrets {
     pub app: Option<(String, String)>,
     /// `PATCHGATE_GITHUB_API_URL`.
     pub api_url: String,
+    /// The web view's sign-in: `PATCHGATE_OAUTH_CLIENT_ID` and `PATCHGATE_OAUTH_CLIENT_SECRET`
+    /// (the App's OAuth client), `PATCHGATE_PUBLIC_URL` (where people reach `serve`; the
+    /// callback is `<it>/ui/oauth/callback`) and `PATCHGATE_GITHUB_WEB_URL` (default
+    /// `https://github.com`). `None`: no web view (`/ui` is not served at all).
+    pub web: Option<web::WebSecrets>,
 }
 
 impl ServeSecrets {
@@ -161,6 +167,7 @@ impl ServeSecrets {
             events: get("PATCHGATE_EVENTS_SECRET"),
             app,
             api_url: get("PATCHGATE_GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
+            web: web::secrets_from_env(&get)?,
         })
     }
 }
@@ -263,7 +270,29 @@ pub async fn serve(
         }
     }
     let ops = metrics::ops_routes(store.clone(), metrics.clone(), ready.clone());
-    let router = intake::limit_webhooks(webhooks, &opts.limits).merge(ops.clone());
+    let mut router = intake::limit_webhooks(webhooks, &opts.limits).merge(ops.clone());
+    match &secrets.web {
+        Some(w) => {
+            let oauth = web::oauth::OAuth::new(
+                w.client_id.clone(),
+                w.client_secret.clone(),
+                &w.web_url,
+                &secrets.api_url,
+                &w.public_url,
+            )?;
+            info!(callback = %oauth.callback_url(), "web view on /ui (GitHub sign-in)");
+            if let Err(e) = store.index_decisions().await {
+                warn!(error = %e, "indexing the ledger's decisions for the web view");
+            }
+            router = router.merge(web::web_routes(Arc::new(web::WebState {
+                store: store.clone(),
+                oauth,
+                sessions: web::session::Sessions::new(),
+                daily_cap_usd: settings.daily_budget_usd,
+            })));
+        }
+        None => info!("web view off (PATCHGATE_OAUTH_CLIENT_ID is not set): /ui is not served"),
+    }
     let router = metrics::track_requests(router, metrics.clone());
     // The probe lane (see `listen`): operator routes only.
     let probes = metrics::track_requests(

@@ -81,6 +81,8 @@ macro_rules! in_tx {
     };
 }
 
+pub mod board;
+pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod jobs;

@@ -177,6 +177,20 @@ struct Inner {
     response_problems: Vec<String>,
     failures: Vec<Failure>,
     hooks: HookLog,
+    oauth: OAuthState,
+}
+
+/// The App's OAuth client and who is signed in at "github.com" in the browser.
+#[derive(Debug, Default)]
+struct OAuthState {
+    client_id: String,
+    client_secret: String,
+    /// The login the next authorisation is granted to (`None`: refused).
+    browser_user: Option<String>,
+    /// code -> (login, redirect_uri)
+    codes: BTreeMap<String, (String, String)>,
+    /// user token -> login
+    user_tokens: BTreeMap<String, String>,
 }
 
 impl Inner {
@@ -236,8 +250,19 @@ impl FakeGitHub {
             response_problems: Vec::new(),
             failures: Vec::new(),
             hooks: HookLog::default(),
+            oauth: OAuthState::default(),
         }));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let app = Router::new()
+            .route(
+                "/login/oauth/authorize",
+                axum::routing::get(oauth_authorize),
+            )
+            .route(
+                "/login/oauth/access_token",
+                axum::routing::post(oauth_token),
+            )
+            .fallback(handle)
+            .with_state(inner.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .await
@@ -330,6 +355,19 @@ impl FakeGitHub {
     }
 
     /// `admin`, `maintain`, `write`, `triage` or `read`. Users never set answer 404.
+    /// The App's OAuth client (the web view's sign-in).
+    pub fn set_oauth_client(&self, client_id: &str, client_secret: &str) {
+        let mut g = self.lock();
+        g.oauth.client_id = client_id.into();
+        g.oauth.client_secret = client_secret.into();
+    }
+
+    /// Who is signed in at GitHub in the browser: the next `/login/oauth/authorize` is granted
+    /// to them (`None`: the user denies it).
+    pub fn set_browser_user(&self, login: Option<&str>) {
+        self.lock().oauth.browser_user = login.map(str::to_string);
+    }
+
     pub fn set_permission(&self, repo: &str, user: &str, permission: &str) {
         assert!(
             ["admin", "maintain", "write", "triage", "read", "none"].contains(&permission),
@@ -654,6 +692,8 @@ async fn handle(
 enum Caller {
     App,
     Installation(u64),
+    /// A user's OAuth token (the web view's sign-in).
+    User(String),
 }
 
 fn respond(
@@ -724,6 +764,9 @@ fn respond(
         (Some(o), Some(r)) => Some(format!("{o}/{r}")),
         _ => None,
     };
+    if let Caller::User(login) = &caller {
+        return user_operation(g, op, login, repo_name.as_deref());
+    }
     if let Some(name) = &repo_name {
         if !g.repos.contains_key(name) {
             return not_found();
@@ -850,6 +893,9 @@ fn authenticate(g: &Inner, op: &str, headers: &HeaderMap) -> Result<Caller, Answ
             )
         })?;
         return Ok(Caller::App);
+    }
+    if let Some(login) = g.oauth.user_tokens.get(credential) {
+        return Ok(Caller::User(login.clone()));
     }
     match g.tokens.get(credential) {
         Some(t) if t.expires_at > Utc::now() => Ok(Caller::Installation(t.installation)),
@@ -2297,4 +2343,135 @@ fn query_value(query: &[(String, String)], k: &str) -> Option<String> {
         .rev()
         .find(|(n, _)| n == k)
         .map(|(_, v)| v.clone())
+}
+
+/// What a user's OAuth token may do here: who am I (`GET /user`), and a repository with the
+/// user's `permissions` (`GET /repos/{owner}/{repo}`; 404 for one they cannot read, as GitHub
+/// answers for a private repository).
+fn user_operation(g: &mut Inner, op: &str, login: &str, repo: Option<&str>) -> Answer {
+    let base = g.base_url.clone();
+    match (op, repo) {
+        ("users/get-authenticated", _) => {
+            let mut v = Spec::get()
+                .example("private-user-response-with-public-and-private-profile-information");
+            let public = user_json(&base, login);
+            for (k, val) in public.as_object().into_iter().flatten() {
+                v[k] = val.clone();
+            }
+            answer(200, v)
+        }
+        ("repos/get", Some(name)) => {
+            let Some(r) = g.repos.get(name) else {
+                return not_found();
+            };
+            let level = r
+                .permissions
+                .get(login)
+                .map(String::as_str)
+                .unwrap_or("none");
+            if level == "none" {
+                return not_found();
+            }
+            let rank = ["read", "triage", "write", "maintain", "admin"]
+                .iter()
+                .position(|l| *l == level)
+                .unwrap_or(0);
+            let mut v = Spec::get().example("full-repository-default-response");
+            let short = repo_json(&base, r);
+            for (k, val) in short.as_object().into_iter().flatten() {
+                if v.get(k).is_some() {
+                    v[k] = val.clone();
+                }
+            }
+            v["private"] = json!(true);
+            // Not a fork: no parent or source; GitHub's example leaves out `language`.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("parent");
+                o.remove("source");
+            }
+            v["fork"] = json!(false);
+            v["language"] = json!(null);
+            v["permissions"] = json!({
+                "pull": true, "triage": rank >= 1, "push": rank >= 2,
+                "maintain": rank >= 3, "admin": rank >= 4,
+            });
+            answer(200, v)
+        }
+        _ => error(403, "Resource not accessible by integration"),
+    }
+}
+
+fn oauth_query(uri: &Uri) -> Vec<(String, String)> {
+    uri.query().map(parse_query).unwrap_or_default()
+}
+
+/// `GET /login/oauth/authorize` (github.com): the browser is sent back to `redirect_uri` with
+/// a one-time `code` and the `state` it came with, or with `error=access_denied`.
+async fn oauth_authorize(State(shared): State<Shared>, uri: Uri) -> Response {
+    let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let q = oauth_query(&uri);
+    let (Some(client), Some(redirect)) = (
+        query_value(&q, "client_id"),
+        query_value(&q, "redirect_uri"),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "client_id and redirect_uri are required",
+        )
+            .into_response();
+    };
+    if client != g.oauth.client_id || client.is_empty() {
+        return (StatusCode::NOT_FOUND, "no such OAuth client").into_response();
+    }
+    let state = query_value(&q, "state").unwrap_or_default();
+    let to = match g.oauth.browser_user.clone() {
+        Some(login) => {
+            let code = format!("code{}", g.id());
+            g.oauth
+                .codes
+                .insert(code.clone(), (login, redirect.clone()));
+            format!("{redirect}?code={code}&state={}", encode(&state))
+        }
+        None => format!("{redirect}?error=access_denied&state={}", encode(&state)),
+    };
+    (StatusCode::FOUND, [("location", to)]).into_response()
+}
+
+/// `POST /login/oauth/access_token` (github.com, form-encoded): a code for a user token.
+/// Like GitHub, a bad code is a 200 with `error`.
+async fn oauth_token(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let form = parse_query(&String::from_utf8_lossy(&body));
+    let json_wanted = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    let field = |k: &str| query_value(&form, k).unwrap_or_default();
+    let body = if field("client_id") != g.oauth.client_id
+        || field("client_secret") != g.oauth.client_secret
+        || g.oauth.client_id.is_empty()
+    {
+        json!({"error": "incorrect_client_credentials", "error_description": "The client_id and/or client_secret passed are incorrect."})
+    } else {
+        match g.oauth.codes.remove(&field("code")) {
+            Some((login, redirect)) if redirect == field("redirect_uri") => {
+                let token = format!("ghu_fake{}", g.id());
+                g.oauth.user_tokens.insert(token.clone(), login);
+                json!({"access_token": token, "token_type": "bearer", "scope": ""})
+            }
+            Some(_) => json!({"error": "redirect_uri_mismatch"}),
+            None => {
+                json!({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."})
+            }
+        }
+    };
+    if !json_wanted {
+        return (StatusCode::NOT_ACCEPTABLE, "the fake answers JSON only").into_response();
+    }
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -131,6 +131,25 @@ impl Permission {
         )
     }
 
+    /// The `permissions` object GitHub returns with a repository for the user whose token
+    /// asked (`{admin, maintain, push, triage, pull}`): the strongest that is true.
+    pub fn from_repo_permissions(p: &serde_json::Value) -> Permission {
+        let has = |k: &str| p.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+        if has("admin") {
+            Permission::Admin
+        } else if has("maintain") {
+            Permission::Maintain
+        } else if has("push") {
+            Permission::Write
+        } else if has("triage") {
+            Permission::Triage
+        } else if has("pull") {
+            Permission::Read
+        } else {
+            Permission::None
+        }
+    }
+
     /// GitHub's `permission` folds maintain into write and triage into read; `role_name` says
     /// which (or names a custom role, in which case `permission` is the base it grants).
     fn from_github(permission: &str, role_name: Option<&str>) -> Permission {
@@ -173,5 +192,17 @@ mod tests {
         assert_eq!(P::from_github("bogus", None), P::None);
         assert!(P::Admin.can_write() && P::Maintain.can_write() && P::Write.can_write());
         assert!(!P::Triage.can_write() && !P::Read.can_write() && !P::None.can_write());
+        let repo = |v| P::from_repo_permissions(&v);
+        use serde_json::json;
+        assert_eq!(
+            repo(json!({"admin": true, "push": true, "pull": true})),
+            P::Admin
+        );
+        assert_eq!(repo(json!({"admin": false, "maintain": true})), P::Maintain);
+        assert_eq!(repo(json!({"push": true, "pull": true})), P::Write);
+        assert_eq!(repo(json!({"triage": true})), P::Triage);
+        assert_eq!(repo(json!({"pull": true})), P::Read);
+        assert_eq!(repo(json!({"pull": false})), P::None);
+        assert_eq!(repo(json!(null)), P::None);
     }
 }

@@ -26,7 +26,7 @@ mod check_run;
 mod commands;
 mod gate;
 mod merge_group;
-mod messages;
+pub(crate) mod messages;
 mod reconcile;
 mod render_b;
 mod render_of;
@@ -284,10 +284,7 @@ impl AppHandler {
             .permission(&t.repo, user)
             .await
             .with_context(|| format!("reading {user}'s permission on {}", t.repo))?;
-        Ok(match permission_level(perm) {
-            Some(level) if level >= need => Ok(level),
-            level => Err(level),
-        })
+        Ok(permitted(perm, need))
     }
 
     async fn fetch(&self, t: &Target, refspecs: Vec<String>) -> Result<PathBuf> {
@@ -301,6 +298,19 @@ impl AppHandler {
         })
         .await
         .context("mirror fetch task")?
+    }
+}
+
+/// THE rule of who may act (comment commands, the check run's button and the web view's
+/// operator actions all come here): `Ok(level)` with the user's level when it is at or above
+/// `need`, else `Err(level)` (`None`: no access to the repository at all).
+pub fn permitted(
+    perm: crate::github::app::Permission,
+    need: crate::config::Permission,
+) -> Result<crate::config::Permission, Option<crate::config::Permission>> {
+    match permission_level(perm) {
+        Some(level) if level >= need => Ok(level),
+        level => Err(level),
     }
 }
 

@@ -1,0 +1,351 @@
+//! The web view's page handlers: decisions, a record, the queue (and requeue), rollbacks.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(super) struct ListQuery {
+    repo: Option<String>,
+    pr: Option<String>,
+    verdict: Option<String>,
+    path: Option<String>,
+    before: Option<i64>,
+}
+
+fn some(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub(super) async fn decisions(
+    State(st): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let Some(r) = st.reader(&headers) else {
+        return sign_in_first();
+    };
+    let frame = st.frame(&r).await;
+    if let Err(e) = st.store.index_decisions().await {
+        return failed(frame, e);
+    }
+    let all = match st.store.decision_repos().await {
+        Ok(all) => all,
+        Err(e) => return failed(frame, e),
+    };
+    let repos = match st.readable(&r, all).await {
+        Ok(r) => r,
+        Err(e) => return failed(frame, e),
+    };
+    let filters = Filters {
+        repo: some(&q.repo).unwrap_or_default(),
+        pr: some(&q.pr).unwrap_or_default(),
+        verdict: some(&q.verdict).unwrap_or_default(),
+        path: some(&q.path).unwrap_or_default(),
+    };
+    let repo = some(&q.repo);
+    if repo.as_ref().is_some_and(|x| !repos.contains(x)) {
+        return not_found(frame);
+    }
+    let pr = match some(&q.pr).map(|p| p.trim_start_matches('#').parse::<i64>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                frame,
+                messages::WEB_BAD_FILTER_TITLE,
+                &messages::web_bad_filter("pull request", "a number"),
+                false,
+            )
+        }
+    };
+    let passed = match filters.verdict.as_str() {
+        "" => None,
+        "passed" => Some(true),
+        "blocked" => Some(false),
+        _ => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                frame,
+                messages::WEB_BAD_FILTER_TITLE,
+                &messages::web_bad_filter("verdict", "passed or blocked"),
+                false,
+            )
+        }
+    };
+    let path = match filters.path.as_str() {
+        "" => None,
+        p @ ("agreed" | "escalated" | "one_render") => Some(p.to_string()),
+        _ => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                frame,
+                messages::WEB_BAD_FILTER_TITLE,
+                &messages::web_bad_filter("path", "agreed, escalated or one_render"),
+                false,
+            )
+        }
+    };
+    let query = DecisionQuery {
+        repos: repos.clone(),
+        repo,
+        pr,
+        passed,
+        path,
+        before: q.before,
+        limit: PAGE,
+    };
+    let rows = match st.store.decisions(&query).await {
+        Ok(rows) => rows,
+        Err(e) => return failed(frame, e),
+    };
+    let next = (rows.len() == PAGE as usize).then(|| {
+        let last = rows.last().map(|d| d.seq).unwrap_or_default();
+        format!(
+            "repo={}&pr={}&verdict={}&path={}&before={last}",
+            encode(&filters.repo),
+            encode(&filters.pr),
+            encode(&filters.verdict),
+            encode(&filters.path)
+        )
+    });
+    let rows = rows
+        .into_iter()
+        .map(|d| DecisionItem {
+            seq: d.seq,
+            pr: d.pr.map(|p| format!("#{p}")).unwrap_or_default(),
+            head: d.head.get(..12).unwrap_or(&d.head).to_string(),
+            passed: d.passed,
+            path: d.path.replace('_', " "),
+            created_at: d.created_at,
+            repo: d.repo,
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        DecisionsPage {
+            frame,
+            rows,
+            repos,
+            filters,
+            next,
+        }
+        .render(),
+    )
+}
+
+pub(super) async fn record(
+    State(st): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Response {
+    let Some(r) = st.reader(&headers) else {
+        return sign_in_first();
+    };
+    let frame = st.frame(&r).await;
+    let Ok(seq) = seq.parse::<i64>() else {
+        return not_found(frame);
+    };
+    let (repo, yaml) = match st.store.ledger_record(seq).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return not_found(frame),
+        Err(e) => return failed(frame, e),
+    };
+    match st.level(&r, &repo).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(frame),
+        Err(e) => return failed(frame, e),
+    }
+    // The ledger keeps the record's text, not its signature (that is a git note beside it).
+    let view = match RecordView::from_yaml(&yaml, Signature::NotChecked) {
+        Ok(v) => v,
+        Err(_) => return not_found(frame),
+    };
+    html(
+        StatusCode::OK,
+        RecordPage {
+            frame,
+            seq,
+            r: &view,
+        }
+        .render(),
+    )
+}
+
+fn job_state(state: &str, attempts: i64) -> &'static str {
+    match state {
+        "queued" if attempts > 0 => "retrying",
+        "queued" => "waiting",
+        "running" => "running",
+        "parked" => "parked",
+        _ => "done",
+    }
+}
+
+async fn queue_page(st: &WebState, r: &Reader, status: StatusCode, notice: String) -> Response {
+    let frame = st.frame(r).await;
+    let jobs = match st.store.open_jobs(QUEUE_ROWS).await {
+        Ok(j) => j,
+        Err(e) => return failed(frame, e),
+    };
+    let mut levels: HashMap<String, Option<Permission>> = HashMap::new();
+    let mut items = Vec::new();
+    for j in jobs {
+        if !levels.contains_key(&j.repo) {
+            match st.level(r, &j.repo).await {
+                Ok(l) => levels.insert(j.repo.clone(), l),
+                Err(e) => return failed(frame, e),
+            };
+        }
+        let Some(level) = levels[&j.repo] else {
+            continue;
+        };
+        items.push(JobItem {
+            id: j.id,
+            event: j.event,
+            state: job_state(&j.state, j.attempts).into(),
+            attempts: j.attempts,
+            last_error: j.last_error.unwrap_or_default(),
+            updated_at: j.updated_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            requeue: j.state == "parked" && level >= Permission::Write,
+            repo: j.repo,
+        });
+    }
+    html(
+        status,
+        QueuePage {
+            frame,
+            jobs: items,
+            notice,
+        }
+        .render(),
+    )
+}
+
+pub(super) async fn queue(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let Some(r) = st.reader(&headers) else {
+        return sign_in_first();
+    };
+    queue_page(&st, &r, StatusCode::OK, String::new()).await
+}
+
+pub(super) async fn requeue(
+    State(st): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(r) = st.reader(&headers) else {
+        return sign_in_first();
+    };
+    if !csrf_ok(&r, &form) {
+        return message(
+            StatusCode::FORBIDDEN,
+            st.frame(&r).await,
+            messages::WEB_CSRF_TITLE,
+            messages::WEB_CSRF,
+            false,
+        );
+    }
+    let job = match id.parse::<i64>() {
+        Ok(id) => st.store.job_summary(id).await,
+        Err(_) => Ok(None),
+    };
+    let job = match job {
+        Ok(Some(j)) => j,
+        Ok(None) => return not_found(st.frame(&r).await),
+        Err(e) => return failed(st.frame(&r).await, e),
+    };
+    // The same rule as `/patchgate` commands: write access or more.
+    let perm = match st.oauth.permission(&r.s.token, &job.repo).await {
+        Ok(p) => p,
+        Err(e) => return failed(st.frame(&r).await, e),
+    };
+    match permitted(perm, Permission::Write) {
+        Err(None) => return not_found(st.frame(&r).await),
+        Err(Some(_)) => {
+            let text = messages::web_requeue_denied(job.id, &job.repo);
+            return queue_page(&st, &r, StatusCode::FORBIDDEN, text).await;
+        }
+        Ok(_) => {}
+    }
+    let text = match st.store.requeue(job.id, chrono::Utc::now()).await {
+        Ok(true) => {
+            tracing::info!(job = job.id, user = %r.s.login, "requeued from the web view");
+            messages::web_requeued(job.id)
+        }
+        Ok(false) => messages::web_not_parked(job.id),
+        Err(e) => return failed(st.frame(&r).await, e),
+    };
+    queue_page(&st, &r, StatusCode::OK, text).await
+}
+
+pub(super) async fn rollbacks(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Response {
+    let Some(r) = st.reader(&headers) else {
+        return sign_in_first();
+    };
+    let frame = st.frame(&r).await;
+    let all = match st.store.rollback_repos().await {
+        Ok(a) => a,
+        Err(e) => return failed(frame, e),
+    };
+    let repos = match st.readable(&r, all).await {
+        Ok(x) => x,
+        Err(e) => return failed(frame, e),
+    };
+    let mut rows = Vec::new();
+    for repo in repos {
+        let list = match st.store.rollbacks_of(&repo).await {
+            Ok(l) => l,
+            Err(e) => return failed(frame, e),
+        };
+        for rb in list {
+            let events = match st.store.violations_of_merge(&rb.repo, &rb.merge_sha).await {
+                Ok(ev) => ev
+                    .into_iter()
+                    .map(|(metric, value, commit, verdict)| {
+                        format!(
+                            "{metric} = {value} on {} ({verdict})",
+                            commit.get(..12).unwrap_or(&commit)
+                        )
+                    })
+                    .collect(),
+                Err(e) => return failed(frame, e),
+            };
+            rows.push(RollbackItem {
+                id: rb.id,
+                merge_sha: rb.merge_sha.get(..12).unwrap_or(&rb.merge_sha).to_string(),
+                state: rb.state.as_str().into(),
+                trigger: rb.trigger.clone(),
+                reason: rb.reason.clone(),
+                pr: rb.pr.map(|p| format!("#{p}")).unwrap_or_default(),
+                revert: match (rb.revert_pr, &rb.revert_sha) {
+                    (Some(pr), _) => format!("PR #{pr}"),
+                    (None, Some(sha)) => sha.get(..12).unwrap_or(sha).to_string(),
+                    (None, None) => String::new(),
+                },
+                events,
+                error: rb.error.clone().unwrap_or_default(),
+                created_at: chrono::DateTime::from_timestamp_millis(rb.created_at)
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                repo: rb.repo,
+            });
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id));
+    html(StatusCode::OK, RollbacksPage { frame, rows }.render())
+}

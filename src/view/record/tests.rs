@@ -1,0 +1,199 @@
+use super::*;
+use crate::meta::hash::Sha256Hash;
+
+/// An escalated record whose renders differ on one operator, with hostile text in an
+/// auditor's reason, the judge's reason, a file name and an entity.
+pub(crate) const ESCALATED: &str = r#"
+version: 1
+repo: octo/widgets
+change: {pr: 7, base: 1111111111111111111111111111111111111111, head: 2222222222222222222222222222222222222222}
+renders:
+  a: {commit: 2222222222222222222222222222222222222222, explanation_source: pr_body}
+  b: {commit: 3333333333333333333333333333333333333333, source: "pr#8"}
+ast_diff:
+  variance_percent: 12.5
+  threshold_percent: 3.0
+  agreed: false
+  differences:
+    - path: "src/<script>alert(1)</script>.py"
+      entity: "def check"
+      a: {start: 10, end: 11}
+      b: {start: 10, end: 12}
+      a_lines: ["if n > 3:", "return True"]
+      b_lines: ["if n >= 3:", "return True", "log(n)"]
+      edits: 2
+explanations:
+  hash_match: false
+  similarity: 0.42
+  threshold: 0.85
+  agreed: false
+  status: not_judged
+  judge: {name: judge, reason: "<img src=x onerror=alert(2)>"}
+audit:
+  required: 2
+  votes:
+    - {auditor: rule-guard, verdict: approve, findings: 0, kind: rules}
+    - {auditor: reviewer-1, verdict: reject, findings: 2, kind: model, reason: "<script>alert('x')</script> is unsafe", cost_usd: 0.004}
+    - {auditor: reviewer-2, verdict: abstain, reason: "daily budget spent", kind: model}
+gate:
+  path: escalated
+  why: the renders differ
+  basis: quorum
+  mode: normal
+  quorum: 2
+  escalation_quorum: all
+  agreement_counts_as_vote: false
+  skip_paid_auditors: false
+  reason: 1 of 3 approvals, all required
+  to_pass: ["every auditor approves"]
+  differences: ["src/x.py def check: 2 update (A 10-11, B 10-12)"]
+quorum_passed: false
+created_at: "2026-12-01T10:00:00Z"
+"#;
+
+pub(crate) fn sealed(text: &str) -> String {
+    MetaRecord::from_yaml(text)
+        .unwrap()
+        .seal(&Sha256Hash::from_bytes([0; 32]))
+        .unwrap()
+        .to_yaml()
+        .unwrap()
+}
+
+fn page(text: &str, sig: Signature) -> String {
+    standalone(&RecordView::from_yaml(text, sig).unwrap()).unwrap()
+}
+
+#[test]
+fn the_verdict_comes_first_then_path_votes_renders_differences_explanations_hashes() {
+    let html = page(&sealed(ESCALATED), Signature::Unsigned);
+    let at = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not in the page:\n{html}"))
+    };
+    let order = [
+        "id=\"verdict\"",
+        "id=\"path\"",
+        "id=\"votes\"",
+        "id=\"renders\"",
+        "id=\"differences\"",
+        "id=\"explanations\"",
+        "id=\"hashes\"",
+    ];
+    for pair in order.windows(2) {
+        assert!(at(pair[0]) < at(pair[1]), "{} before {}", pair[0], pair[1]);
+    }
+    assert!(html.contains("BLOCKED"));
+    assert!(html.contains(">escalated</span> the renders differ"));
+    assert!(html.contains("12.50 % (threshold 3.00 %)"));
+    assert!(html.contains("lexical similarity 0.42 (threshold 0.85)"));
+    assert!(html.contains("verified: record_hash recomputes"), "{html}");
+    assert!(html.contains("not signed"));
+    assert!(html.contains("every auditor approves"));
+}
+
+#[test]
+fn the_differing_tokens_of_render_a_and_render_b_are_marked_side_by_side() {
+    let view = RecordView::from_yaml(&sealed(ESCALATED), Signature::NotChecked).unwrap();
+    assert_eq!(view.differences.len(), 1);
+    let d = &view.differences[0];
+    assert_eq!(d.entity, "def check");
+    assert_eq!(
+        (d.a_range.as_str(), d.b_range.as_str()),
+        ("lines 10–11", "lines 10–12")
+    );
+    // `if n > 3:` / `if n >= 3:` paired and marked, `return True` equal, `log(n)` only in B.
+    assert_eq!(view.differing_rows(), 2);
+    let html = standalone(&view).unwrap();
+    assert!(html.contains("<mark>&#62;</mark>"), "{html}");
+    assert!(html.contains("<mark>&#62;=</mark>"), "{html}");
+    assert!(
+        html.contains("class=\"b only\"><mark>log(n)</mark>"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"a same\">return True"), "{html}");
+}
+
+#[test]
+fn every_text_from_the_record_is_escaped() {
+    let html = page(&sealed(ESCALATED), Signature::Invalid("<b>bad</b>".into()));
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("<b>bad"), "{html}");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.py"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; is unsafe"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&#60;img src=x onerror=alert(2)&#62;"),
+        "{html}"
+    );
+}
+
+#[test]
+fn the_page_stands_alone() {
+    let html = page(&sealed(ESCALATED), Signature::NotChecked);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<style>"));
+    for outside in [
+        "<script",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(",
+    ] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+}
+
+#[test]
+fn a_record_that_does_not_verify_is_shown_and_says_so() {
+    let tampered = sealed(ESCALATED).replace("variance_percent: 12.5", "variance_percent: 1.5");
+    let view = RecordView::from_yaml(&tampered, Signature::NotChecked).unwrap();
+    assert!(!view.verified);
+    let html = standalone(&view).unwrap();
+    assert!(html.contains("id=\"not-verified\""), "{html}");
+    assert!(html.contains("DOES NOT VERIFY"), "{html}");
+    // Unsealed is not verified either.
+    let view = RecordView::from_yaml(ESCALATED, Signature::NotChecked).unwrap();
+    assert!(!view.verified);
+}
+
+#[test]
+fn text_that_is_no_record_is_an_error_not_a_page() {
+    for text in ["", "a: 1\n", "fn main() {}\n", "- 1\n- 2\n"] {
+        let e = RecordView::from_yaml(text, Signature::NotChecked).err();
+        assert!(
+            matches!(e, Some(ViewError::NotARecord(_))),
+            "{text:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn signature_states_are_told_apart() {
+    let text = sealed(ESCALATED);
+    let sig = |s| RecordView::from_yaml(&text, s).unwrap().signature;
+    assert_eq!(sig(Signature::Unsigned), "not signed");
+    assert!(sig(Signature::SignedBy("ops@example.org".into())).contains("signed by ops@"));
+    assert!(sig(Signature::Invalid("wrong key".into())).starts_with("INVALID"));
+    assert!(sig(Signature::Present).contains("not checked"));
+}
+
+#[test]
+fn a_one_render_record_without_gate_or_differences_renders() {
+    let one = sealed(
+        "version: 1\nrepo: o/r\nchange: {pr: null, base: b, head: h}\nrenders:\n  a: {commit: h}\n\
+         ast_diff: {variance_percent: 0.0, threshold_percent: 3.0, agreed: true, renders: 1}\n\
+         audit: {required: 2, votes: []}\nquorum_passed: false\n",
+    );
+    let html = page(&one, Signature::NotChecked);
+    assert!(html.contains("one render, no variance"), "{html}");
+    assert!(html.contains("made before decision paths"));
+    assert!(!html.contains("id=\"differences\""));
+}

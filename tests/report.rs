@@ -1,0 +1,95 @@
+//! `patchgate report RECORD --html OUT` on records the gate made: one self-contained page with
+//! the verdict, the path and render A beside render B where they differ; and a clear error,
+//! with nothing written, for anything that is no record.
+
+use crate::escalate::{out, run, world};
+
+#[test]
+fn the_page_of_an_escalated_check_marks_where_the_renders_differ() {
+    let w = world();
+    let meta = w.dir.path().join("meta.yaml");
+    let cfg = w.config(&["approve", "abstain"], "");
+    let (code, _, text) = w.check(
+        &cfg,
+        Some("render-c"),
+        &["--write-meta", meta.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    let html_path = w.dir.path().join("record.html");
+    let o = run(
+        &w,
+        &[
+            "report".into(),
+            meta.display().to_string(),
+            "--html".into(),
+            html_path.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("blocked, verified"), "{}", out(&o));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("BLOCKED"), "{html}");
+    assert!(html.contains(">escalated</span>"), "{html}");
+    assert!(html.contains("id=\"differences\""), "{html}");
+    assert!(
+        html.contains("<mark>"),
+        "the differing tokens are marked: {html}"
+    );
+    assert!(html.contains("verified: record_hash recomputes"), "{html}");
+    assert!(html.contains("not signed"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    // To stdout with `-`: the same page.
+    let o = run(
+        &w,
+        &[
+            "report".into(),
+            meta.display().to_string(),
+            "--html".into(),
+            "-".into(),
+        ],
+        &[],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), html);
+}
+
+#[test]
+fn what_is_no_record_is_refused_and_nothing_is_written() {
+    let w = world();
+    let not_a_record = w.dir.path().join("x.yaml");
+    std::fs::write(&not_a_record, "a: 1\n").unwrap();
+    let html_path = w.dir.path().join("x.html");
+    for target in [not_a_record.display().to_string(), "no-such-file".into()] {
+        let o = run(
+            &w,
+            &[
+                "report".into(),
+                target.clone(),
+                "--repo".into(),
+                w.repo.display().to_string(),
+                "--html".into(),
+                html_path.display().to_string(),
+            ],
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(2), "{target}: {}", out(&o));
+        assert!(!html_path.exists(), "{target}");
+    }
+    let o = run(
+        &w,
+        &[
+            "report".into(),
+            not_a_record.display().to_string(),
+            "--html".into(),
+            html_path.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        out(&o).contains("not a patchgate decision record"),
+        "{}",
+        out(&o)
+    );
+}
