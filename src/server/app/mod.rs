@@ -26,6 +26,7 @@ mod commands;
 mod gate;
 mod merge_group;
 mod messages;
+mod publish;
 mod reconcile;
 mod render_of;
 
