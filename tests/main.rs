@@ -19,6 +19,7 @@ mod events;
 mod events_durable;
 mod fake_github;
 mod format;
+mod fuzz_corpus;
 mod github_app;
 mod inputs;
 mod intake;
