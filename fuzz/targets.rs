@@ -17,8 +17,12 @@ use patchgate::policy::{parse_event, parse_ndjson};
 use patchgate::server::intake::check_signature;
 use patchgate::webhook;
 
-/// The targets, by name (the corpus directory and the cargo-fuzz binary are named so).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: its name (the corpus directory and the cargo-fuzz binary are named so) and what
+/// it does with one input.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("webhook_payload", webhook_payload),
     ("hub_signature", hub_signature),
     ("events_batch", events_batch),
