@@ -79,7 +79,10 @@ impl ConnLimits {
     /// Lower the caps so that `general + probes` descriptors fit under the open-file limit
     /// `nofile` (with [`FD_RESERVE`] kept free); the probe lane keeps at least a quarter.
     pub fn fit_to(mut self, nofile: Option<u64>) -> ConnLimits {
-        let Some(limit) = nofile else { return self };
+        let Some(limit) = nofile else {
+            self.per_peer = self.per_peer.clamp(1, self.general.max(1));
+            return self;
+        };
         let room = usize::try_from(limit.saturating_sub(FD_RESERVE).max(8)).unwrap_or(usize::MAX);
         if self.general + self.probes > room {
             let before = self.general.max(1);
