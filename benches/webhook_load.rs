@@ -14,7 +14,15 @@
 //! ```sh
 //! cargo build --release
 //! cargo bench --bench webhook_load -- [--n 20000] [--concurrency 64] [--in-process] [--binary PATH]
+//! cargo bench --bench webhook_load -- --rate 1000 --duration 600 --hostile   # issue #18's run
 //! ```
+//!
+//! `--duration SECS` (with `--rate`) sends `rate × duration` deliveries. `--hostile` runs the
+//! hostile clients of [`hostile`] from other loopback addresses for the whole run (on a thread
+//! and runtime of their own, so they do not delay the genuine client); `--slowloris N`,
+//! `--slow-bodies N`, `--idle N`, `--liars N` and `--garbage-per-s R` size the mix. The run then
+//! fails unless every genuine delivery was acknowledged as new and stored exactly once, and
+//! prints whether its p99 is under `--p99-target-ms` (50).
 //!
 //! It never talks to anything but 127.0.0.1, and never weakens durability (the store is opened
 //! exactly as `serve` opens it: WAL, `synchronous=FULL`).
@@ -41,6 +49,9 @@ use patchgate::server::intake::{github_routes, Enqueuer, IntakeState, WebhookSec
 use patchgate::server::metrics::{ops_routes, Metrics, ReadyFlag};
 use patchgate::store::{NewJob, PreparedJob, Store};
 
+#[path = "webhook_load/hostile.rs"]
+mod hostile;
+
 const SECRET: &str = "webhook-load-bench-secret";
 
 struct Opts {
@@ -51,6 +62,11 @@ struct Opts {
     batch: usize,
     /// Open loop: offer this many deliveries per second (0: closed loop, as fast as answered).
     rate: f64,
+    /// With `rate`: run this many seconds (sets `n`).
+    duration: Option<f64>,
+    /// Hostile clients alongside, and how many of each.
+    hostile: Option<hostile::Mix>,
+    p99_target_ms: f64,
 }
 
 fn parse_args() -> Result<Opts> {
@@ -62,6 +78,9 @@ fn parse_args() -> Result<Opts> {
         binary: root.join("target/release/patchgate"),
         batch: 256,
         rate: 0.0,
+        duration: None,
+        hostile: None,
+        p99_target_ms: 50.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -75,9 +94,38 @@ fn parse_args() -> Result<Opts> {
             "--binary" => o.binary = PathBuf::from(value("--binary")?),
             "--batch" => o.batch = value("--batch")?.parse().context("--batch")?,
             "--rate" => o.rate = value("--rate")?.parse().context("--rate")?,
+            "--duration" => o.duration = Some(value("--duration")?.parse().context("--duration")?),
+            "--p99-target-ms" => {
+                o.p99_target_ms = value("--p99-target-ms")?
+                    .parse()
+                    .context("--p99-target-ms")?
+            }
+            "--hostile" => {
+                o.hostile.get_or_insert_with(hostile::Mix::default);
+            }
+            "--slowloris" | "--slow-bodies" | "--idle" | "--liars" | "--garbage-per-s" => {
+                let v: usize = value(&a)?.parse().with_context(|| a.clone())?;
+                let mix = o.hostile.get_or_insert_with(hostile::Mix::default);
+                match a.as_str() {
+                    "--slowloris" => mix.slowloris = v,
+                    "--slow-bodies" => mix.slow_bodies = v,
+                    "--idle" => mix.idle = v,
+                    "--liars" => mix.liars = v,
+                    _ => mix.garbage_per_s = v as u64,
+                }
+            }
             // cargo bench passes --bench; libtest-style filters are ignored.
             _ => {}
         }
+    }
+    if o.hostile.is_some() && o.in_process {
+        bail!("--hostile needs the real binary (its listener is what is tested), not --in-process");
+    }
+    if let Some(d) = o.duration {
+        if o.rate <= 0.0 {
+            bail!("--duration needs --rate (an open loop)");
+        }
+        o.n = (o.rate * d).round() as usize;
     }
     if o.n == 0 || o.concurrency == 0 {
         bail!("--n and --concurrency must be at least 1");
@@ -310,12 +358,34 @@ async fn commit_stats(addr: SocketAddr) -> Result<(u64, u64, u64)> {
 fn print_latency(label: &str, lat: &mut [u64]) {
     lat.sort_unstable();
     println!(
-        "  {label:<12} p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        "  {label:<12} p50 {:.2}  p90 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
         pct(lat, 50.0),
         pct(lat, 90.0),
+        pct(lat, 95.0),
         pct(lat, 99.0),
         pct(lat, 100.0)
     );
+}
+
+/// Run the hostile clients on a thread and runtime of their own until `stop` fires; the
+/// thread returns what they saw.
+fn spawn_hostile(
+    addr: SocketAddr,
+    mix: hostile::Mix,
+    body_len: usize,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> std::thread::JoinHandle<Arc<hostile::Seen>> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the hostile clients");
+        rt.block_on(async move {
+            let h = hostile::start(addr, &mix, body_len);
+            let _ = stop.await;
+            h.stop().await
+        })
+    })
 }
 
 struct Run {
@@ -467,7 +537,28 @@ fn main() -> Result<()> {
         )
     } else {
         let (server, addr) = Spawned::start(&o.binary, &data_dir)?;
-        let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()))?;
+        let hostile = o.hostile.clone().map(|mix| {
+            println!("hostile clients alongside: {mix:?}");
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (tx, spawn_hostile(addr, mix, body.len(), rx))
+        });
+        if hostile.is_some() {
+            // Let the hostile clients take their places before the first genuine delivery.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let run = client_rt.block_on(load(addr, o.n, o.concurrency, o.rate, body.clone()));
+        if let Some((tx, thread)) = hostile {
+            let _ = tx.send(());
+            let seen = thread.join().expect("the hostile clients' thread");
+            println!(
+                "  hostile      {} connections opened ({} failed to open), {} closed by the server, {} answers read",
+                seen.connects.load(Ordering::Relaxed),
+                seen.connect_errors.load(Ordering::Relaxed),
+                seen.closed.load(Ordering::Relaxed),
+                seen.answers.load(Ordering::Relaxed)
+            );
+        }
+        let run = run?;
         let commits = client_rt.block_on(commit_stats(addr))?;
         let rss = peak_rss_kib(server.pid());
         (run, commits, rss, Some(server), None)
@@ -492,6 +583,16 @@ fn main() -> Result<()> {
         o.n as f64 / secs
     );
     print_latency("latency ms", &mut lat);
+    let p99 = pct(&lat, 99.0);
+    println!(
+        "  p99 target   {p99:.2} ms vs < {} ms: {}",
+        o.p99_target_ms,
+        if p99 < o.p99_target_ms {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
     let (commits, over_20ms, over_100ms) = commits;
     println!(
         "  commits      {commits} group commits ({:.1} deliveries each); {over_20ms} took over \

@@ -185,10 +185,10 @@ pub fn settings() -> Vec<Setting> {
         Setting {
             key: "webhook limits",
             env: "",
-            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs, --header-timeout-secs, --max-connections",
-            default: "`256`, `256`, `10`, `30`, `10`, `1024`".into(),
+            flag: "serve --max-webhook-requests, --max-webhook-body-mib, --body-timeout-secs, --request-timeout-secs, --header-timeout-secs, --max-connections, --max-connections-per-peer, --max-webhook-requests-per-peer, --max-webhook-body-mib-per-peer, --trusted-proxy",
+            default: "`256`, `256`, `10`, `30`, `10`, `1024`, `128`, `64`, `64`, none".into(),
             places: &[Flag],
-            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests in flight and MiB of body bytes held, counted as they arrive (more are answered `503` with `Retry-After`), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`). Limits of every connection: seconds for a request head to arrive (also the idle keep-alive timeout; else the connection is closed), and connections served at once (lowered to fit the open-file limit; 32 more serve only `/healthz`, `/readyz`, `/metrics`).",
+            meaning: "Limits of `/webhook/github` and `/webhook/meta`: requests in flight and MiB of body bytes held, counted as they arrive (more are answered `503` with `Retry-After`), seconds for the whole body to arrive (else `408`, nothing queued) and for the answer (else `503`). Limits of every connection: seconds for a request head to arrive (also the idle keep-alive timeout; else the connection is closed), and connections served at once (lowered to fit the open-file limit; 32 more serve only `/healthz`, `/readyz`, `/metrics`). Per peer address (an IPv6 /64): connections held at once (further ones are closed at once; lowered with the connection cap), webhook requests in flight and MiB of body bytes held (more are answered `503`), so one address cannot starve the others. `--trusted-proxy IP` (repeatable): a load balancer in front of `serve`; its connections are not held to the per-peer cap and requests through it are charged to the client it names in `X-Forwarded-For` (ignored from any other peer); without it the budgets are per TCP peer.",
         },
         Setting {
             key: "redeliver_interval",

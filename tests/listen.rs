@@ -55,6 +55,9 @@ fn limits(general: usize, probes: usize, header_secs: u64) -> ConnLimits {
         probes,
         header_timeout: Duration::from_secs(header_secs),
         shutdown_deadline: Duration::from_secs(5),
+        // One peer (this host) opens every connection here: no per-peer share below the lane.
+        per_peer: general,
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -187,6 +187,23 @@ pub(crate) struct ServeArgs {
     /// /healthz, /readyz and /metrics.
     #[arg(long, default_value_t = 1024)]
     pub(crate) max_connections: usize,
+    /// Connections one peer address (an IPv6 /64) may hold at once; its further connections
+    /// are closed at once. Trusted proxies are not held to it.
+    #[arg(long, default_value_t = 128)]
+    pub(crate) max_connections_per_peer: usize,
+    /// Webhook requests one peer may have in flight at once; more are answered 503.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_webhook_requests_per_peer: usize,
+    /// MiB of webhook body bytes (as they arrive) one peer's requests may hold at once; a
+    /// request whose bytes would go over is answered 503. At least 25.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_webhook_body_mib_per_peer: usize,
+    /// Address of a load balancer or proxy in front of serve (repeat, or separate with
+    /// commas): its connections are not held to the per-peer connection cap, and requests
+    /// through it are charged to the client it names in X-Forwarded-For. X-Forwarded-For from
+    /// any other peer is ignored.
+    #[arg(long = "trusted-proxy", value_name = "IP", value_delimiter = ',')]
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

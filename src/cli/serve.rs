@@ -40,6 +40,12 @@ pub(crate) fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
         header_timeout: Duration::from_secs(args.header_timeout_secs),
         max_connections: args.max_connections,
+        max_connections_per_peer: args.max_connections_per_peer,
+        max_in_flight_per_peer: args.max_webhook_requests_per_peer,
+        max_body_bytes_per_peer: args
+            .max_webhook_body_mib_per_peer
+            .saturating_mul(1024 * 1024),
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     limits.validate().map_err(|e| anyhow::anyhow!(e))?;
     let defaults = WorkerOptions::default();

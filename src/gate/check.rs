@@ -424,7 +424,7 @@ where
 }
 
 /// The variable holding the deployment's record-signing key.
-const SIGNING_KEY_VAR: &str = "PATCHGATE_SIGNING_KEY";
+pub const SIGNING_KEY_VAR: &str = "PATCHGATE_SIGNING_KEY";
 
 /// Attach the sealed record (and its signature, and the ledger's anchor) to the head commit
 /// as git notes, and write `meta.yaml`, as `req` asks; the note's id.

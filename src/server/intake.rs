@@ -145,6 +145,18 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     ok.then_some(v)
 }
 
+/// Check an `X-Hub-Signature-256` header value against the HMAC-SHA256 of `body` under
+/// `secret`; the error is the one-line reason the client is told (never an echo of the header).
+pub fn check_signature(header: &str, secret: &[u8], body: &[u8]) -> Result<(), &'static str> {
+    verify_signature(header, secret, body).map_err(|e| match e {
+        WebhookVerificationError::DeprecatedSha1 => {
+            "sha1= signatures are not accepted; send X-Hub-Signature-256"
+        }
+        WebhookVerificationError::Mismatch => "signature does not match the body",
+        _ => "malformed X-Hub-Signature-256 header (expected sha256=<64 hex digits>)",
+    })
+}
+
 /// Whether `id` can be a GitHub delivery id (a UUID; letters, digits and `-` are accepted):
 /// never one of patchgate's own job ids, which all contain `:`.
 pub fn is_github_delivery_id(id: &str) -> bool {
@@ -251,14 +263,7 @@ async fn check_and_queue(
             "missing X-Hub-Signature-256 header".to_string(),
         );
     };
-    if let Err(e) = verify_signature(signature, st.secret.as_bytes(), &body) {
-        let reason = match e {
-            WebhookVerificationError::DeprecatedSha1 => {
-                "sha1= signatures are not accepted; send X-Hub-Signature-256"
-            }
-            WebhookVerificationError::Mismatch => "signature does not match the body",
-            _ => "malformed X-Hub-Signature-256 header (expected sha256=<64 hex digits>)",
-        };
+    if let Err(reason) = check_signature(signature, st.secret.as_bytes(), &body) {
         return text(
             StatusCode::UNAUTHORIZED,
             "bad_signature",

@@ -15,6 +15,14 @@
 //!   (counted, logged at most once a second) instead of being left in the kernel's backlog.
 //!   The caps are lowered to fit the process's open-file limit (`RLIMIT_NOFILE`), so the
 //!   process never runs out of descriptors because of connections;
+//! - one peer address ([`super::peers::peer_key`]) holds at most [`ConnLimits::per_peer`]
+//!   connections of the main lane and the same share of the probe lane, so one hostile
+//!   address that opens connections and sends nothing cannot take the lanes from everyone
+//!   else (its further connections are closed at once, counted in [`ConnStats::refused_peer`]).
+//!   Trusted proxies ([`ConnLimits::trusted_proxies`], a load balancer that carries everyone's
+//!   connections) are not held to the per-peer cap; the request budgets then charge the client
+//!   they name in `X-Forwarded-For` (see [`super::peers`]). Each request carries its TCP peer
+//!   as [`ConnectInfo`] for those budgets;
 //! - accept errors (out of descriptors, …) are logged as warnings (at most once a second,
 //!   with a count) and the loop pauses briefly instead of spinning.
 //!
@@ -26,10 +34,12 @@
 //! HTTP/2 is not served (GitHub and Standard Webhooks senders use HTTP/1.1).
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -37,6 +47,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+
+use super::peers::{is_trusted, peer_key, Slot, Tally};
 
 /// Header timeout of the probe lane (never longer than the main one).
 pub const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,18 +67,31 @@ pub struct ConnLimits {
     pub header_timeout: Duration,
     /// How long connections may finish after shutdown began.
     pub shutdown_deadline: Duration,
+    /// Connections of the main lane one peer address may hold at once (trusted proxies
+    /// excepted); of the probe lane, a peer may hold the same proportion (at least one).
+    pub per_peer: usize,
+    /// Load balancers and proxies whose connections carry many clients: not held to
+    /// `per_peer`, and trusted to name the client in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl ConnLimits {
     /// Lower the caps so that `general + probes` descriptors fit under the open-file limit
     /// `nofile` (with [`FD_RESERVE`] kept free); the probe lane keeps at least a quarter.
     pub fn fit_to(mut self, nofile: Option<u64>) -> ConnLimits {
-        let Some(limit) = nofile else { return self };
+        let Some(limit) = nofile else {
+            self.per_peer = self.per_peer.clamp(1, self.general.max(1));
+            return self;
+        };
         let room = usize::try_from(limit.saturating_sub(FD_RESERVE).max(8)).unwrap_or(usize::MAX);
         if self.general + self.probes > room {
+            let before = self.general.max(1);
             self.probes = self.probes.min(room / 4).max(1);
             self.general = room.saturating_sub(self.probes).max(1);
+            // The per-peer share shrinks with the lane, so one peer still cannot fill it.
+            self.per_peer = (self.per_peer.saturating_mul(self.general) / before).max(1);
         }
+        self.per_peer = self.per_peer.clamp(1, self.general.max(1));
         self
     }
 }
@@ -97,6 +122,8 @@ pub fn open_file_limit() -> Option<u64> {
 pub struct ConnStats {
     /// Connections closed at once because both lanes were full.
     pub refused: AtomicU64,
+    /// Connections closed at once because their peer held its share of both lanes.
+    pub refused_peer: AtomicU64,
     /// Connections served in the probe lane.
     pub probe_lane: AtomicU64,
     /// Accept errors.
@@ -142,6 +169,10 @@ pub async fn serve_http(
     let general = Arc::new(Semaphore::new(limits.general.max(1)));
     let probe = Arc::new(Semaphore::new(limits.probes.max(1)));
     let probe_timeout = PROBE_HEADER_TIMEOUT.min(limits.header_timeout);
+    let (general_peers, probe_peers) = (Tally::new(), Tally::new());
+    // The probe lane is shared in the same proportion as the main lane.
+    let per_peer_probes =
+        (limits.probes.saturating_mul(limits.per_peer) / limits.general.max(1)).max(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     let mut refused_log = Throttle::new();
@@ -153,8 +184,8 @@ pub async fn serve_http(
             _ = &mut shutdown => break,
             r = listener.accept() => r,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 stats.accept_errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(n) = error_log.hit() {
@@ -168,24 +199,56 @@ pub async fn serve_http(
                 continue;
             }
         };
-        let (router, permit, timeout) = if let Ok(p) = general.clone().try_acquire_owned() {
-            (app.clone(), p, limits.header_timeout)
-        } else if let Ok(p) = probe.clone().try_acquire_owned() {
-            stats.probe_lane.fetch_add(1, Ordering::Relaxed);
-            (probes.clone(), p, probe_timeout)
-        } else {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            if let Some(n) = refused_log.hit() {
-                warn!(
-                    count = n,
-                    max = limits.general + limits.probes,
-                    "connection limit reached: connections closed at once"
-                );
-            }
-            drop(stream);
-            continue;
+        let key = peer_key(peer.ip());
+        let trusted = is_trusted(peer.ip(), &limits.trusted_proxies);
+        // A lane's seat: the lane's permit, then the peer's share (the permit is given back
+        // when the share is not there). `Err(true)`: the lane had room, the peer had used its
+        // share; `Err(false)`: the lane was full.
+        let seat = |lane: &Arc<Semaphore>, tally: &Arc<Tally>, max: usize| {
+            let permit = lane.clone().try_acquire_owned().map_err(|_| false)?;
+            let share = if trusted {
+                None
+            } else {
+                Some(tally.take(key, 1, max).ok_or(true)?)
+            };
+            Ok::<_, bool>((permit, share))
         };
-        conns.spawn(serve_one(stream, router, timeout, stop_rx.clone(), permit));
+        let (router, seat, timeout) = match seat(&general, &general_peers, limits.per_peer) {
+            Ok(s) => (app.clone(), s, limits.header_timeout),
+            Err(general_peer_capped) => match seat(&probe, &probe_peers, per_peer_probes) {
+                Ok(s) => {
+                    stats.probe_lane.fetch_add(1, Ordering::Relaxed);
+                    (probes.clone(), s, probe_timeout)
+                }
+                Err(probe_peer_capped) => {
+                    let by_peer = general_peer_capped || probe_peer_capped;
+                    if by_peer {
+                        stats.refused_peer.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        stats.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if let Some(n) = refused_log.hit() {
+                        warn!(
+                            count = n,
+                            max = limits.general + limits.probes,
+                            per_peer = limits.per_peer,
+                            last_peer_over_its_share = by_peer,
+                            "connection limit reached: connections closed at once"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        conns.spawn(serve_one(
+            stream,
+            peer,
+            router,
+            timeout,
+            stop_rx.clone(),
+            seat,
+        ));
     }
     drop(listener);
     let open = conns.len();
@@ -210,17 +273,22 @@ pub async fn serve_http(
 /// Serve one connection until it ends, or until shutdown (then finish the request in hand).
 async fn serve_one(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _seat: (OwnedSemaphorePermit, Option<Slot>),
 ) {
     let _ = stream.set_nodelay(true);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true);
-    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    let service = WithPeer {
+        inner: TowerToHyperService::new(router),
+        peer: ConnectInfo(peer),
+    };
+    let conn = http.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let done = tokio::select! {
         r = conn.as_mut() => Some(r),
@@ -239,16 +307,43 @@ async fn serve_one(
     }
 }
 
+/// A connection's service that tags each request with the connection's TCP peer.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl<S, B> hyper::service::Service<axum::http::Request<B>> for WithPeer<S>
+where
+    S: hyper::service::Service<axum::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: axum::http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        self.inner.call(req)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn limits(general: usize, probes: usize) -> ConnLimits {
+        peer_limits(general, probes, general)
+    }
+
+    fn peer_limits(general: usize, probes: usize, per_peer: usize) -> ConnLimits {
         ConnLimits {
             general,
             probes,
             header_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(30),
+            per_peer,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -262,6 +357,18 @@ mod tests {
         assert_eq!(limits(1024, 32).fit_to(Some(128)), limits(48, 16));
         let tiny = limits(1024, 32).fit_to(Some(10));
         assert!(tiny.general >= 1 && tiny.probes >= 1, "{tiny:?}");
+    }
+
+    #[test]
+    fn the_per_peer_share_shrinks_with_the_lane() {
+        // 1,024 → 928 connections: the 128 per peer shrinks in proportion (116).
+        assert_eq!(
+            peer_limits(1024, 32, 128).fit_to(Some(1024)),
+            peer_limits(928, 32, 116)
+        );
+        // Never above the lane, never zero.
+        assert_eq!(peer_limits(10, 4, 99).fit_to(None).per_peer, 10);
+        assert_eq!(peer_limits(1024, 32, 1).fit_to(Some(10)).per_peer, 1);
     }
 
     #[test]

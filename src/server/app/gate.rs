@@ -1,8 +1,9 @@
 //! The gate on a pull request: fetch its base, head and render B into the mirror, read the
 //! repository's configuration from the base, run [`run_check_with`] (with the maintainer's vote
 //! standing on the head in the ledger, if any) and complete this job's check
-//! run with the verdict (or with why the gate could not run). A head a newer push superseded is
-//! not gated.
+//! run with the verdict (or with why the gate could not run); with a signing key, the signed
+//! records are pushed to the repository first (see [`super::publish`]). A head a newer push
+//! superseded is not gated.
 
 use std::future::Future;
 use std::path::Path;
@@ -302,6 +303,11 @@ impl AppHandler {
             human,
         )
         .await?;
+        // The signed note, its signature and the ledger's anchor leave the mirror for the
+        // repository before the check run says the gate decided.
+        if self.signs_records() {
+            self.publish_records(t).await;
+        }
         Ok(GateResult::Outcome(
             Box::new(outcome),
             advisory,

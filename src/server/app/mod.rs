@@ -27,6 +27,7 @@ mod commands;
 mod gate;
 mod merge_group;
 pub(crate) mod messages;
+mod publish;
 mod reconcile;
 mod render_b;
 mod render_of;
