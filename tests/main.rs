@@ -28,6 +28,7 @@ mod listen;
 mod llm;
 mod meta_record;
 mod meta_vectors;
+mod otel;
 mod policy;
 mod quorum;
 mod redeliver;

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
+pub mod otel;
 pub mod redeliver;
 pub mod rollback;
 pub mod worker;
