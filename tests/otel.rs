@@ -291,3 +291,52 @@ async fn without_an_endpoint_nothing_is_exported_and_logs_have_no_trace_id() {
     }
     assert_eq!(otlp.requests(), 0, "{:?}", otlp.spans());
 }
+
+use support::pg::Fixture;
+
+both_backends!(
+    "pgotel";
+    the_queue_keeps_each_jobs_traceparent,
+);
+
+/// The trace context survives the queue (migration 0011): a job prepared with intake's
+/// `traceparent` is claimed with it, in the batch's order, and a job queued without one (a
+/// reconciliation or redelivery pass) is claimed without.
+async fn the_queue_keeps_each_jobs_traceparent(f: &Fixture, backend: &str) {
+    use patchgate::store::{NewJob, PreparedJob};
+    let s = f.open().await;
+    let job = |n: u32| NewJob {
+        delivery_id: format!("d-{n}"),
+        event: "pull_request".into(),
+        payload: br#"{"action":"opened"}"#.to_vec(),
+        repo: "octo/linkwatch".into(),
+    };
+    let tp = |n: u32| format!("00-{:032x}-{:016x}-01", 0xabc0 + n, 0x10 + n);
+    let batch = vec![
+        PreparedJob::new(job(1)).with_traceparent(Some(tp(1))),
+        PreparedJob::new(job(2)),
+        PreparedJob::new(job(3)).with_traceparent(Some(tp(3))),
+    ];
+    s.enqueue_prepared(&batch).await.unwrap();
+    s.enqueue(&job(4)).await.unwrap();
+    let mut got = Vec::new();
+    let now = chrono::Utc::now();
+    while let Some(j) = s
+        .claim("w", Duration::from_secs(30), 5, now)
+        .await
+        .unwrap()
+        .job
+    {
+        got.push((j.delivery_id, j.traceparent));
+    }
+    assert_eq!(
+        got,
+        vec![
+            ("d-1".to_string(), Some(tp(1))),
+            ("d-2".to_string(), None),
+            ("d-3".to_string(), Some(tp(3))),
+            ("d-4".to_string(), None),
+        ],
+        "{backend}"
+    );
+}
