@@ -502,13 +502,16 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 
 fn main() -> Result<()> {
     let o = parse_args()?;
-    if let Ok(filter) = std::env::var("RUST_LOG") {
-        // In-process mode: the server's own log lines (e.g. `patchgate=debug` for batch sizes).
-        patchgate::server::logging::init(
+    // In-process mode: the server's own log lines (e.g. `patchgate=debug` for batch sizes);
+    // no traces are exported.
+    let _logs = match std::env::var("RUST_LOG") {
+        Ok(filter) => Some(patchgate::server::logging::init(
             patchgate::server::logging::LogFormat::Text,
             Some(&filter),
-        )?;
-    }
+            None,
+        )?),
+        Err(_) => None,
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fixture = root.join("fixtures/github/webhooks/pull_request.opened.json");
     let body = Arc::new(

@@ -167,6 +167,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "Set by patchgate for a `kind: command` builder: the base commit it builds on (never read).",
         },
         Setting {
+            key: "otlp_endpoint",
+            env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+            flag: "serve --otlp-endpoint",
+            default: "— (unset: no traces are exported)".into(),
+            places: &[Flag, Env],
+            meaning: "OpenTelemetry traces over OTLP/HTTP with JSON bodies: the collector's base URL (`/v1/traces` is appended; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as it is). Also read: `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS`, `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` (`http/json` only), `OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_SDK_DISABLED`. Spans and attributes: docs/operations.md.",
+        },
+        Setting {
             key: "reconcile_interval",
             env: "",
             flag: "serve --reconcile-interval",

@@ -31,6 +31,7 @@ mod listen_peers;
 mod llm;
 mod meta_record;
 mod meta_vectors;
+mod otel;
 mod policy;
 mod quorum;
 mod redeliver;

@@ -22,6 +22,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use super::decide::{check_unique, decide, Decision, QuorumConfig, QuorumError};
 use super::vote::{AbstainReason, AuditInput, Vote};
 
@@ -87,16 +89,25 @@ pub async fn run_quorum(
             let auditor = Arc::clone(auditor);
             let input = Arc::clone(&input);
             let limit = auditor.timeout();
-            let handle =
-                tokio::spawn(
-                    async move { tokio::time::timeout(limit, auditor.review(&input)).await },
-                );
-            (handle, limit)
+            // One span per auditor (its model or command calls are its children); the task
+            // is instrumented with it, so the trace follows the vote into its own task.
+            let span = tracing::info_span!(
+                "audit",
+                otel.name = %format!("audit {}", auditor.name()),
+                patchgate.auditor = auditor.name(),
+                patchgate.verdict = tracing::field::Empty,
+                patchgate.cost_usd = tracing::field::Empty,
+            );
+            let handle = tokio::spawn(
+                async move { tokio::time::timeout(limit, auditor.review(&input)).await }
+                    .instrument(span.clone()),
+            );
+            (handle, limit, span)
         })
         .collect();
 
     let mut votes = Vec::with_capacity(auditors.len());
-    for (auditor, (mut handle, limit)) in auditors.iter().zip(tasks) {
+    for (auditor, (mut handle, limit, span)) in auditors.iter().zip(tasks) {
         let name = auditor.name();
         let joined = match started.checked_add(limit.saturating_add(STRAGGLER_GRACE)) {
             Some(deadline) => tokio::time::timeout_at(deadline, &mut handle).await.ok(),
@@ -120,6 +131,9 @@ pub async fn run_quorum(
                 Vote::abstain(name, AbstainReason::Crashed(why))
             }
         };
+        span.record("patchgate.verdict", vote.verdict.to_string().as_str());
+        span.record("patchgate.cost_usd", vote.cost_usd);
+        drop(span);
         votes.push(vote);
     }
 

@@ -141,6 +141,12 @@ pub(crate) struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormatArg::Text)]
     pub(crate) log_format: LogFormatArg,
+    /// Export OpenTelemetry traces over OTLP/HTTP (JSON) to this collector base URL
+    /// (`/v1/traces` is appended), e.g. http://127.0.0.1:4318. Without it, the standard
+    /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT; with none, no
+    /// traces are exported (docs/operations.md).
+    #[arg(long, value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
     /// Seconds between reconciliation passes (open PRs whose head has no patchgate check run
     /// are gated); 0 turns it off.
     #[arg(long, default_value_t = 600)]

@@ -11,13 +11,24 @@ use super::{env_var, runtime, settings};
 pub(crate) fn cmd_serve(global: &GlobalArgs, args: ServeArgs) -> Result<u8> {
     use patchgate::server::{self, logging, ServeOptions, ServeSecrets, WorkerOptions};
     use std::time::Duration;
-    logging::init(
+    let traces = server::otel::OtelConfig::from_env(args.otlp_endpoint.as_deref(), &env_var)?;
+    let collector = traces
+        .as_ref()
+        .map(|t| t.endpoint.host_str().unwrap_or("-").to_string());
+    let _logs = logging::init(
         match args.log_format {
             LogFormatArg::Text => logging::LogFormat::Text,
             LogFormatArg::Json => logging::LogFormat::Json,
         },
         None,
+        traces,
     )?;
+    if let Some(host) = collector {
+        tracing::info!(
+            collector = %host,
+            "traces: exporting spans over OTLP/HTTP (JSON)"
+        );
+    }
     let settings = settings(global, None)?;
     let listen = args
         .listen

@@ -42,8 +42,10 @@ use axum::routing::post;
 use axum::{Json, Router};
 use octocrab::models::webhook_events::verification::{verify_signature, WebhookVerificationError};
 use tokio::sync::{mpsc, oneshot, Notify};
+use tracing::Instrument as _;
 
 use super::metrics::Metrics;
+use super::otel;
 use crate::store::{Enqueued, NewJob, PreparedJob, Store, StoreError};
 use crate::webhook;
 
@@ -186,7 +188,26 @@ async fn webhook(
     let started = Instant::now();
     let event = header(&headers, "x-github-event");
     let delivery = header(&headers, "x-github-delivery");
-    let answer = check_and_queue(&st, &headers, event, delivery, body).await;
+    // The root of the delivery's trace (the queued job carries it to the worker).
+    let span = tracing::info_span!(
+        "intake",
+        otel.name = "POST /webhook/github",
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        delivery = delivery.unwrap_or("-"),
+        event = event.unwrap_or("none"),
+        outcome = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    let answer = check_and_queue(&st, &headers, event, delivery, body)
+        .instrument(span.clone())
+        .await;
+    let _in_span = span.enter();
+    span.record("outcome", answer.outcome);
+    span.record("http.response.status_code", answer.status.as_u16());
+    if answer.status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     let event_label = event.unwrap_or("none");
     st.metrics.webhook(event_label, answer.outcome);
     let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -402,20 +423,23 @@ impl Enqueuer {
     }
 
     /// Queue one job; returns once its batch committed (or failed). Same answers as
-    /// [`Store::enqueue`].
+    /// [`Store::enqueue`]. When traces are exported, the job carries the caller's span as its
+    /// `traceparent` (the worker's span continues that trace).
     pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, StoreError> {
         if job.delivery_id.trim().is_empty() {
             return Err(StoreError::Invalid(
                 "enqueue: empty delivery id".to_string(),
             ));
         }
+        let traceparent = otel::current_traceparent();
         let job = if job.payload.len() < DEFLATE_INLINE_MAX {
             PreparedJob::new(job)
         } else {
             tokio::task::spawn_blocking(move || PreparedJob::new(job))
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("preparing the job: {e}")))?
-        };
+        }
+        .with_traceparent(traceparent);
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the job queue writer has stopped".to_string());
         self.tx.send((job, reply)).await.map_err(|_| stopped())?;

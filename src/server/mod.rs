@@ -25,6 +25,7 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod peers;
+pub mod otel;
 pub mod redeliver;
 pub mod rollback;
 pub mod web;

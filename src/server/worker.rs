@@ -30,6 +30,7 @@ use tokio::sync::{oneshot, watch, Notify};
 use tracing::{error, info, warn, Instrument};
 
 use crate::server::metrics::Metrics;
+use crate::server::otel;
 use crate::store::{Claim, FailOutcome, Job, LostJob, RetryPolicy, Store};
 
 /// Runs one job. An `Err` is retried with backoff (after the policy's limit: parked).
@@ -122,12 +123,17 @@ pub async fn run_worker(
         };
         let span = tracing::info_span!(
             "job",
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
             job = job.id,
             delivery = %job.delivery_id,
             event = %job.event,
             repo = %job.repo,
-            attempt = job.attempts
+            attempt = job.attempts,
+            outcome = tracing::field::Empty,
         );
+        // The delivery's trace, carried through the queue from intake's span.
+        otel::set_parent(&span, job.traceparent.as_deref());
         run_one(
             &name,
             &store,
@@ -234,6 +240,7 @@ async fn run_one(
                 }
             }
             metrics.job_done(&job.event, "released", secs);
+            tracing::Span::current().record("outcome", "released");
         }
         Some(Ok(())) => {
             match store.complete(job.id, name, Utc::now()).await {
@@ -242,6 +249,7 @@ async fn run_one(
                 Err(e) => error!(error = %e, "job finished but could not be marked done"),
             }
             metrics.job_done(&job.event, "done", secs);
+            tracing::Span::current().record("outcome", "done");
         }
         Some(Err(e)) => {
             let text = redact(&format!("{e:#}"));
@@ -271,6 +279,9 @@ async fn run_one(
                 }
             };
             metrics.job_done(&job.event, outcome, secs);
+            let span = tracing::Span::current();
+            span.record("outcome", outcome);
+            span.record("otel.status_code", "error");
         }
     }
 }

@@ -62,6 +62,7 @@ pub struct PreparedJob {
     event: String,
     repo: String,
     stored: Vec<u8>,
+    traceparent: Option<String>,
 }
 
 impl PreparedJob {
@@ -78,7 +79,15 @@ impl PreparedJob {
             event,
             repo,
             stored,
+            traceparent: None,
         }
+    }
+
+    /// The W3C `traceparent` of the span that queued the job (stored in `jobs.traceparent`;
+    /// the worker's span continues that trace). Ids only: never a secret.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> PreparedJob {
+        self.traceparent = traceparent;
+        self
     }
 
     /// Bytes the payload takes as stored.
@@ -117,6 +126,8 @@ pub struct Job {
     pub attempts: i64,
     /// When this claim's lease runs out unless extended.
     pub lease_until: DateTime<Utc>,
+    /// The trace context of the span that queued it ([`PreparedJob::with_traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// A job for listings (`patchgate jobs`): no payload.
@@ -216,7 +227,16 @@ fn truncate(s: &str) -> &str {
     }
 }
 
-type JobRow = (i64, String, String, String, Vec<u8>, i64, i64);
+type JobRow = (
+    i64,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<String>,
+);
 type SummaryRow = (
     i64,
     String,
@@ -239,7 +259,7 @@ const CLAIM: &str = "UPDATE jobs SET state = 'running', lease_until = $1, worker
         WHERE (state = 'queued' AND run_after <= $3) \
            OR (state = 'running' AND lease_until <= $3 AND attempts < $4) \
         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, delivery_id, event, repo, payload, attempts, lease_until";
+     RETURNING id, delivery_id, event, repo, payload, attempts, lease_until, traceparent";
 
 /// Most lost jobs one claim parks (the rest are parked by the next claims).
 const PARK_LOST_MAX: i64 = 100;
@@ -307,21 +327,29 @@ fn decode_payload(stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
 
 const ENQUEUE_EXISTING: &str = "SELECT id FROM jobs WHERE delivery_id = $1";
 
-/// Rows per multi-row INSERT in [`Store::enqueue_prepared`]: 4 parameters each, far below
+/// Rows per multi-row INSERT in [`Store::enqueue_prepared`]: 5 parameters each, far below
 /// SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
 const ENQUEUE_ROWS_PER_STATEMENT: usize = 512;
 
-/// `INSERT … VALUES ($1, $2, $3, $4), ($5, …) ON CONFLICT (delivery_id) DO NOTHING RETURNING
+/// `INSERT … VALUES ($1, $2, $3, $4, $5), ($6, …) ON CONFLICT (delivery_id) DO NOTHING RETURNING
 /// id, delivery_id` for `rows` jobs: only the rows actually inserted come back, in no
 /// particular order.
 fn enqueue_insert_rows(rows: usize) -> String {
     use std::fmt::Write;
-    let mut sql = String::with_capacity(80 + rows * 24);
-    sql.push_str("INSERT INTO jobs (delivery_id, event, repo, payload) VALUES ");
+    let mut sql = String::with_capacity(96 + rows * 30);
+    sql.push_str("INSERT INTO jobs (delivery_id, event, repo, payload, traceparent) VALUES ");
     for r in 0..rows {
-        let p = r * 4;
+        let p = r * 5;
         let sep = if r == 0 { "" } else { ", " };
-        let _ = write!(sql, "{sep}(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4);
+        let _ = write!(
+            sql,
+            "{sep}(${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        );
     }
     sql.push_str(" ON CONFLICT (delivery_id) DO NOTHING RETURNING id, delivery_id");
     sql
@@ -390,7 +418,8 @@ impl Store {
                         .bind(&job.delivery_id)
                         .bind(&job.event)
                         .bind(&job.repo)
-                        .bind(&job.stored);
+                        .bind(&job.stored)
+                        .bind(&job.traceparent);
                 }
                 let rows = insert
                     .fetch_all(&mut *tx)
@@ -471,15 +500,18 @@ impl Store {
         parked.sort_by_key(|j| j.id);
         let job = match row {
             None => None,
-            Some((id, delivery_id, event, repo, payload, attempts, lease_until)) => Some(Job {
-                id,
-                delivery_id,
-                event,
-                repo,
-                payload: decode_payload(payload)?,
-                attempts,
-                lease_until: from_ms(lease_until),
-            }),
+            Some((id, delivery_id, event, repo, payload, attempts, lease_until, traceparent)) => {
+                Some(Job {
+                    id,
+                    delivery_id,
+                    event,
+                    repo,
+                    payload: decode_payload(payload)?,
+                    attempts,
+                    lease_until: from_ms(lease_until),
+                    traceparent,
+                })
+            }
         };
         Ok(Claim { job, parked })
     }

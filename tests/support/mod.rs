@@ -9,6 +9,7 @@
 
 pub mod fake_github;
 pub mod openapi;
+pub mod otlp;
 #[macro_use]
 pub mod pg;
 pub mod builders;

@@ -25,6 +25,7 @@ pub mod openai;
 pub mod price;
 pub mod prompt;
 pub mod retry;
+mod trace;
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +36,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use self::price::{ModelPrice, PriceError, PriceTable};
 use self::prompt::{snippet, Prompt};
@@ -473,8 +475,15 @@ impl ModelAuditor {
             return (Err(AbstainReason::Budget), 0.0);
         };
 
-        let outcome =
-            tokio::time::timeout_at(deadline, self.call(r, model, prompt, deadline)).await;
+        let span = trace::chat_span(r.endpoint.kind, model, r.endpoint.max_output_tokens);
+        let outcome = tokio::time::timeout_at(deadline, self.call(r, model, prompt, deadline))
+            .instrument(span.clone())
+            .await;
+        let (reported, error) = match &outcome {
+            Err(_) => (None, Some("timeout")),
+            Ok(CallOutcome::Failed(..)) => (None, Some("unavailable")),
+            Ok(CallOutcome::Answered(a)) => (a.usage, None),
+        };
         let (answer, cost) = match outcome {
             Err(_) => (
                 Err(AbstainReason::Timeout(r.endpoint.timeout)),
@@ -515,6 +524,7 @@ impl ModelAuditor {
             }
         };
         let usd = cost.usd;
+        trace::finish(&span, reported, usd, error);
         let id = ticket.id();
         if let Err(e) = r.budget.settle(ticket, cost).await {
             // The reservation stays at its estimate: the budget errs on the side of spend.

@@ -7,6 +7,7 @@ use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::auth::{GitHubApp, Installation};
 use super::error::Failure;
@@ -23,6 +24,16 @@ pub(super) enum Verb {
     Patch,
 }
 
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+        }
+    }
+}
+
 pub(super) struct Reply {
     pub(super) body: String,
     /// The next page's route (path and query), from the `Link` header.
@@ -30,13 +41,45 @@ pub(super) struct Reply {
 }
 
 /// One request through octocrab; routes are relative, so the base URI (with any path prefix
-/// such as `/api/v3`) and the auth header are octocrab's.
+/// such as `/api/v3`) and the auth header are octocrab's. Each request is a `GitHub <METHOD>`
+/// span (method, the route's path without its query, the answer's status; never a header).
 pub(super) async fn send(
     crab: &Octocrab,
     verb: Verb,
     route: &str,
     body: Option<&Value>,
 ) -> Result<Reply, Failure> {
+    let span = tracing::info_span!(
+        "github",
+        otel.name = %format!("GitHub {}", verb.as_str()),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = verb.as_str(),
+        url.path = route.split('?').next().unwrap_or(route),
+        http.response.status_code = tracing::field::Empty,
+    );
+    let sent = send_one(crab, verb, route, body)
+        .instrument(span.clone())
+        .await;
+    let status = match &sent {
+        Ok((status, _)) => Some(*status),
+        Err(f) => f.status,
+    };
+    if let Some(status) = status {
+        span.record("http.response.status_code", status);
+    }
+    if sent.is_err() {
+        span.record("otel.status_code", "error");
+    }
+    sent.map(|(_, reply)| reply)
+}
+
+async fn send_one(
+    crab: &Octocrab,
+    verb: Verb,
+    route: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Reply), Failure> {
     let res = match verb {
         Verb::Get => crab._get(route).await,
         Verb::Post => crab._post(route, body).await,
@@ -46,6 +89,7 @@ pub(super) async fn send(
     let res = octocrab::map_github_error(res)
         .await
         .map_err(Failure::from_octocrab)?;
+    let status = res.status().as_u16();
     let next = res
         .headers()
         .get("link")
@@ -55,7 +99,7 @@ pub(super) async fn send(
         .body_to_string(res)
         .await
         .map_err(Failure::from_octocrab)?;
-    Ok(Reply { body, next })
+    Ok((status, Reply { body, next }))
 }
 
 /// Who makes a call: the App (JWT) or an installation (its token, renewed once on a 401).

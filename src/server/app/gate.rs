@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
 use super::messages::{
     check_result, config_problems_result, gate_failed_result, render_b_missing_result,
@@ -61,7 +61,15 @@ impl AppHandler {
         let pull = t.inst.pull(&t.repo, number).await?;
         let head = head.unwrap_or(&pull.head_sha).to_string();
         let render_of = self.declared_render_of(t, &pull).await?;
+        // One span per gated head: the check run, the gate, its auditors and GitHub calls.
+        let span = tracing::info_span!(
+            "gate",
+            pr = number,
+            head = %head,
+            patchgate.quorum_passed = tracing::field::Empty,
+        );
         self.gate_one(t, number, pull, head, &render_of, vote)
+            .instrument(span)
             .await?;
         if let (true, RenderOf::Linked(of)) = (follow_render_of, &render_of) {
             info!(
@@ -111,6 +119,8 @@ impl AppHandler {
                 let mut result = check_result(&outcome, advisory, &notes);
                 result.actions = buttons;
                 self.observe(&outcome);
+                tracing::Span::current()
+                    .record("patchgate.quorum_passed", outcome.record.quorum_passed);
                 t.inst
                     .complete_check_run(&t.repo, check_id, &result)
                     .await?;
