@@ -234,6 +234,8 @@ pub struct ModelAuditor {
 enum State {
     /// Named in the config but with no endpoint or no key.
     NotConfigured,
+    /// Named but with no key, in degraded mode: off like every model auditor there.
+    Off,
     Ready(Box<Ready>),
 }
 
@@ -254,6 +256,7 @@ impl fmt::Debug for ModelAuditor {
         d.field("name", &self.name);
         match &self.state {
             State::NotConfigured => d.field("state", &"not configured"),
+            State::Off => d.field("state", &"off (degraded mode)"),
             State::Ready(r) => d.field("endpoint", &r.endpoint).field("mode", &r.mode),
         };
         d.finish()
@@ -272,6 +275,14 @@ enum Billed {
 enum CallOutcome {
     Answered(ProviderAnswer),
     Failed(String, Billed),
+}
+
+/// Why a model auditor does not vote in degraded mode.
+fn degraded_mode() -> AbstainReason {
+    AbstainReason::Skipped(
+        "degraded mode, model auditors are off (--audit-mode degraded or PATCHGATE_AUDIT_MODE=degraded)"
+            .to_string(),
+    )
 }
 
 impl ModelAuditor {
@@ -359,9 +370,13 @@ impl ModelAuditor {
     }
 
     /// Set the audit mode (`PATCHGATE_AUDIT_MODE`).
+    /// In degraded mode every model auditor abstains "not asked: degraded mode", with a key
+    /// or without one (never "not configured": that is not why it did not vote).
     pub fn with_mode(mut self, mode: AuditMode) -> Self {
-        if let State::Ready(r) = &mut self.state {
-            r.mode = mode;
+        match &mut self.state {
+            State::Ready(r) => r.mode = mode,
+            State::NotConfigured if mode == AuditMode::Degraded => self.state = State::Off,
+            State::NotConfigured | State::Off => {}
         }
         self
     }
@@ -419,7 +434,7 @@ impl ModelAuditor {
     pub fn prompt_tokens(&self) -> Option<u64> {
         match &self.state {
             State::Ready(r) => Some(r.endpoint.prompt_tokens),
-            State::NotConfigured => None,
+            State::NotConfigured | State::Off => None,
         }
     }
 
@@ -427,9 +442,8 @@ impl ModelAuditor {
     fn ready(&self) -> Result<&Ready, AbstainReason> {
         match &self.state {
             State::NotConfigured => Err(AbstainReason::NotConfigured),
-            State::Ready(r) if r.mode == AuditMode::Degraded => Err(AbstainReason::Unavailable(
-                "model auditors are off (PATCHGATE_AUDIT_MODE=degraded)".to_string(),
-            )),
+            State::Off => Err(degraded_mode()),
+            State::Ready(r) if r.mode == AuditMode::Degraded => Err(degraded_mode()),
             State::Ready(r) => Ok(r),
         }
     }
@@ -730,7 +744,7 @@ impl Auditor for ModelAuditor {
 
     fn timeout(&self) -> Duration {
         match &self.state {
-            State::NotConfigured => Duration::from_secs(1),
+            State::NotConfigured | State::Off => Duration::from_secs(1),
             State::Ready(r) => r.endpoint.timeout + SETTLE_GRACE,
         }
     }
