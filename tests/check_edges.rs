@@ -62,11 +62,19 @@ fn an_empty_change_is_refused_and_nothing_is_sealed() {
         .unwrap();
     assert!(notes.stdout.is_empty(), "{}", out(&notes));
     let l = pg(&w, &["ledger", "verify"], &[]);
-    assert!(out(&l).contains(": 0 record(s), chain intact"), "{}", out(&l));
+    assert!(
+        out(&l).contains(": 0 record(s), chain intact"),
+        "{}",
+        out(&l)
+    );
     // The same repository gates a real change as usual, as the ledger's first record.
     let o = check(&w, "main", "render-a");
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(out(&o).contains("ledger #1 (one chain for every repository"), "{}", out(&o));
+    assert!(
+        out(&o).contains("ledger #1 (one chain for every repository"),
+        "{}",
+        out(&o)
+    );
 }
 
 #[test]
@@ -83,7 +91,10 @@ fn a_second_check_of_the_same_head_says_it_replaced_the_note() {
     let second = check(&w, "main", "render-a");
     let text = out(&second);
     assert_eq!(second.status.code(), Some(0), "{text}");
-    assert!(text.contains("replaced this head's earlier note (sha256:"), "{text}");
+    assert!(
+        text.contains("replaced this head's earlier note (sha256:"),
+        "{text}"
+    );
     assert!(text.contains("git log -p refs/notes/patchgate"), "{text}");
     let hash_start = text.find("earlier note (").unwrap() + "earlier note (".len();
     let shown = &text[hash_start..hash_start + 19];
@@ -113,7 +124,10 @@ fn a_second_check_of_the_same_head_says_it_replaced_the_note() {
     );
     let doc: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
     assert!(
-        doc["note_replaced"].as_str().unwrap_or("").starts_with("sha256:"),
+        doc["note_replaced"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("sha256:"),
         "{doc}"
     );
 }

@@ -301,7 +301,10 @@ async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
     let p = w.check_action_payload("wendy", &first, "approve");
     s.deliver("check_run", "d-wendy", &p).await;
     let reply = nth_reply(&w, 1, before + 1, &mut s);
-    assert!(reply.contains("@wendy the Approve button needs the `maintain` permission"), "{reply}");
+    assert!(
+        reply.contains("@wendy the Approve button needs the `maintain` permission"),
+        "{reply}"
+    );
     assert!(reply.contains("you have `write`"), "{reply}");
     assert!(reply.contains("No vote was recorded"), "{reply}");
     wait_jobs_done(&w, 2, &mut s);
@@ -312,16 +315,27 @@ async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
     let p = w.check_action_payload("maria", &first, "approve");
     s.deliver("check_run", "d-approve", &p).await;
     let run = nth_completed_run(&w, &head, 2, &mut s);
-    assert_eq!(run.conclusion.as_deref(), Some("success"), "{:?}", run.output);
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        run.output
+    );
     let summary = run.output.summary.clone().unwrap_or_default();
     assert!(
         summary.contains("**Maintainer:** `approve` by @maria (maintain) on this head"),
         "{summary}"
     );
-    assert!(summary.contains("Approve button on the patchgate check"), "{summary}");
+    assert!(
+        summary.contains("Approve button on the patchgate check"),
+        "{summary}"
+    );
     let text = run.output.text.clone().unwrap_or_default();
     assert!(text.contains("verdict: approve"), "{text}");
-    assert!(text.contains("Approve button on the patchgate check"), "{text}");
+    assert!(
+        text.contains("Approve button on the patchgate check"),
+        "{text}"
+    );
     assert!(text.contains(&head), "{text}");
     assert_eq!(buttons(&run), ["approve", "block"], "still escalated");
     let reply = nth_reply(&w, 1, before + 2, &mut s);
@@ -344,14 +358,24 @@ async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
         summary.contains("**Maintainer:** `block` by @adam (admin) on this head"),
         "{summary}"
     );
-    assert!(summary.contains("Block button on the patchgate check"), "{summary}");
+    assert!(
+        summary.contains("Block button on the patchgate check"),
+        "{summary}"
+    );
     wait_jobs_done(&w, 4, &mut s);
 
     // A new push: the new head is gated afresh, with no vote.
     let tree = support::world::git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
     let new = support::world::git(
         &w.bare,
-        &["commit-tree", &tree, "-p", &head, "-m", "Tidy the retry loop"],
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &head,
+            "-m",
+            "Tidy the retry loop",
+        ],
     );
     support::world::git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
     w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
@@ -370,15 +394,25 @@ async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
     let p = w.check_action_payload("maria", &run, "approve");
     s.deliver("check_run", "d-stale", &p).await;
     let reply = nth_reply(&w, 1, before + 3, &mut s);
-    assert!(reply.contains("`block` is recorded in the ledger"), "{reply}");
+    assert!(
+        reply.contains("`block` is recorded in the ledger"),
+        "{reply}"
+    );
     let reply = nth_reply(&w, 1, before + 4, &mut s);
-    assert!(reply.contains("@maria the Approve button was pressed on the check of head"), "{reply}");
+    assert!(
+        reply.contains("@maria the Approve button was pressed on the check of head"),
+        "{reply}"
+    );
     assert!(reply.contains(&new[..12]), "{reply}");
     assert!(reply.contains("nothing was recorded"), "{reply}");
     wait_jobs_done(&w, 6, &mut s);
     assert_eq!(w.runs(&head).len(), 3, "the old head is not gated again");
     let runs = w.runs(&new);
-    assert_eq!(runs.len(), 1, "the new head is not gated by an old run's button");
+    assert_eq!(
+        runs.len(),
+        1,
+        "the new head is not gated by an old run's button"
+    );
     assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
     w.assert_no_violations();
 }

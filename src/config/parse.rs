@@ -314,7 +314,10 @@ auditors:
   - {name: c, kind: openai, base_url: 'https://x', api_key_env: K}
 ";
         let all = problems(yaml).join("\n");
-        assert!(all.contains("auditors[0].kind: unknown value `nope`"), "{all}");
+        assert!(
+            all.contains("auditors[0].kind: unknown value `nope`"),
+            "{all}"
+        );
         assert!(
             all.contains("auditors[2].model: required for a model auditor"),
             "{all}"
@@ -327,7 +330,10 @@ auditors:
         let all = problems("quorum: {required: 1}\n").join("\n");
         assert!(all.contains("required key `auditors` is missing"), "{all}");
         let all = problems("auditors:\n  - {kind: rules}\n").join("\n");
-        assert!(all.contains("auditors[0]: required key `name` is missing"), "{all}");
+        assert!(
+            all.contains("auditors[0]: required key `name` is missing"),
+            "{all}"
+        );
         let all = problems("").join("\n");
         assert!(all.contains("the file is empty"), "{all}");
     }
@@ -343,6 +349,9 @@ auditors:
             to_original(&here, &removed),
             vec![Seg::Key("auditors".into()), Seg::Index(3)]
         );
-        assert_eq!(renumber_auditor("auditors[0].model", &removed), "auditors[1].model");
+        assert_eq!(
+            renumber_auditor("auditors[0].model", &removed),
+            "auditors[1].model"
+        );
     }
 }
