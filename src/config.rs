@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod builders;
 pub mod gate;
+mod parse;
 
 pub use gate::{AgreementSection, EscalationSection, HumanVotesSection, JudgeSection, Permission};
 
@@ -203,21 +204,10 @@ impl ServerConfig {
             .expect("the embedded default is valid")
     }
 
-    /// Parse and validate a server config.
+    /// Parse and validate a server config: every problem at once (unknown keys with a "did
+    /// you mean", bad types and values, then the checks of [`ServerConfig::problems`]).
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let cfg: ServerConfig = serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
-            source_name: source_name.to_string(),
-            detail: e.to_string(),
-        })?;
-        let problems = cfg.problems();
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError::Invalid {
-                source_name: source_name.to_string(),
-                problems,
-            })
-        }
+        parse::parse_collecting(text, source_name)
     }
 
     /// Every problem of a parsed config.

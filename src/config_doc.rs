@@ -725,7 +725,14 @@ pub fn reference_markdown() -> String {
          is told the edit applies after merge. It may not name endpoints, keys or commands.\n\n\
          Precedence: **flags > environment > server file > defaults**; a repository's \
          `threshold_percent` applies only when neither a flag nor the environment set one. \
-         Unknown keys are refused in both files, with their path. `patchgate config check [FILE]` \
+         Unknown keys are refused in both files, with their path. Every problem of a file is \
+         reported at once, each with its path: unknown keys at any depth with a \"did you mean\" \
+         and the keys allowed there, values of the wrong type, unknown values (`kind: comand` → \
+         `command`), missing required keys, and the checks that follow (a model without a price, \
+         a quorum above the number of auditors, …); `patchgate serve` refuses to start with the \
+         same list. An API key variable that is not set is not a config problem: that auditor \
+         abstains \"not configured\", and `check` says which variable to set. \
+         `patchgate config check [FILE]` \
          validates either kind of file and prints every problem with its path; \
          `patchgate config explain` prints the effective settings and where each came from \
          (flag, env, file, default).\n\n\

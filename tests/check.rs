@@ -6,11 +6,11 @@ use crate::support::pg as pgdb;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    repo: PathBuf,
-    data: PathBuf,
-    config: PathBuf,
+    pub(crate) repo: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
 fn root() -> &'static Path {
@@ -19,7 +19,7 @@ fn root() -> &'static Path {
 
 /// A fresh demo repository, data directory, and a server config whose two extra auditors are
 /// shell scripts that approve (so the quorum can pass without model keys).
-fn world() -> World {
+pub(crate) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("demo");
     let out = Command::new("bash")
@@ -55,7 +55,7 @@ fn world() -> World {
     }
 }
 
-fn pg(w: &World, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+pub(crate) fn pg(w: &World, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_patchgate"));
     c.args(args)
         .current_dir(root())
@@ -73,7 +73,7 @@ fn pg(w: &World, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     c.output().expect("run patchgate")
 }
 
-fn out(o: &Output) -> String {
+pub(crate) fn out(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -81,7 +81,7 @@ fn out(o: &Output) -> String {
     )
 }
 
-fn repo(w: &World) -> &str {
+pub(crate) fn repo(w: &World) -> &str {
     w.repo.to_str().unwrap()
 }
 

@@ -337,6 +337,42 @@ fn config_check_reports_every_problem_with_its_path() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
+#[test]
+fn config_check_and_serve_report_every_server_config_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("server.yml");
+    std::fs::write(
+        &bad,
+        "auditors:\n  - {name: rule-guard, kind: rules, timout_s: 5}\n  - {name: ops, kind: comand, command: [x]}\nquorum: {required: two}\nbugdet: {daily_usd: 1}\n",
+    )
+    .unwrap();
+    let o = patchgate(&["config", "check", bad.to_str().unwrap()], root());
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    for needle in [
+        "4 problem(s)",
+        "auditors[0].timout_s: unknown key `timout_s`. Did you mean `timeout_s`?",
+        "auditors[1].kind: unknown value `comand`. Did you mean `command`?",
+        "quorum.required: invalid type: string \"two\"",
+        "bugdet: unknown key `bugdet`. Did you mean `budget`?",
+    ] {
+        assert!(text.contains(needle), "{needle} missing: {text}");
+    }
+    // `serve` refuses to start with the same list (before it binds or opens anything).
+    let o = Command::new(env!("CARGO_BIN_EXE_patchgate"))
+        .args(["--config", bad.to_str().unwrap(), "serve"])
+        .current_dir(root())
+        .env("PATCHGATE_DATA_DIR", dir.path().join("data"))
+        .env_remove("PATCHGATE_CONFIG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("Did you mean `timeout_s`?"), "{err}");
+    assert!(err.contains("Did you mean `budget`?"), "{err}");
+}
+
 fn patchgate_in(args: &[&str], cwd: &Path, data_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_patchgate"))
         .args(args)

@@ -581,9 +581,23 @@ async fn degraded_mode_abstains_without_calling() {
     assert_eq!(v.verdict, Verdict::Abstain);
     assert_eq!(
         v.reason.as_deref(),
-        Some("unavailable: model auditors are off (PATCHGATE_AUDIT_MODE=degraded)")
+        Some("not asked: degraded mode, model auditors are off (--audit-mode degraded or PATCHGATE_AUDIT_MODE=degraded)")
     );
     assert!(server.requests().is_empty());
+    // Without a key, degraded mode is still the reason: not "not configured".
+    let v = ModelAuditor::not_configured("reviewer-2")
+        .with_mode(AuditMode::Degraded)
+        .review(&small_input())
+        .await;
+    assert_eq!(v.verdict, Verdict::Abstain);
+    let reason = v.reason.unwrap_or_default();
+    assert!(reason.starts_with("not asked: degraded mode"), "{reason}");
+    // And in normal mode a keyless auditor is "not configured", as before.
+    let v = ModelAuditor::not_configured("reviewer-2")
+        .with_mode(AuditMode::Normal)
+        .review(&small_input())
+        .await;
+    assert_eq!(v.reason.as_deref(), Some("not configured"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

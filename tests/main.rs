@@ -10,6 +10,7 @@ mod architecture;
 mod astdiff;
 mod auto_rollback;
 mod check;
+mod check_edges;
 mod cli;
 mod config_doc;
 mod decisions;

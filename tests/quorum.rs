@@ -34,25 +34,19 @@ fn votes_of(verdicts: &[Verdict]) -> Vec<Vote> {
 }
 
 /// The oracle, written from the rule's statement rather than from `decide`:
-/// pass = enough approvals; otherwise, if the outcome would be the same even had every
-/// abstainer approved, the rejecters decided it; otherwise everyone who did not approve did.
+/// pass = enough approvals, decided by the approvers; otherwise by the rejecters — an
+/// abstention decides nothing, so an abstainer is never named (issue #21, item 10).
 fn oracle(required: usize, verdicts: &[Verdict]) -> (bool, Vec<&'static str>) {
     let named = || verdicts.iter().copied().zip(NAMES);
     let approvals = verdicts.iter().filter(|v| **v == Verdict::Approve).count();
-    let best_case = verdicts.iter().filter(|v| **v != Verdict::Reject).count();
     if approvals >= required {
         let by = named()
             .filter(|(v, _)| *v == Verdict::Approve)
             .map(|(_, n)| n);
         (true, by.collect())
-    } else if best_case < required {
-        let by = named()
-            .filter(|(v, _)| *v == Verdict::Reject)
-            .map(|(_, n)| n);
-        (false, by.collect())
     } else {
         let by = named()
-            .filter(|(v, _)| *v != Verdict::Approve)
+            .filter(|(v, _)| *v == Verdict::Reject)
             .map(|(_, n)| n);
         (false, by.collect())
     }
@@ -116,7 +110,8 @@ fn abstentions_never_count_as_approvals() {
     .unwrap();
     assert!(!d.passed);
     assert_eq!(d.approvals, 1);
-    assert_eq!(d.decided_by, ["reviewer-1", "reviewer-2"]);
+    // Nobody decided it: the abstainers are not named as deciders.
+    assert!(d.decided_by.is_empty(), "{:?}", d.decided_by);
     assert!(d.reason.contains("daily budget spent"), "{}", d.reason);
 }
 

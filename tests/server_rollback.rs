@@ -246,9 +246,7 @@ fn metric_line(metrics: &str, prefix: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The App's payload of `check_run.requested_action` on PR 1's patchgate check run, as
-/// GitHub sends it after the merge: the run's own fields (its `external_id` included) and no
-/// pull request (`pull_requests` lists open PRs only).
+/// The Rollback button pressed on PR 1's patchgate check run after the merge.
 fn rollback_button_payload(w: &World, user: &str) -> Value {
     let head = w.sha("render-a");
     let run = w.runs(&head).into_iter().next().expect("a check run");
@@ -256,25 +254,7 @@ fn rollback_button_payload(w: &World, user: &str) -> Value {
 }
 
 fn button_payload(w: &World, user: &str, run: &CheckRunState) -> Value {
-    let mut p = webhook_payload("check_run.requested_action");
-    p["installation"] = json!({"id": INSTALLATION, "node_id": "x"});
-    p["repository"]["full_name"] = json!(REPO);
-    p["repository"]["name"] = json!("linkwatch");
-    p["repository"]["owner"]["login"] = json!("octo");
-    p["repository"]["clone_url"] = json!(w.bare.to_str().unwrap());
-    p["repository"]["default_branch"] = json!("main");
-    p["check_run"]["id"] = json!(run.id);
-    p["check_run"]["name"] = json!(run.name);
-    p["check_run"]["head_sha"] = json!(run.head_sha);
-    p["check_run"]["external_id"] = json!(run.external_id.clone().unwrap_or_default());
-    p["check_run"]["status"] = json!(run.status);
-    p["check_run"]["conclusion"] = json!(run.conclusion);
-    p["check_run"]["app"]["id"] = json!(run.app_id);
-    p["check_run"]["pull_requests"] = json!([]);
-    p["requested_action"] = json!({"identifier": "rollback"});
-    p["sender"]["login"] = json!(user);
-    p["sender"]["type"] = json!("User");
-    p
+    w.check_action_payload(user, run, "rollback")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,3 +258,161 @@ async fn a_maintainers_block_blocks_a_passing_pr() {
     assert!(reply.contains("still does not pass"), "{reply}");
     w.assert_no_violations();
 }
+
+/// The identifiers of a run's buttons, in order.
+fn buttons(run: &support::CheckRunState) -> Vec<String> {
+    run.actions
+        .iter()
+        .filter_map(|a| a["identifier"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
+    let w = World::new().await;
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    w.open_pr(
+        2,
+        "render-c",
+        "main",
+        "Retry failed fetches with a linear backoff.",
+    );
+    w.fake.set_permission(REPO, "maria", "maintain");
+    w.fake.set_permission(REPO, "wendy", "write");
+    w.fake.set_permission(REPO, "adam", "admin");
+    let head = w.sha("render-a");
+    let mut s = w.serve(&[], &[]);
+    // Escalated (render B is #2, a different backoff), the auditors abstain: blocked, and the
+    // run offers Approve and Block.
+    let p = w.comment_payload(1, "maria", "/patchgate render-b #2");
+    s.deliver("issue_comment", "d-rb", &p).await;
+    let first = nth_completed_run(&w, &head, 1, &mut s);
+    assert_eq!(first.conclusion.as_deref(), Some("failure"));
+    assert_eq!(buttons(&first), ["approve", "block"], "{:?}", first.actions);
+    wait_jobs_done(&w, 1, &mut s);
+    let before = replies(&w, 1).len();
+
+    // A writer is below `maintain`: a reply, nothing recorded, nothing gated.
+    let p = w.check_action_payload("wendy", &first, "approve");
+    s.deliver("check_run", "d-wendy", &p).await;
+    let reply = nth_reply(&w, 1, before + 1, &mut s);
+    assert!(
+        reply.contains("@wendy the Approve button needs the `maintain` permission"),
+        "{reply}"
+    );
+    assert!(reply.contains("you have `write`"), "{reply}");
+    assert!(reply.contains("No vote was recorded"), "{reply}");
+    wait_jobs_done(&w, 2, &mut s);
+    assert_eq!(w.runs(&head).len(), 1, "a refused press gates nothing");
+
+    // A maintainer presses Approve: the vote is recorded with the button's fixed reason, bound
+    // to the head, and the escalated change passes.
+    let p = w.check_action_payload("maria", &first, "approve");
+    s.deliver("check_run", "d-approve", &p).await;
+    let run = nth_completed_run(&w, &head, 2, &mut s);
+    assert_eq!(
+        run.conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        run.output
+    );
+    let summary = run.output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains("**Maintainer:** `approve` by @maria (maintain) on this head"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Approve button on the patchgate check"),
+        "{summary}"
+    );
+    let text = run.output.text.clone().unwrap_or_default();
+    assert!(text.contains("verdict: approve"), "{text}");
+    assert!(
+        text.contains("Approve button on the patchgate check"),
+        "{text}"
+    );
+    assert!(text.contains(&head), "{text}");
+    assert_eq!(buttons(&run), ["approve", "block"], "still escalated");
+    let reply = nth_reply(&w, 1, before + 2, &mut s);
+    assert!(reply.contains("recorded in the ledger"), "{reply}");
+    assert!(reply.contains("now passes"), "{reply}");
+    wait_jobs_done(&w, 3, &mut s);
+
+    // An admin presses Block on that run: the newest vote stands, the change is blocked.
+    let p = w.check_action_payload("adam", &run, "block");
+    s.deliver("check_run", "d-block", &p).await;
+    let blocked = nth_completed_run(&w, &head, 3, &mut s);
+    assert_eq!(
+        blocked.conclusion.as_deref(),
+        Some("failure"),
+        "{:?}",
+        blocked.output
+    );
+    let summary = blocked.output.summary.clone().unwrap_or_default();
+    assert!(
+        summary.contains("**Maintainer:** `block` by @adam (admin) on this head"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Block button on the patchgate check"),
+        "{summary}"
+    );
+    wait_jobs_done(&w, 4, &mut s);
+
+    // A new push: the new head is gated afresh, with no vote.
+    let tree = support::world::git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
+    let new = support::world::git(
+        &w.bare,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &head,
+            "-m",
+            "Tidy the retry loop",
+        ],
+    );
+    support::world::git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
+    w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
+    s.deliver(
+        "pull_request",
+        "d-push",
+        &w.pull_request_payload("synchronize", 1),
+    )
+    .await;
+    let fresh = w.completed_run(&new, &mut s);
+    assert_eq!(fresh.conclusion.as_deref(), Some("failure"));
+    wait_jobs_done(&w, 5, &mut s);
+
+    // Approve pressed on the old head's run: the vote would be for a head nobody can merge;
+    // nothing is recorded, neither head is gated, the reply says why.
+    let p = w.check_action_payload("maria", &run, "approve");
+    s.deliver("check_run", "d-stale", &p).await;
+    let reply = nth_reply(&w, 1, before + 3, &mut s);
+    assert!(
+        reply.contains("`block` is recorded in the ledger"),
+        "{reply}"
+    );
+    let reply = nth_reply(&w, 1, before + 4, &mut s);
+    assert!(
+        reply.contains("@maria the Approve button was pressed on the check of head"),
+        "{reply}"
+    );
+    assert!(reply.contains(&new[..12]), "{reply}");
+    assert!(reply.contains("nothing was recorded"), "{reply}");
+    wait_jobs_done(&w, 6, &mut s);
+    assert_eq!(w.runs(&head).len(), 3, "the old head is not gated again");
+    let runs = w.runs(&new);
+    assert_eq!(
+        runs.len(),
+        1,
+        "the new head is not gated by an old run's button"
+    );
+    assert_eq!(runs[0].conclusion.as_deref(), Some("failure"));
+    w.assert_no_violations();
+}

@@ -56,9 +56,9 @@ pub struct Decision {
     pub approvals: usize,
     pub rejections: usize,
     pub abstentions: usize,
-    /// The auditors whose votes decided it, in vote order: the approvers of a pass; the
-    /// rejecters of a rejection the rejections alone decided; otherwise every auditor that did
-    /// not approve.
+    /// The auditors whose votes decided it, in vote order: the approvers of a pass; otherwise
+    /// the rejecters. An abstention decides nothing, so an abstaining auditor is never listed
+    /// (a quorum that failed for want of approvals alone names nobody).
     pub decided_by: Vec<String>,
     /// One line saying why.
     pub reason: String,
@@ -108,11 +108,6 @@ pub fn decide(required: usize, votes: &[Vote]) -> Result<Decision, QuorumError> 
         );
         (false, rejecters, reason)
     } else {
-        let not_approving: Vec<String> = votes
-            .iter()
-            .filter(|v| v.verdict != Verdict::Approve)
-            .map(|v| v.auditor.clone())
-            .collect();
         let abstained: Vec<String> = votes
             .iter()
             .filter(|v| v.verdict == Verdict::Abstain)
@@ -127,7 +122,7 @@ pub fn decide(required: usize, votes: &[Vote]) -> Result<Decision, QuorumError> 
              approvals",
             abstained.join(", ")
         );
-        (false, not_approving, reason)
+        (false, rejecters, reason)
     };
 
     Ok(Decision {
@@ -194,9 +189,26 @@ mod tests {
         )
         .unwrap();
         assert!(!d.passed);
-        assert_eq!(d.decided_by, ["b", "c"]);
+        // Abstentions decide nothing: no auditor is named as deciding it.
+        assert!(d.decided_by.is_empty(), "{:?}", d.decided_by);
         assert!(d.reason.contains("b (daily budget spent)"), "{}", d.reason);
         assert!(d.reason.contains("c (not configured)"), "{}", d.reason);
+    }
+
+    #[test]
+    fn a_failed_quorum_names_its_rejecters_never_its_abstainers() {
+        let d = decide(
+            2,
+            &[
+                v("rule-guard", Verdict::Approve),
+                v("a", Verdict::Reject),
+                Vote::abstain("b", AbstainReason::NotConfigured),
+                Vote::abstain("c", AbstainReason::Budget),
+            ],
+        )
+        .unwrap();
+        assert!(!d.passed);
+        assert_eq!(d.decided_by, ["a"]);
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub(crate) async fn cmd_check(global: &GlobalArgs, args: CheckArgs) -> Result<u8
                 "audit": serde_json::to_value(&outcome.audit)?,
                 "ledger_seq": outcome.ledger_seq,
                 "note": outcome.note.map(|o| o.to_string()),
+                "note_replaced": outcome.note_replaced,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }

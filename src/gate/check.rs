@@ -107,6 +107,10 @@ pub struct CheckOutcome {
     pub audit: AuditReport,
     pub ledger_seq: i64,
     pub note: Option<Oid>,
+    /// The head already carried a different record's note (an earlier gate of the same head),
+    /// which this one replaced: the earlier record's hash. Both stay in the ledger, and the
+    /// earlier note in `refs/notes/patchgate`'s history.
+    pub note_replaced: Option<String>,
     pub meta_path: Option<PathBuf>,
     /// Set when the change edits the repository config (which applies only after merge).
     pub config_note: Option<String>,
@@ -121,6 +125,59 @@ fn resolve(repo: &Repository, rev: &str, side: &str) -> Result<(Oid, String)> {
         .peel_to_commit()
         .with_context(|| format!("{side}: `{rev}` is not a commit"))?;
     Ok((commit.id(), commit.message().unwrap_or("").to_string()))
+}
+
+/// The record's `decision`: the audit quorum's, unless the gate decided otherwise (degraded
+/// mode, an agreement standing in, a maintainer's vote, a missing render B) — then the gate's
+/// reason, and the auditors whose votes count for that outcome (the approvers of a pass, the
+/// rejecters of a block). Never an abstaining auditor.
+fn decision_summary(
+    quorum: &crate::audit::decide::Decision,
+    gate: &GateDecision,
+    votes: &[crate::audit::vote::Vote],
+) -> DecisionSummary {
+    if gate.passed == quorum.passed {
+        return DecisionSummary::from(quorum);
+    }
+    let want = if gate.passed {
+        crate::audit::vote::Verdict::Approve
+    } else {
+        crate::audit::vote::Verdict::Reject
+    };
+    DecisionSummary {
+        reason: gate.reason.clone(),
+        decided_by: votes
+            .iter()
+            .filter(|v| v.verdict == want)
+            .map(|v| v.auditor.clone())
+            .collect(),
+        extra: Default::default(),
+    }
+}
+
+/// An empty change is refused before anything is read, decided or sealed: base and head the
+/// same commit, or a head whose tree is the base's (nothing for the auditors to judge; a
+/// record of it would pass or block nothing real).
+fn refuse_empty_change(repo: &Repository, req: &CheckRequest, base: Oid, head: Oid) -> Result<()> {
+    let short = |o: Oid| o.to_string()[..12].to_string();
+    if base == head {
+        bail!(
+            "empty change: base `{}` and head `{}` are the same commit ({}), so there is nothing to gate and nothing was sealed; give the commit the change starts from as --base and the one with the change as --head",
+            req.base,
+            req.head,
+            short(head)
+        );
+    }
+    if repo.find_commit(base)?.tree_id() == repo.find_commit(head)?.tree_id() {
+        bail!(
+            "empty change: head `{}` ({}) has the same files as base `{}` ({}), so there is nothing to gate and nothing was sealed",
+            req.head,
+            short(head),
+            req.base,
+            short(base)
+        );
+    }
+    Ok(())
 }
 
 /// The text of `path` in a commit's tree, if it is a blob.
@@ -289,6 +346,7 @@ fn read_change(
         .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
     let (base_id, _) = resolve(&repo, &req.base, "base")?;
     let (head_id, head_msg) = resolve(&repo, &req.head, "head")?;
+    refuse_empty_change(&repo, req, base_id, head_id)?;
     let repo_dir = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let base_s = base_id.to_string();
     let head_s = head_id.to_string();
@@ -427,7 +485,8 @@ where
 pub const SIGNING_KEY_VAR: &str = "PATCHGATE_SIGNING_KEY";
 
 /// Attach the sealed record (and its signature, and the ledger's anchor) to the head commit
-/// as git notes, and write `meta.yaml`, as `req` asks; the note's id.
+/// as git notes, and write `meta.yaml`, as `req` asks; the note (and the earlier record's
+/// note it replaced, if any).
 fn write_out(
     req: &CheckRequest,
     head_id: Oid,
@@ -435,12 +494,12 @@ fn write_out(
     yaml: &str,
     seq: i64,
     signer: Option<&crate::meta::sshsig::SigningKey>,
-) -> Result<Option<Oid>> {
+) -> Result<Option<notes::Attached>> {
     let note = if req.attach_note {
         let repo = Repository::discover(&req.repo)
             .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
-        let note =
-            notes::attach(&repo, head_id, record).context("attaching the record as a git note")?;
+        let note = notes::attach_replacing(&repo, head_id, record)
+            .context("attaching the record as a git note")?;
         // Signed with the deployment's key when one is configured (the note's exact text).
         if let Some(key) = signer {
             notes::attach_signature(&repo, head_id, yaml, key)
@@ -762,7 +821,7 @@ where
             votes,
             extra: Default::default(),
         },
-        decision: Some(DecisionSummary::from(&audit.decision)),
+        decision: Some(decision_summary(&audit.decision, &gate, &audit.votes)),
         gate: Some(gate_summary),
         quorum_passed: passed,
         created_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
@@ -811,7 +870,8 @@ where
         single: single_report,
         audit,
         ledger_seq: seq,
-        note,
+        note: note.as_ref().map(|n| n.id),
+        note_replaced: note.and_then(|n| n.replaced),
         meta_path: req.write_meta.clone(),
         config_note,
     })

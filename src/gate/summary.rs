@@ -188,7 +188,7 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "  record        {} (prev {}), ledger #{}",
+        "  record        {} (prev {}), ledger #{} (one chain for every repository gated with this data directory)",
         short(r.record_hash.as_deref().unwrap_or("?")),
         short(r.prev_record_hash.as_deref().unwrap_or("?")),
         o.ledger_seq
@@ -199,6 +199,13 @@ pub fn render_check_text(o: &CheckOutcome, color: bool) -> String {
             "                git note on {} (refs/notes/patchgate; `git notes --ref=patchgate show {}`)",
             &r.change.head[..r.change.head.len().min(12)],
             &r.change.head[..r.change.head.len().min(12)]
+        );
+    }
+    if let Some(earlier) = &o.note_replaced {
+        let _ = writeln!(
+            out,
+            "                replaced this head's earlier note ({}); it stays in the ledger and in `git log -p refs/notes/patchgate`",
+            short(earlier)
         );
     }
     if let Some(p) = &o.meta_path {

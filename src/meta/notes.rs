@@ -55,6 +55,40 @@ pub fn signature(repo: &Repository) -> Result<Signature<'static>, git2::Error> {
     }
 }
 
+/// What [`attach_replacing`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// The note's blob id.
+    pub id: Oid,
+    /// The commit already carried a different note, which this one replaced: the earlier
+    /// record's hash (or what it was, when it was not a sealed record). It stays in the notes
+    /// ref's history and, when it was sealed here, in the ledger.
+    pub replaced: Option<String>,
+}
+
+/// [`attach`], saying whether an earlier, different note was replaced (a second gate of the
+/// same head: callers tell the user, it is never silent).
+pub fn attach_replacing(
+    repo: &Repository,
+    commit: Oid,
+    record: &MetaRecord,
+) -> Result<Attached, NoteError> {
+    let text = record.to_yaml().map_err(NoteError::Write)?;
+    let replaced = match find(repo, commit)? {
+        Some(note) if note.message().ok() == Some(text.as_str()) => None,
+        Some(note) => Some(
+            note.message()
+                .ok()
+                .and_then(|t| MetaRecord::from_yaml(t).ok())
+                .and_then(|r| r.record_hash)
+                .unwrap_or_else(|| "a note that is not a sealed patchgate record".to_string()),
+        ),
+        None => None,
+    };
+    let id = attach_text(repo, commit, &text)?;
+    Ok(Attached { id, replaced })
+}
+
 /// Attaches `record` (as `meta.yaml` text) to `commit` under [`NOTES_REF`] and returns the
 /// note's blob id. If the commit already carries exactly this text, nothing is written. If it
 /// carries something else, the note is overwritten; the previous one stays in the notes ref's

@@ -233,6 +233,31 @@ impl World {
         p
     }
 
+    /// The App's payload of `check_run.requested_action`: `user` pressed the button
+    /// `identifier` on `run`, with the run's own fields (its `external_id` included) and no
+    /// pull request listed (as GitHub sends it after a merge; the PR is in the external id).
+    pub fn check_action_payload(&self, user: &str, run: &CheckRunState, identifier: &str) -> Value {
+        let mut p = webhook_payload("check_run.requested_action");
+        p["installation"] = json!({"id": INSTALLATION, "node_id": "x"});
+        p["repository"]["full_name"] = json!(REPO);
+        p["repository"]["name"] = json!("linkwatch");
+        p["repository"]["owner"]["login"] = json!("octo");
+        p["repository"]["clone_url"] = json!(self.bare.to_str().unwrap());
+        p["repository"]["default_branch"] = json!("main");
+        p["check_run"]["id"] = json!(run.id);
+        p["check_run"]["name"] = json!(run.name);
+        p["check_run"]["head_sha"] = json!(run.head_sha);
+        p["check_run"]["external_id"] = json!(run.external_id.clone().unwrap_or_default());
+        p["check_run"]["status"] = json!(run.status);
+        p["check_run"]["conclusion"] = json!(run.conclusion);
+        p["check_run"]["app"]["id"] = json!(run.app_id);
+        p["check_run"]["pull_requests"] = json!([]);
+        p["requested_action"] = json!({ "identifier": identifier });
+        p["sender"]["login"] = json!(user);
+        p["sender"]["type"] = json!("User");
+        p
+    }
+
     pub fn runs(&self, head: &str) -> Vec<CheckRunState> {
         self.fake
             .check_runs(REPO)

@@ -236,6 +236,8 @@ pub struct ModelAuditor {
 enum State {
     /// Named in the config but with no endpoint or no key.
     NotConfigured,
+    /// Named but with no key, in degraded mode: off like every model auditor there.
+    Off,
     Ready(Box<Ready>),
 }
 
@@ -256,6 +258,7 @@ impl fmt::Debug for ModelAuditor {
         d.field("name", &self.name);
         match &self.state {
             State::NotConfigured => d.field("state", &"not configured"),
+            State::Off => d.field("state", &"off (degraded mode)"),
             State::Ready(r) => d.field("endpoint", &r.endpoint).field("mode", &r.mode),
         };
         d.finish()
@@ -274,6 +277,14 @@ enum Billed {
 enum CallOutcome {
     Answered(ProviderAnswer),
     Failed(String, Billed),
+}
+
+/// Why a model auditor does not vote in degraded mode.
+fn degraded_mode() -> AbstainReason {
+    AbstainReason::Skipped(
+        "degraded mode, model auditors are off (--audit-mode degraded or PATCHGATE_AUDIT_MODE=degraded)"
+            .to_string(),
+    )
 }
 
 impl ModelAuditor {
@@ -361,9 +372,13 @@ impl ModelAuditor {
     }
 
     /// Set the audit mode (`PATCHGATE_AUDIT_MODE`).
+    /// In degraded mode every model auditor abstains "not asked: degraded mode", with a key
+    /// or without one (never "not configured": that is not why it did not vote).
     pub fn with_mode(mut self, mode: AuditMode) -> Self {
-        if let State::Ready(r) = &mut self.state {
-            r.mode = mode;
+        match &mut self.state {
+            State::Ready(r) => r.mode = mode,
+            State::NotConfigured if mode == AuditMode::Degraded => self.state = State::Off,
+            State::NotConfigured | State::Off => {}
         }
         self
     }
@@ -421,7 +436,7 @@ impl ModelAuditor {
     pub fn prompt_tokens(&self) -> Option<u64> {
         match &self.state {
             State::Ready(r) => Some(r.endpoint.prompt_tokens),
-            State::NotConfigured => None,
+            State::NotConfigured | State::Off => None,
         }
     }
 
@@ -429,9 +444,8 @@ impl ModelAuditor {
     fn ready(&self) -> Result<&Ready, AbstainReason> {
         match &self.state {
             State::NotConfigured => Err(AbstainReason::NotConfigured),
-            State::Ready(r) if r.mode == AuditMode::Degraded => Err(AbstainReason::Unavailable(
-                "model auditors are off (PATCHGATE_AUDIT_MODE=degraded)".to_string(),
-            )),
+            State::Off => Err(degraded_mode()),
+            State::Ready(r) if r.mode == AuditMode::Degraded => Err(degraded_mode()),
             State::Ready(r) => Ok(r),
         }
     }
@@ -740,7 +754,7 @@ impl Auditor for ModelAuditor {
 
     fn timeout(&self) -> Duration {
         match &self.state {
-            State::NotConfigured => Duration::from_secs(1),
+            State::NotConfigured | State::Off => Duration::from_secs(1),
             State::Ready(r) => r.endpoint.timeout + SETTLE_GRACE,
         }
     }

@@ -1,5 +1,6 @@
 //! What people ask in pull-request comments (`/patchgate …`) and with the check run's
-//! Rollback button. Every command but help is authorised in one place,
+//! buttons (Rollback; Approve and Block on an escalated change). Every command but help is
+//! authorised in one place,
 //! [`AppHandler::authorize_at`] (write access; for `approve` and `block` the server's
 //! `human_votes.permission`); a denied command gets a reply and changes nothing, and a bot's
 //! comment (this App's included) is never a command.
@@ -7,14 +8,18 @@
 //! A maintainer's vote is bound to the PR's current head and recorded in the ledger as the
 //! `gate.human` of the record the gate seals when it runs again with it; every later gate of
 //! that head reads it back from there ([`crate::meta::human::standing_vote`]), and a new push
-//! is a new head with no vote.
+//! is a new head with no vote. The Approve and Block buttons cast the same vote, with the same
+//! permission check, on the head of the run they were pressed on — only while that head is
+//! still the PR's head — with a fixed reason ([`messages::APPROVE_BUTTON_REASON`]).
 
 use anyhow::{Context, Result};
 use tracing::{info, warn};
 
 use super::check_run::check_run_pr;
 use super::messages;
-use super::{AppHandler, ManualRollback, Target, CHECK_NAME, ROLLBACK_ACTION};
+use super::{
+    AppHandler, ManualRollback, Target, APPROVE_ACTION, BLOCK_ACTION, CHECK_NAME, ROLLBACK_ACTION,
+};
 use crate::config::Permission;
 use crate::github::commands::{self, Command, Parsed, RenderBRef, VoteCommand};
 use crate::meta::decision::{HumanVerdict, HumanVote};
@@ -73,7 +78,7 @@ impl AppHandler {
                     match self.authorize_at(&t, &user, need).await? {
                         Ok(level) => {
                             self.eyes(&t, comment_id).await;
-                            self.vote(&t, number, &user, level, v).await?;
+                            self.vote(&t, number, &user, level, v, None).await?;
                         }
                         Err(has) => {
                             info!(user = %user, need = need.as_str(), "vote denied: below human_votes.permission");
@@ -120,7 +125,8 @@ impl AppHandler {
 
     /// A vote by `user` (already authorised at `level`) on PR `number`'s current head: the PR
     /// is gated again with it, which seals it into the ledger with the record; the reply says
-    /// whether it was recorded and what the gate decided.
+    /// whether it was recorded and what the gate decided. `on_head`: the head a button was
+    /// pressed on; when the PR has moved past it nothing is recorded and the reply says so.
     async fn vote(
         &self,
         t: &Target,
@@ -128,9 +134,16 @@ impl AppHandler {
         user: &str,
         level: Permission,
         v: VoteCommand,
+        on_head: Option<&str>,
     ) -> Result<()> {
         let pull = t.inst.pull(&t.repo, number).await?;
         let head = pull.head_sha.clone();
+        if let Some(pressed) = on_head.filter(|h| *h != head) {
+            info!(pr = number, pressed = %pressed, head = %head, user = %user, "vote button on an older head: nothing recorded");
+            let reply = messages::reply_vote_button_stale(user, v.verdict, pressed, &head);
+            t.inst.comment(&t.repo, number, &reply).await?;
+            return Ok(());
+        }
         let vote = HumanVote {
             verdict: v.verdict,
             by: user.to_string(),
@@ -239,17 +252,21 @@ impl AppHandler {
             .requested_action
             .as_ref()
             .and_then(|a| a.identifier.as_deref());
-        if identifier != Some(ROLLBACK_ACTION)
-            || run.name.as_deref() != Some(CHECK_NAME)
-            || run.foreign_app(self.app.app_id())
-        {
+        let verdict = match identifier {
+            Some(APPROVE_ACTION) => Some(HumanVerdict::Approve),
+            Some(BLOCK_ACTION) => Some(HumanVerdict::Block),
+            Some(ROLLBACK_ACTION) => None,
+            _ => return Ok(()),
+        };
+        if run.name.as_deref() != Some(CHECK_NAME) || run.foreign_app(self.app.app_id()) {
             return Ok(());
         }
         // After a merge GitHub lists no pull request on the run: the PR is in its external id.
         let Some(number) = check_run_pr(run) else {
             warn!(
                 check_run = run.id.unwrap_or(0),
-                "the Rollback button was pressed on a check run that names no pull request; nothing was done"
+                button = identifier.unwrap_or(""),
+                "a button was pressed on a check run that names no pull request; nothing was done"
             );
             return Ok(());
         };
@@ -260,6 +277,11 @@ impl AppHandler {
             .and_then(|s| s.login.as_deref())
             .context("sender.login")?
             .to_string();
+        if let Some(verdict) = verdict {
+            return self
+                .vote_button(&t, number, &user, verdict, run.head_sha.as_str())
+                .await;
+        }
         if !self.authorize(&t, &user).await? {
             t.inst
                 .comment(
@@ -279,5 +301,37 @@ impl AppHandler {
         )
         .await?;
         Ok(())
+    }
+
+    /// The Approve or Block button pressed by `user` on PR `number`'s run of `head`: the vote
+    /// of `/patchgate approve|block`, at `human_votes.permission`, with a fixed reason.
+    async fn vote_button(
+        &self,
+        t: &Target,
+        number: u64,
+        user: &str,
+        verdict: HumanVerdict,
+        head: &str,
+    ) -> Result<()> {
+        let need = self.gate.settings.server.human_votes.permission;
+        match self.authorize_at(t, user, need).await? {
+            Ok(level) => {
+                let reason = match verdict {
+                    HumanVerdict::Approve => messages::APPROVE_BUTTON_REASON,
+                    HumanVerdict::Block => messages::BLOCK_BUTTON_REASON,
+                };
+                let v = VoteCommand {
+                    verdict,
+                    reason: reason.to_string(),
+                };
+                self.vote(t, number, user, level, v, Some(head)).await
+            }
+            Err(has) => {
+                info!(user = %user, need = need.as_str(), "vote button denied: below human_votes.permission");
+                let reply = messages::reply_vote_button_denied(user, verdict, has, need, &t.repo);
+                t.inst.comment(&t.repo, number, &reply).await?;
+                Ok(())
+            }
+        }
     }
 }

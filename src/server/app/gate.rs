@@ -14,7 +14,7 @@ use tracing::{info, warn, Instrument as _};
 
 use super::messages::{
     check_result, config_problems_result, gate_failed_result, render_b_missing_result,
-    rollback_button, superseded_result,
+    rollback_button, superseded_result, vote_buttons,
 };
 use super::render_of::RenderOf;
 use super::{AppHandler, Target};
@@ -22,7 +22,7 @@ use crate::astdiff::DiffOptions;
 use crate::gate::check::{run_check_with, CheckOutcome, CheckRequest, RenderBSource};
 use crate::gate::repo_config::{self, ConfigSource};
 use crate::github::app::{Installation, PullInfo, RepoRef};
-use crate::meta::decision::HumanVote;
+use crate::meta::decision::{HumanVote, Path as GatePath};
 use crate::meta::human::standing_vote;
 
 impl AppHandler {
@@ -118,6 +118,11 @@ impl AppHandler {
             Ok(GateResult::Outcome(outcome, advisory, notes)) => {
                 let mut result = check_result(&outcome, advisory, &notes);
                 result.actions = buttons;
+                // An escalated change of an open PR: a maintainer may decide it from the run
+                // (the same vote as `/patchgate approve|block`, bound to this head).
+                if outcome.gate.path == GatePath::Escalated && !pull.merged {
+                    result.actions.extend(vote_buttons());
+                }
                 self.observe(&outcome);
                 tracing::Span::current()
                     .record("patchgate.quorum_passed", outcome.record.quorum_passed);

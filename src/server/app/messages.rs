@@ -16,10 +16,14 @@ use crate::github::commands;
 use crate::meta::decision::HumanVerdict;
 
 use super::merge_group::MergeGroupPr;
-use super::{CHECK_NAME, ROLLBACK_ACTION};
+use super::{APPROVE_ACTION, BLOCK_ACTION, CHECK_NAME, ROLLBACK_ACTION};
 
 /// The reason a rollback by the check run's button gives.
 pub(super) const ROLLBACK_BUTTON_REASON: &str = "Rollback button on the patchgate check";
+/// The reason recorded with a vote cast by the Approve button (a button press carries no text).
+pub const APPROVE_BUTTON_REASON: &str = "Approve button on the patchgate check";
+/// The reason recorded with a vote cast by the Block button.
+pub const BLOCK_BUTTON_REASON: &str = "Block button on the patchgate check";
 /// The reason of `/patchgate rollback` without one.
 pub(super) const COMMENT_ROLLBACK_REASON: &str = "asked in a comment";
 
@@ -70,6 +74,23 @@ pub fn rollback_button() -> CheckAction {
         description: "Revert this merge (write access)".into(),
         identifier: ROLLBACK_ACTION.into(),
     }
+}
+
+/// The Approve and Block buttons of an escalated change's run: a maintainer's
+/// `/patchgate approve|block` on the run's head, with a fixed reason.
+pub fn vote_buttons() -> Vec<CheckAction> {
+    vec![
+        CheckAction {
+            label: "Approve".into(),
+            description: "Pass this head (maintainer's vote)".into(),
+            identifier: APPROVE_ACTION.into(),
+        },
+        CheckAction {
+            label: "Block".into(),
+            description: "Block this head (maintainer's vote)".into(),
+            identifier: BLOCK_ACTION.into(),
+        },
+    ]
 }
 
 /// The check run's conclusion and output for a gate outcome; `notes` (about render B, e.g. an
@@ -350,6 +371,50 @@ pub(super) fn reply_rollback_failed(e: &anyhow::Error) -> String {
 
 pub(super) fn reply_rollback_unavailable() -> String {
     "Rollback is not available on this server.".to_string()
+}
+
+/// The Approve or Block button pressed by `user`, whose permission (`has`) is below `need`.
+pub(super) fn reply_vote_button_denied(
+    user: &str,
+    verdict: HumanVerdict,
+    has: Option<Permission>,
+    need: Permission,
+    repo: &RepoRef,
+) -> String {
+    let has = has.map_or("no access", Permission::as_str);
+    format!(
+        "@{user} the {} button needs the `{}` permission on {repo} or higher \
+         (`human_votes.permission`); you have `{has}`. No vote was recorded and the gate's \
+         decision is unchanged.",
+        button_label(verdict),
+        need.as_str()
+    )
+}
+
+/// The Approve or Block button pressed on the run of `pressed`, an older head than the PR's
+/// current `current`: a vote is bound to the head it was given on, so nothing is recorded.
+pub(super) fn reply_vote_button_stale(
+    user: &str,
+    verdict: HumanVerdict,
+    pressed: &str,
+    current: &str,
+) -> String {
+    format!(
+        "@{user} the {} button was pressed on the check of head `{}`, but the pull request's \
+         head is now `{}`. A vote counts only for the head it is given on, so nothing was \
+         recorded; use the button on the current head's check (or comment \
+         `/patchgate {verdict} <reason>`).",
+        button_label(verdict),
+        short_sha(pressed),
+        short_sha(current)
+    )
+}
+
+fn button_label(verdict: HumanVerdict) -> &'static str {
+    match verdict {
+        HumanVerdict::Approve => "Approve",
+        HumanVerdict::Block => "Block",
+    }
 }
 
 /// The Rollback button pressed by `user`, who may not write.

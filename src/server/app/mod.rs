@@ -55,7 +55,7 @@ pub use merge_group::{
     latest_pr_run, merge_group_external_id, merge_group_external_id_pr, parse_merge_group_ref,
     BadMergeGroupRef, MergeGroupPr, MergeGroupRef,
 };
-pub use messages::{check_result, merge_group_result, rollback_button};
+pub use messages::{check_result, merge_group_result, rollback_button, vote_buttons};
 pub use reconcile::{queue_reconcile_pass, reconcile, reconcile_pass_delivery, ReconcileReport};
 
 pub use crate::webhook::{RECONCILE_EVENT, RECONCILE_PASS_EVENT};
@@ -66,6 +66,11 @@ use check_run::check_run_pr;
 pub const CHECK_NAME: &str = "patchgate/quorum";
 /// Identifier of the check run's Rollback button.
 pub const ROLLBACK_ACTION: &str = "rollback";
+/// Identifier of the Approve button on an escalated change's check run (a maintainer's
+/// `/patchgate approve`).
+pub const APPROVE_ACTION: &str = "approve";
+/// Identifier of the Block button on an escalated change's check run (`/patchgate block`).
+pub const BLOCK_ACTION: &str = "block";
 /// A `patchgate/quorum` run still in progress this long after it started is taken for lost
 /// (its job parked, or gone) by reconciliation, which gates its pull request again.
 pub const STALE_RUN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
