@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod config_doc;
 mod denominator;
+mod diff_cli;
 mod errortol;
 mod escalate;
 mod events;

@@ -219,20 +219,61 @@ pub fn diff_change_excluding(
     opts: &DiffOptions,
     exclude: &PathFilter,
 ) -> DiffReport {
+    diff_change_observed(input, registry, opts, exclude, &mut |_| {})
+}
+
+/// Where a long comparison is: told before each file and once when all are done, so a
+/// front end can show progress (the core itself prints nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// Files compared so far.
+    pub done: usize,
+    pub total: usize,
+    /// The file being compared now; `None` once all are done.
+    pub current: Option<&'a str>,
+}
+
+/// [`diff_change_excluding`], telling `observe` where it is (see [`Progress`]).
+pub fn diff_change_observed(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    exclude: &PathFilter,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> DiffReport {
     let mut kept = input.clone();
     let excluded = exclude.split(&mut kept);
-    let mut report = diff_change(&kept, registry, opts);
+    let mut report = diff_change_with(&kept, registry, opts, observe);
     report.excluded = excluded;
     report
 }
 
 /// Compare a change.
 pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions) -> DiffReport {
-    let files: Vec<FileReport> = input
-        .files
-        .iter()
-        .map(|f| diff_file(f, input, registry, opts))
-        .collect();
+    diff_change_with(input, registry, opts, &mut |_| {})
+}
+
+fn diff_change_with(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> DiffReport {
+    let total = input.files.len();
+    let mut files: Vec<FileReport> = Vec::with_capacity(total);
+    for (done, f) in input.files.iter().enumerate() {
+        observe(Progress {
+            done,
+            total,
+            current: Some(&f.path),
+        });
+        files.push(diff_file(f, input, registry, opts));
+    }
+    observe(Progress {
+        done: total,
+        total,
+        current: None,
+    });
     let mut escalations = Vec::new();
     for (f, fv) in files.iter().zip(&input.files) {
         if f.status == FileStatus::Binary && !input.single && fv.a != fv.b {

@@ -18,6 +18,7 @@ mod event;
 mod jobs;
 mod meta;
 pub(crate) mod out;
+mod progress;
 mod rollback;
 mod rules;
 mod serve;
