@@ -110,3 +110,65 @@ fn a_long_diff_prints_no_progress_when_stderr_is_not_a_terminal() {
         "the diff took {took:?}: too quick for this test to prove anything; give it more files"
     );
 }
+
+#[test]
+fn another_registry_can_be_tried_and_a_bad_one_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.py"), "x = 'hi'\n").unwrap();
+    std::fs::write(dir.path().join("b.py"), "x = \"hi\"\n").unwrap();
+    // Built in: quote style never counts.
+    let o = diff(&["a.py", "b.py"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    // A registry without Python's string rules: the quotes are tokens like any other.
+    let plain = "[[language]]\nname = \"python\"\ngrammar = \"tree_sitter_python::LANGUAGE\"\n\
+                 extensions = [\"py\"]\ncomment_kinds = [\"comment\"]\n";
+    std::fs::write(dir.path().join("plain.toml"), plain).unwrap();
+    let o = diff(&["a.py", "b.py", "--registry", "plain.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    // Problems name the file and what is wrong in it.
+    let bad = plain.replace(
+        "tree_sitter_python::LANGUAGE",
+        "tree_sitter_cobol::LANGUAGE",
+    );
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let o = diff(&["a.py", "b.py", "--registry", "bad.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("tree_sitter_cobol"),
+        "{err}"
+    );
+    let o = diff(&["a.py", "b.py", "--registry", "missing.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn the_time_limit_also_stops_the_parse_and_the_change_escalates() {
+    let dir = tempfile::tempdir().unwrap();
+    renders(dir.path(), 20_000);
+    let o = diff(
+        &[
+            "a.py",
+            "b.py",
+            "--max-bytes",
+            "100000000",
+            "--max-nodes",
+            "100000000",
+            "--time-limit-ms",
+            "0",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = &v["files"][0];
+    assert_eq!(f["time_guard"], true, "{f}");
+    let why = f["fallback"].as_str().unwrap_or_default();
+    assert!(why.contains("render A") && why.contains("0 ms"), "{why}");
+    assert!(v["escalations"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("wall-clock guard")));
+}

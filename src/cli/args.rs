@@ -423,6 +423,11 @@ pub(crate) struct DiffArgs {
     /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
+    /// A language registry (the format of grammars/languages.toml) to use instead of the one
+    /// built in: to try a normalisation rule without rebuilding. Only grammars compiled into
+    /// the binary can be named.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) registry: Option<PathBuf>,
     /// Count comment nodes (by default comments never count).
     #[arg(long)]
     pub(crate) count_comments: bool,

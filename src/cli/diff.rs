@@ -43,7 +43,15 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         args.threshold,
         std::env::var("PATCHGATE_THRESHOLD_PERCENT").ok(),
     )?;
-    let registry = Registry::embedded().context("loading the language registry")?;
+    let registry = match &args.registry {
+        None => Registry::embedded().context("loading the language registry")?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the language registry {}", path.display()))?;
+            Registry::from_toml(&text)
+                .with_context(|| format!("the language registry {}", path.display()))?
+        }
+    };
     let opts = DiffOptions {
         threshold_percent: threshold,
         count_comments: args.count_comments,
