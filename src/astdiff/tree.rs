@@ -756,7 +756,7 @@ pub fn parse_ts_until(
     let mut past = false;
     let mut guard = |_: &tree_sitter::ParseState| {
         calls = calls.wrapping_add(1);
-        if calls % 8 == 0 && std::time::Instant::now() > at {
+        if calls.is_multiple_of(8) && std::time::Instant::now() > at {
             past = true;
             return std::ops::ControlFlow::Break(());
         }
