@@ -17,6 +17,7 @@ struct Entry {
 }
 
 fn main() {
+    release_link_args();
     let src = "grammars/languages.toml";
     println!("cargo:rerun-if-changed={src}");
     let text = fs::read_to_string(src).expect("read grammars/languages.toml");
@@ -42,4 +43,29 @@ fn main() {
     out.push_str("];\n");
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("grammars.rs");
     fs::write(dest, out).unwrap();
+}
+
+/// How the released `patchgate` binary is linked, for a quick start of each process (see
+/// benches/README.md, "Start-up"). On Linux with glibc, release profile, the `patchgate` binary
+/// only (not tests or benches):
+/// - `-no-pie`: a position-dependent executable. The grammars' tables hold ~68,000 pointers; in
+///   a position-independent one the dynamic loader rewrites each at every start (reading a
+///   1.2 MB relocation table and copying ~750 KB of tables into private pages). The libraries it
+///   loads stay position-independent.
+/// - `--strip-all`: no symbol table in the shipped binary, unless debug info was asked for
+///   (`cargo build --release --config profile.release.debug=true` keeps everything).
+fn release_link_args() {
+    println!("cargo:rerun-if-env-changed=PATCHGATE_PIE");
+    let var = |k: &str| env::var(k).unwrap_or_default();
+    let linux_gnu = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
+    if var("PROFILE") != "release" || !linux_gnu {
+        return;
+    }
+    // PATCHGATE_PIE=1 at build time keeps a position-independent executable (full ASLR).
+    if var("PATCHGATE_PIE") != "1" {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
+    if var("DEBUG") == "false" {
+        println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
+    }
 }

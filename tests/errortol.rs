@@ -46,12 +46,16 @@ fn describe(r: &DiffReport) -> String {
 }
 
 /// (stem, extension, whether the original has regions tree-sitter cannot parse)
-const CASES: [(&str, &str, bool); 5] = [
+/// (`for arg do` in `args.sh` and `loops.sh` — at the top level and in functions of both styles
+/// — is turned by a repair from the registry into the `for arg; do` shfmt writes, so neither
+/// file has an ERROR region left; `${word:$index:1}` costs tree-sitter-bash only a MISSING `}`.)
+const CASES: [(&str, &str, bool); 6] = [
     ("adler", "c", true),
     ("ssl_label", "cc", true),
-    ("args", "sh", true),
+    ("args", "sh", false),
     ("channel", "ts", true),
     ("swap", "js", false),
+    ("loops", "sh", false),
 ];
 
 #[test]

@@ -15,6 +15,7 @@ mod cli;
 mod config_doc;
 mod decisions;
 mod denominator;
+mod diff_cli;
 mod errortol;
 mod escalate;
 mod events;

@@ -21,7 +21,7 @@ use super::measure::{
     EntityChange, LineRange, Scope,
 };
 use super::registry::{Language, Registry};
-use super::tree::{parse_ts, Limits, SyntaxTree, TreeError, TreeOptions};
+use super::tree::{parse_ts_until, repair, Limits, SyntaxTree, TreeError, TreeOptions};
 
 /// Version tag of the JSON report; bumped on any incompatible change.
 pub const REPORT_SCHEMA: &str = "patchgate.diff/v1";
@@ -74,6 +74,10 @@ pub enum Verdict {
 /// everyday cases — a macro before a declaration, a construct the grammar lacks — are a few
 /// tokens in a file).
 pub const MAX_ERROR_SHARE_PERCENT: u64 = 25;
+
+/// Rounds of repairs per side (`tree::repair`): each round makes every repair the last parse
+/// shows; what is left after these is compared as error regions.
+const MAX_REPAIR_ROUNDS: usize = 16;
 
 /// A region of one side that tree-sitter could not parse, compared by its normalised tokens
 /// while the rest of the file is compared as a syntax tree.
@@ -219,20 +223,61 @@ pub fn diff_change_excluding(
     opts: &DiffOptions,
     exclude: &PathFilter,
 ) -> DiffReport {
+    diff_change_observed(input, registry, opts, exclude, &mut |_| {})
+}
+
+/// Where a long comparison is: told before each file and once when all are done, so a
+/// front end can show progress (the core itself prints nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// Files compared so far.
+    pub done: usize,
+    pub total: usize,
+    /// The file being compared now; `None` once all are done.
+    pub current: Option<&'a str>,
+}
+
+/// [`diff_change_excluding`], telling `observe` where it is (see [`Progress`]).
+pub fn diff_change_observed(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    exclude: &PathFilter,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> DiffReport {
     let mut kept = input.clone();
     let excluded = exclude.split(&mut kept);
-    let mut report = diff_change(&kept, registry, opts);
+    let mut report = diff_change_with(&kept, registry, opts, observe);
     report.excluded = excluded;
     report
 }
 
 /// Compare a change.
 pub fn diff_change(input: &ChangeInput, registry: &Registry, opts: &DiffOptions) -> DiffReport {
-    let files: Vec<FileReport> = input
-        .files
-        .iter()
-        .map(|f| diff_file(f, input, registry, opts))
-        .collect();
+    diff_change_with(input, registry, opts, &mut |_| {})
+}
+
+fn diff_change_with(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    observe: &mut dyn FnMut(Progress<'_>),
+) -> DiffReport {
+    let total = input.files.len();
+    let mut files: Vec<FileReport> = Vec::with_capacity(total);
+    for (done, f) in input.files.iter().enumerate() {
+        observe(Progress {
+            done,
+            total,
+            current: Some(&f.path),
+        });
+        files.push(diff_file(f, input, registry, opts));
+    }
+    observe(Progress {
+        done: total,
+        total,
+        current: None,
+    });
     let mut escalations = Vec::new();
     for (f, fv) in files.iter().zip(&input.files) {
         if f.status == FileStatus::Binary && !input.single && fv.a != fv.b {
@@ -301,6 +346,8 @@ fn diff_file(
     reg: &Registry,
     opts: &DiffOptions,
 ) -> FileReport {
+    // One wall-clock guard for the whole file: parse, match and, after a fallback, the line diff.
+    let deadline = Instant::now() + Duration::from_millis(opts.limits.time_limit_ms);
     let lang = reg.for_path(std::path::Path::new(&fv.path));
     let mut report = FileReport {
         path: fv.path.clone(),
@@ -349,7 +396,7 @@ fn diff_file(
         report.error_regions.clear();
         report.fallback = Some(reason.message);
         report.unit = Unit::Lines;
-        line_diff(base, a, b, input, opts, &mut report);
+        line_diff(base, a, b, input, deadline, &mut report);
     }
     if !input.single {
         report.variance_percent = Some(percent(report.differing, report.changed));
@@ -397,12 +444,72 @@ fn syntax_diff<'a>(
             opts.limits.time_limit_ms,
         )),
     };
-    let topts = TreeOptions {
-        count_comments: opts.count_comments,
-    };
     // One side is parsed from scratch; the others reuse its tree-sitter tree (incremental
     // parsing), since renders of one change share most of their text.
     let sources = [base, a, b];
+    let names = [
+        if input.has_base { "base" } else { "" },
+        if input.single { "head" } else { "render A" },
+        "render B",
+    ];
+    let side = |i: usize, e: TreeError| Fallback {
+        time_guard: matches!(e, TreeError::TimeLimit { .. }),
+        message: if names[i].is_empty() {
+            e.to_string()
+        } else {
+            format!("{}: {e}", names[i])
+        },
+    };
+    let mut ts_trees: [Option<tree_sitter::Tree>; 3] = [None, None, None];
+    let mut repaired: [Option<String>; 3] = [None, None, None];
+    let mut anchor: Option<usize> = None;
+    for (i, text) in sources.iter().enumerate() {
+        let Some(text) = *text else { continue };
+        let old = anchor.and_then(|k| {
+            let old_text = repaired[k].as_deref().or(sources[k])?;
+            Some((ts_trees[k].as_ref()?, old_text))
+        });
+        let mut ts = parse_ts_until(lang, text, old, &opts.limits, budget.deadline)
+            .map_err(|e| side(i, e))?;
+        // Text the language allows and the grammar lacks, put back (`tree::repair`). Once a
+        // repair is made, tree-sitter recovers differently from the errors after it, so the
+        // next ones show only in the new parse: repeat (each reparse is incremental).
+        for _ in 0..MAX_REPAIR_ROUNDS {
+            let now = repaired[i].as_deref().unwrap_or(text);
+            let Some(fixed) = repair(lang, now, &ts) else {
+                break;
+            };
+            ts = parse_ts_until(
+                lang,
+                &fixed,
+                Some((&ts, now)),
+                &opts.limits,
+                budget.deadline,
+            )
+            .map_err(|e| side(i, e))?;
+            repaired[i] = Some(fixed);
+        }
+        ts_trees[i] = Some(ts);
+        anchor.get_or_insert(i);
+    }
+    let sources: [Option<&str>; 3] = std::array::from_fn(|i| repaired[i].as_deref().or(sources[i]));
+    compare_parsed(lang, sources, ts_trees, input, opts, report, budget)
+}
+
+/// The comparison of one file's parsed sides (`sources`: the texts the trees were parsed from).
+fn compare_parsed<'a>(
+    lang: &'a Language,
+    sources: [Option<&'a str>; 3],
+    ts_trees: [Option<tree_sitter::Tree>; 3],
+    input: &ChangeInput,
+    opts: &DiffOptions,
+    report: &mut FileReport,
+    budget: Budget,
+) -> Result<(), Fallback> {
+    let [base, a, b] = sources;
+    let topts = TreeOptions {
+        count_comments: opts.count_comments,
+    };
     let names = [
         if input.has_base { "base" } else { "" },
         if input.single { "head" } else { "render A" },
@@ -416,15 +523,6 @@ fn syntax_diff<'a>(
             format!("{}: {e}", names[i])
         })
     };
-    let mut ts_trees: [Option<tree_sitter::Tree>; 3] = [None, None, None];
-    let mut anchor: Option<usize> = None;
-    for (i, text) in sources.iter().enumerate() {
-        let Some(text) = *text else { continue };
-        let old = anchor.and_then(|k| Some((ts_trees[k].as_ref()?, sources[k]?)));
-        let ts = parse_ts(lang, text, old, &opts.limits).map_err(|e| side(i, e))?;
-        ts_trees[i] = Some(ts);
-        anchor.get_or_insert(i);
-    }
     let build = |widen: &[String]| -> Result<[Option<SyntaxTree<'a>>; 3], Fallback> {
         let mut trees: [Option<SyntaxTree<'a>>; 3] = [None, None, None];
         for i in 0..3 {
@@ -647,10 +745,10 @@ fn line_diff(
     a: Option<&str>,
     b: Option<&str>,
     input: &ChangeInput,
-    opts: &DiffOptions,
+    deadline: Instant,
     report: &mut FileReport,
 ) {
-    let deadline = Some(Instant::now() + Duration::from_millis(opts.limits.time_limit_ms));
+    let deadline = Some(deadline);
     let count = |t: Option<&str>| t.map(|t| norm_lines(Some(t)).0.len() as u64);
     report.size = Sides {
         base: count(base),

@@ -134,6 +134,24 @@ pub struct LanguageSpec {
     /// compared whitespace-normalised, `leaf_kinds`).
     #[serde(default)]
     pub space_kinds: Vec<String>,
+    /// Text the language allows and the grammar lacks, put back when tree-sitter failed: in a
+    /// file with a syntax error, a line that begins with the token `keyword`, a name, then
+    /// `before` gets `insert` before `before`, and the file is parsed again (`tree::repair`). Bash:
+    /// `for arg do` = `for arg; do`.
+    #[serde(default)]
+    pub repairs: Vec<RepairSpec>,
+}
+
+/// One repair: see [`LanguageSpec::repairs`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairSpec {
+    /// The kind of the keyword token that opens the construct (`for`).
+    pub keyword: String,
+    /// The text of the token the grammar wants something before (`do`).
+    pub before: String,
+    /// What it wants there, on the same line (`;`).
+    pub insert: String,
 }
 
 /// Sort the children of `kind` that fill `field`.
@@ -494,6 +512,18 @@ impl Language {
                 space[id as usize] = true;
             }
         }
+        for r in &spec.repairs {
+            let bad = [&r.before, &r.insert]
+                .iter()
+                .any(|t| t.trim().is_empty() || t.contains('\n'));
+            if bad || !by_name.contains_key(r.keyword.as_str()) {
+                return Err(RegistryError::UnknownKind {
+                    language: spec.name.clone(),
+                    kind: format!("{} … {:?} / {:?}", r.keyword, r.before, r.insert),
+                    field: "repairs (a keyword kind, one-line `before` and `insert` texts)",
+                });
+            }
+        }
         let escapes = match spec.escapes.as_deref() {
             None => Escapes::Spelling,
             Some("python") => Escapes::Python,
@@ -553,61 +583,98 @@ impl Language {
 }
 
 /// All registered languages, with lookup by file name.
+///
+/// A language is compiled (its grammar's kind names resolved into the tables above) when it is
+/// first asked for: a command that diffs one Python file pays for Python only. [`Registry::from_toml`]
+/// compiles and so validates every language at once; [`Registry::embedded`] defers it, since the
+/// embedded registry is validated by the tests of this module (`every_embedded_language_compiles`).
 #[derive(Debug)]
 pub struct Registry {
-    languages: Vec<Language>,
+    slots: Vec<Slot>,
     by_extension: FxHashMap<String, usize>,
     by_filename: FxHashMap<String, usize>,
 }
 
+#[derive(Debug)]
+struct Slot {
+    spec: LanguageSpec,
+    lang: std::sync::OnceLock<Language>,
+}
+
 impl Registry {
-    /// The registry compiled into the binary (`grammars/languages.toml`).
+    /// The registry compiled into the binary (`grammars/languages.toml`); each language is
+    /// compiled on first use.
     pub fn embedded() -> Result<Self, RegistryError> {
-        Self::from_toml(EMBEDDED_REGISTRY)
+        Self::parse(EMBEDDED_REGISTRY)
     }
 
-    /// Parse and validate a registry.
+    /// Parse and validate a registry (every language compiled now).
     pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
+        let reg = Self::parse(text)?;
+        for slot in &reg.slots {
+            let lang = Language::compile(slot.spec.clone())?;
+            let _ = slot.lang.set(lang);
+        }
+        Ok(reg)
+    }
+
+    /// Parse the TOML and index the languages by file name, compiling none.
+    fn parse(text: &str) -> Result<Self, RegistryError> {
         let file: RegistryFile = toml::from_str(text)?;
-        let mut languages: Vec<Language> = Vec::with_capacity(file.language.len());
+        let mut slots: Vec<Slot> = Vec::with_capacity(file.language.len());
         let mut by_extension = FxHashMap::default();
         let mut by_filename = FxHashMap::default();
         for spec in file.language {
-            if languages.iter().any(|l| l.spec.name == spec.name) {
+            if slots.iter().any(|l| l.spec.name == spec.name) {
                 return Err(RegistryError::Duplicate(spec.name));
             }
-            let idx = languages.len();
+            let idx = slots.len();
             for ext in &spec.extensions {
                 by_extension.insert(ext.trim_start_matches('.').to_ascii_lowercase(), idx);
             }
             for name in &spec.filenames {
                 by_filename.insert(name.clone(), idx);
             }
-            languages.push(Language::compile(spec)?);
+            slots.push(Slot {
+                spec,
+                lang: std::sync::OnceLock::new(),
+            });
         }
         Ok(Registry {
-            languages,
+            slots,
             by_extension,
             by_filename,
         })
     }
 
-    pub fn languages(&self) -> &[Language] {
-        &self.languages
+    /// The compiled language of slot `i`.
+    fn get(&self, i: usize) -> &Language {
+        let slot = &self.slots[i];
+        slot.lang.get_or_init(|| {
+            // Only the embedded registry compiles lazily, and its tests compile every language.
+            Language::compile(slot.spec.clone())
+                .unwrap_or_else(|e| panic!("the embedded language registry does not compile: {e}"))
+        })
+    }
+
+    /// Every language, compiled.
+    pub fn languages(&self) -> Vec<&Language> {
+        (0..self.slots.len()).map(|i| self.get(i)).collect()
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Language> {
-        self.languages.iter().find(|l| l.spec.name == name)
+        let i = self.slots.iter().position(|s| s.spec.name == name)?;
+        Some(self.get(i))
     }
 
     /// The language of a path, from its file name or extension.
     pub fn for_path(&self, path: &Path) -> Option<&Language> {
         let file_name = path.file_name()?.to_str()?;
         if let Some(&i) = self.by_filename.get(file_name) {
-            return Some(&self.languages[i]);
+            return Some(self.get(i));
         }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        self.by_extension.get(&ext).map(|&i| &self.languages[i])
+        self.by_extension.get(&ext).map(|&i| self.get(i))
     }
 }
 

@@ -107,7 +107,7 @@ fn file_block(f: &FileReport, single: bool, p: &Paint, out: &mut String) {
     if f.edits_omitted > 0 {
         let _ = writeln!(
             out,
-            "    … {} more edits (see --format json)",
+            "    … {} more edits (`--max-edits all` lists every one)",
             f.edits_omitted
         );
     }

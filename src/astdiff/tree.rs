@@ -22,6 +22,8 @@ mod errors;
 pub use errors::ErrorRegion;
 
 mod norm;
+mod repair;
+pub use repair::repair;
 mod text;
 
 pub use text::{string_content, string_parts};
@@ -131,7 +133,7 @@ pub enum TreeError {
     #[error("matching exceeded the work limit of {limit} steps")]
     StepLimit { limit: u64 },
     #[error(
-        "the wall-clock guard of {limit_ms} ms stopped matching (a last resort that depends on the machine's load)"
+        "the wall-clock guard of {limit_ms} ms stopped the comparison (a last resort that depends on the machine's load)"
     )]
     TimeLimit { limit_ms: u64 },
     #[error("the grammar could not parse the file")]
@@ -715,6 +717,19 @@ pub fn parse_ts(
     old: Option<(&tree_sitter::Tree, &str)>,
     limits: &Limits,
 ) -> Result<tree_sitter::Tree, TreeError> {
+    parse_ts_until(lang, source, old, limits, None)
+}
+
+/// [`parse_ts`] under the wall-clock guard: past `deadline` (the instant, and the limit in ms
+/// it stands for) the parse stops with [`TreeError::TimeLimit`]. tree-sitter asks the guard
+/// every hundred or so parse steps, so it stops within a fraction of a millisecond.
+pub fn parse_ts_until(
+    lang: &Language,
+    source: &str,
+    old: Option<(&tree_sitter::Tree, &str)>,
+    limits: &Limits,
+    deadline: Option<(std::time::Instant, u64)>,
+) -> Result<tree_sitter::Tree, TreeError> {
     let limit = limits.max_bytes.min(u32::MAX as usize - 1);
     if source.len() > limit {
         return Err(TreeError::TooLarge {
@@ -731,9 +746,32 @@ pub fn parse_ts(
         t.edit(&text_edit(old_src, source));
         t
     });
-    parser
-        .parse(source, edited.as_ref())
-        .ok_or(TreeError::ParseFailed)
+    let Some((at, limit_ms)) = deadline else {
+        return parser
+            .parse(source, edited.as_ref())
+            .ok_or(TreeError::ParseFailed);
+    };
+    let bytes = source.as_bytes();
+    let mut calls = 0u32;
+    let mut past = false;
+    let mut guard = |_: &tree_sitter::ParseState| {
+        calls = calls.wrapping_add(1);
+        if calls.is_multiple_of(8) && std::time::Instant::now() > at {
+            past = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    };
+    let parsed = parser.parse_with_options(
+        &mut |i, _| bytes.get(i..).unwrap_or_default(),
+        edited.as_ref(),
+        Some(tree_sitter::ParseOptions::new().progress_callback(&mut guard)),
+    );
+    match parsed {
+        Some(tree) => Ok(tree),
+        None if past => Err(TreeError::TimeLimit { limit_ms }),
+        None => Err(TreeError::ParseFailed),
+    }
 }
 
 /// The single edit turning `old` into `new`: everything between their common prefix and suffix.

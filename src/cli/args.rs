@@ -496,9 +496,18 @@ pub(crate) struct DiffArgs {
     /// Colour in text output: `auto` (on a terminal, unless NO_COLOR is set), `always`, `never`.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub(crate) color: Color,
+    /// A language registry (the format of grammars/languages.toml) to use instead of the one
+    /// built in: to try a normalisation rule without rebuilding. Only grammars compiled into
+    /// the binary can be named.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) registry: Option<PathBuf>,
     /// Count comment nodes (by default comments never count).
     #[arg(long)]
     pub(crate) count_comments: bool,
+    /// Edits listed per file in the text and JSON output, a number or `all`; the rest are
+    /// counted (`edits_omitted`).
+    #[arg(long, value_name = "N|all", default_value = "200", value_parser = parse_max_edits)]
+    pub(crate) max_edits: usize,
     /// Bytes per file (any side) beyond which the file is compared as lines, unparsed.
     #[arg(help_heading = "Limits (per file)", long, default_value_t = Limits::default().max_bytes)]
     pub(crate) max_bytes: usize,
@@ -543,4 +552,14 @@ pub(crate) struct DiffArgs {
         requires = "bench"
     )]
     pub(crate) bench_out: Option<PathBuf>,
+}
+
+/// `--max-edits`: a count, or `all` for every edit.
+pub(crate) fn parse_max_edits(v: &str) -> Result<usize, String> {
+    match v.trim() {
+        "all" => Ok(usize::MAX),
+        n => n
+            .parse::<usize>()
+            .map_err(|_| format!("`{v}` is neither a number of edits nor `all`")),
+    }
 }

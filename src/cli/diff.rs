@@ -1,17 +1,24 @@
 //! `patchgate diff`: two renders (or one against its base) compared as syntax trees, and the
 //! benchmark mode over a corpus of before/after pairs.
 
+use std::io::IsTerminal;
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
 use anyhow::{bail, Context, Result};
 
 use patchgate::astdiff::bench::{run_bench, BenchOptions};
+use patchgate::astdiff::change::ChangeInput;
+use patchgate::astdiff::diff::diff_change_observed;
 use patchgate::astdiff::exclude::PathFilter;
 use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::{diff_change_excluding, DiffOptions, Verdict};
+use patchgate::astdiff::{DiffOptions, DiffReport, Verdict};
 
 use super::args::{DiffArgs, Format, Input};
+use super::progress::Meter;
 use super::use_color;
 
 /// The threshold in force: the flag, else `PATCHGATE_THRESHOLD_PERCENT`, else 3 — an error
@@ -36,10 +43,19 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         args.threshold,
         std::env::var("PATCHGATE_THRESHOLD_PERCENT").ok(),
     )?;
-    let registry = Registry::embedded().context("loading the language registry")?;
+    let registry = match &args.registry {
+        None => Registry::embedded().context("loading the language registry")?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the language registry {}", path.display()))?;
+            Registry::from_toml(&text)
+                .with_context(|| format!("the language registry {}", path.display()))?
+        }
+    };
     let opts = DiffOptions {
         threshold_percent: threshold,
         count_comments: args.count_comments,
+        max_edits_per_file: args.max_edits,
         limits: Limits {
             max_bytes: args.max_bytes,
             max_nodes: args.max_nodes,
@@ -86,7 +102,7 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
     } else {
         PathFilter::new(&args.exclude).context("--exclude")?
     };
-    let report = diff_change_excluding(&input, &registry, &opts, &exclude);
+    let report = diff_with_progress(&input, &registry, &opts, &exclude);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print!("{}", render_text(&report, use_color(args.color))),
@@ -94,6 +110,41 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
     Ok(match report.verdict {
         Verdict::Agreed => 0,
         Verdict::Escalate => 1,
+    })
+}
+
+/// The comparison, with a progress line on stderr when it is a terminal and the work is long
+/// (`progress.rs`); a ticker thread redraws it during a long file.
+fn diff_with_progress(
+    input: &ChangeInput,
+    registry: &Registry,
+    opts: &DiffOptions,
+    exclude: &PathFilter,
+) -> DiffReport {
+    let tty = std::io::stderr().is_terminal();
+    let meter = Mutex::new(Meter::new(std::io::stderr(), tty, Instant::now()));
+    if !tty {
+        return diff_change_observed(input, registry, opts, exclude, &mut |_| {});
+    }
+    std::thread::scope(|s| {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let meter = &meter;
+        s.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(250))
+            {
+                if let Ok(mut m) = meter.lock() {
+                    m.tick();
+                }
+            }
+        });
+        let report = diff_change_observed(input, registry, opts, exclude, &mut |p| {
+            if let Ok(mut m) = meter.lock() {
+                m.tell(p);
+            }
+        });
+        drop(stop);
+        report
     })
 }
 

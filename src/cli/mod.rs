@@ -20,6 +20,7 @@ mod meta;
 pub(crate) mod out;
 mod render;
 mod report;
+mod progress;
 mod rollback;
 mod rules;
 mod serve;

@@ -819,6 +819,29 @@ fn named_kinds(spec: &LanguageSpec) -> Vec<(&'static str, &str)> {
     out
 }
 
+/// `Registry::embedded` compiles each language on first use; this is what keeps that from ever
+/// failing at run time: every embedded language compiles, validated as a whole.
+#[test]
+fn every_embedded_language_compiles() {
+    let reg = Registry::from_toml(EMBEDDED_REGISTRY).expect("the embedded registry validates");
+    assert_eq!(reg.languages().len(), LANGUAGES.len());
+}
+
+#[test]
+fn the_embedded_registry_compiles_only_what_is_asked_for() {
+    let reg = registry();
+    assert!(reg.slots.iter().all(|s| s.lang.get().is_none()));
+    let py = reg.for_path(Path::new("src/m.py")).expect("python");
+    assert_eq!(py.name(), "python");
+    let compiled: Vec<&str> = reg
+        .slots
+        .iter()
+        .filter(|s| s.lang.get().is_some())
+        .map(|s| s.spec.name.as_str())
+        .collect();
+    assert_eq!(compiled, ["python"]);
+}
+
 #[test]
 fn embedded_registry_loads_with_every_language() {
     let reg = registry();
