@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use patchgate::astdiff::diff::Verdict as DiffVerdict;
+use patchgate::astdiff::diff::Agreement;
 use patchgate::astdiff::input::from_dirs;
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::{diff_change, DiffOptions};
@@ -92,7 +92,7 @@ async fn main() -> Result<()> {
         };
         let dual = from_dirs(Some(&side("base")), &side(&a), Some(&side(&b)))?;
         let report = diff_change(&dual, &registry, &opts);
-        let renders = if report.verdict == DiffVerdict::Agreed {
+        let renders = if report.verdict == Agreement::Agreed {
             RendersState::Agreed
         } else {
             RendersState::Differ

@@ -323,7 +323,7 @@ pub struct Flags {
 
 /// Where the server config came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
+pub enum ConfigOrigin {
     File(PathBuf),
     EmbeddedDefault,
 }
@@ -358,7 +358,7 @@ pub struct Settings {
     pub threshold_explicit: bool,
     pub daily_budget_usd: f64,
     pub audit_mode: AuditMode,
-    pub source: ConfigSource,
+    pub source: ConfigOrigin,
     pub server: ServerConfig,
     /// Where each setting came from, by name (`data_dir`, `threshold_percent`, …).
     pub origins: BTreeMap<&'static str, Origin>,
@@ -431,24 +431,24 @@ pub fn resolve(
         None
     };
     let (server, source) = match config_path {
-        Some(p) => (load_file(&p)?, ConfigSource::File(p)),
+        Some(p) => (load_file(&p)?, ConfigOrigin::File(p)),
         None => {
             let p = data_dir.join("patchgate.yml");
             if p.is_file() {
                 origins.insert("config", Origin::File(p.clone()));
-                (load_file(&p)?, ConfigSource::File(p))
+                (load_file(&p)?, ConfigOrigin::File(p))
             } else {
                 origins.insert("config", Origin::Default);
                 (
                     ServerConfig::embedded_default(),
-                    ConfigSource::EmbeddedDefault,
+                    ConfigOrigin::EmbeddedDefault,
                 )
             }
         }
     };
     let file_origin = match &source {
-        ConfigSource::File(p) => Origin::File(p.clone()),
-        ConfigSource::EmbeddedDefault => Origin::Default,
+        ConfigOrigin::File(p) => Origin::File(p.clone()),
+        ConfigOrigin::EmbeddedDefault => Origin::Default,
     };
     for key in [
         "auditors",
@@ -576,8 +576,8 @@ pub fn explain(s: &Settings) -> String {
         (
             "config",
             match &s.source {
-                ConfigSource::File(p) => p.display().to_string(),
-                ConfigSource::EmbeddedDefault => "(embedded default)".into(),
+                ConfigOrigin::File(p) => p.display().to_string(),
+                ConfigOrigin::EmbeddedDefault => "(embedded default)".into(),
             },
         ),
         ("threshold_percent", s.threshold_percent.to_string()),
@@ -674,15 +674,15 @@ mod tests {
 
     #[test]
     fn the_severity_policy_is_configurable() {
-        use crate::audit::rule_guard::Verdict;
+        use crate::audit::rule_guard::Ruling;
         let c = ServerConfig::from_yaml(
             "auditors: [{name: r, kind: rules}]\nquorum: {required: 1}\nrule_guard: {severity: {warning: reject}}\n",
             "t",
         )
         .unwrap();
-        assert_eq!(c.rule_guard.severity.warning, Verdict::Reject);
-        assert_eq!(c.rule_guard.severity.error, Verdict::Reject);
-        assert_eq!(c.rule_guard.severity.info, Verdict::Approve);
+        assert_eq!(c.rule_guard.severity.warning, Ruling::Reject);
+        assert_eq!(c.rule_guard.severity.error, Ruling::Reject);
+        assert_eq!(c.rule_guard.severity.info, Ruling::Approve);
         assert!(ServerConfig::from_yaml("auditors: [{name: r, kind: rules}]\nquorum: {required: 1}\nrule_guard: {severity: {fatal: reject}}\n", "t").is_err());
     }
 
@@ -702,7 +702,7 @@ mod tests {
         let s = resolve(&Flags::default(), &env).unwrap();
         assert_eq!(
             s.source,
-            ConfigSource::File(dir.path().join("patchgate.yml"))
+            ConfigOrigin::File(dir.path().join("patchgate.yml"))
         );
         assert_eq!(s.server.quorum.required, 1);
         assert_eq!(s.daily_budget_usd, 2.0);
@@ -778,7 +778,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let env = env_of(&[("PATCHGATE_DATA_DIR", dir.path().to_str().unwrap())]);
         let s = resolve(&Flags::default(), &env).unwrap();
-        assert_eq!(s.source, ConfigSource::EmbeddedDefault);
+        assert_eq!(s.source, ConfigOrigin::EmbeddedDefault);
         assert_eq!(s.threshold_percent, 3.0);
         assert_eq!(s.daily_budget_usd, 0.5);
         assert_eq!(s.audit_mode, AuditMode::Normal);

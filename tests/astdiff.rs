@@ -5,7 +5,7 @@ use patchgate::astdiff::diff::{FileStatus, Mode, Unit};
 use patchgate::astdiff::measure::{ChangeClass, EditOp};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::{diff_change, DiffOptions, DiffReport, Verdict};
+use patchgate::astdiff::{diff_change, Agreement, DiffOptions, DiffReport};
 use proptest::prelude::*;
 
 fn reg() -> Registry {
@@ -81,7 +81,7 @@ fn identical_changes_give_zero() {
     let head = "fn a() -> u8 { 1 }\nfn b() -> u8 { 2 }\n";
     let r = two("x.rs", Some(base), head, head);
     assert_eq!(variance(&r), 0.0);
-    assert_eq!(r.verdict, Verdict::Agreed);
+    assert_eq!(r.verdict, Agreement::Agreed);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn unrelated_changes_give_one_hundred() {
     let b = "fn a() -> u8 { 1 }\nstruct AddedByB { name: String, size: usize }\n";
     let r = two("x.rs", Some(base), a, b);
     assert_eq!(variance(&r), 100.0);
-    assert_eq!(r.verdict, Verdict::Escalate);
+    assert_eq!(r.verdict, Agreement::Escalate);
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_real_logic_change_escalates_and_names_the_function() {
     let a = "fn parse_config(s: &str) -> usize {\n    s.trim().len() + 1\n}\n\nfn other() {}\n";
     let b = "fn parse_config(s: &str) -> usize {\n    s.split(',').count()\n}\n\nfn other() {}\n";
     let r = two("cfg.rs", Some(base), a, b);
-    assert_eq!(r.verdict, Verdict::Escalate);
+    assert_eq!(r.verdict, Agreement::Escalate);
     assert!(
         r.files[0]
             .edits
@@ -258,11 +258,11 @@ fn binary_files_are_reported_not_diffed_and_escalate_when_they_differ() {
     let r = run(&dual(vec![fv.clone()], false));
     assert_eq!(r.files[0].status, FileStatus::Binary);
     assert!(r.files[0].edits.is_empty());
-    assert_eq!(r.verdict, Verdict::Escalate);
+    assert_eq!(r.verdict, Agreement::Escalate);
     assert!(r.escalations[0].contains("logo.png"));
     fv.b = fv.a.clone();
     let same = run(&dual(vec![fv], false));
-    assert_eq!(same.verdict, Verdict::Agreed);
+    assert_eq!(same.verdict, Agreement::Agreed);
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn a_single_render_classifies_entities_cosmetic_or_semantic() {
     };
     let r = run(&input);
     assert_eq!(r.mode, Mode::Single);
-    assert_eq!(r.verdict, Verdict::Agreed);
+    assert_eq!(r.verdict, Agreement::Agreed);
     let classes: Vec<(&str, &str, ChangeClass)> = r.files[0]
         .entities
         .iter()

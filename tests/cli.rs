@@ -220,8 +220,8 @@ fn help_lists_only_working_commands() {
     let help = stdout(&o);
     // Every command the README names is built now; none is listed that is not.
     for cmd in [
-        "diff", "check", "render", "audit", "meta", "ledger", "rules", "config", "rollback",
-        "serve", "jobs", "event",
+        "diff", "check", "render", "audit", "meta", "ledger", "report", "rules", "config",
+        "rollback", "serve", "jobs", "event",
     ] {
         assert!(help.contains(&format!("  {cmd}")), "{help}");
     }
@@ -235,8 +235,8 @@ fn help_lists_only_working_commands() {
     for cmd in &listed {
         assert!(
             [
-                "diff", "check", "render", "audit", "meta", "ledger", "rules", "config",
-                "rollback", "serve", "jobs", "event", "help"
+                "diff", "check", "render", "audit", "meta", "ledger", "report", "rules",
+                "config", "rollback", "serve", "jobs", "event", "help"
             ]
             .contains(cmd),
             "{cmd} is listed but not a known command: {help}"

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use patchgate::astdiff::change::{ChangeInput, FileVersions};
-use patchgate::astdiff::diff::Verdict;
+use patchgate::astdiff::diff::Agreement;
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::{diff_change, DiffOptions, DiffReport};
 
@@ -74,7 +74,7 @@ fn formatter_rewrites_of_files_with_error_regions_agree_as_trees() {
             assert_eq!(f.fallback, None, "{stem}.{ext} {what}: {}", describe(&rep));
             assert_eq!(
                 rep.verdict,
-                Verdict::Agreed,
+                Agreement::Agreed,
                 "{stem}.{ext} {what}: {}",
                 describe(&rep)
             );
@@ -95,7 +95,7 @@ fn formatter_rewrites_of_files_with_error_regions_agree_as_trees() {
         let rep = run(&format!("{stem}.{ext}"), Some(&orig), &a, &b);
         assert_eq!(
             rep.verdict,
-            Verdict::Agreed,
+            Agreement::Agreed,
             "{stem}.{ext}: {}",
             describe(&rep)
         );
@@ -118,7 +118,12 @@ fn a_real_change_in_such_a_file_escalates_and_is_named() {
             let changed = fixture(&name);
             let rep = run(&format!("{stem}.{ext}"), Some(&orig), &a, &changed);
             assert_eq!(rep.files[0].fallback, None, "{name}: {}", describe(&rep));
-            assert_eq!(rep.verdict, Verdict::Escalate, "{name}: {}", describe(&rep));
+            assert_eq!(
+                rep.verdict,
+                Agreement::Escalate,
+                "{name}: {}",
+                describe(&rep)
+            );
             assert!(!rep.differences.is_empty(), "{name}: nothing named");
             // Without a base too, the change is seen (not hidden by the file around it).
             let rep = run(&format!("{stem}.{ext}"), None, &a, &changed);

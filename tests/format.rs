@@ -441,7 +441,7 @@ fn corpus_language(language: &str) {
             fixture(&format!("corpus/{}", p.b)),
         );
         let r = compare_based(&p.a, &base, &a, &b);
-        let agreed = r.verdict == patchgate::astdiff::Verdict::Agreed;
+        let agreed = r.verdict == patchgate::astdiff::Agreement::Agreed;
         let fallback = r.files.iter().find_map(|f| f.fallback.clone());
         let ok = fallback.is_none() && agreed == (p.expect == "same");
         let known = KNOWN_MISSES.iter().any(|(a, b, _)| *a == p.a && *b == p.b);

@@ -6,15 +6,15 @@ use crate::support;
 
 use patchgate::github::app::{
     Annotation, AnnotationLevel, AppCredentials, CheckAction, CheckRunResult, Conclusion,
-    GitHubApp, GitHubError, Installation, NewCheckRun, Permission, RepoRef,
+    GitHubApp, GitHubError, Installation, NewCheckRun, Permission, RepoName,
 };
 use support::{FakeGitHub, PullSpec};
 
 const REPO: &str = "octo/hello";
 const INSTALLATION: u64 = 77;
 
-fn repo() -> RepoRef {
-    RepoRef::parse(REPO).unwrap()
+fn repo() -> RepoName {
+    RepoName::parse(REPO).unwrap()
 }
 
 fn app_for(fake: &FakeGitHub, api_base: &str) -> GitHubApp {
@@ -151,7 +151,7 @@ async fn installations_and_repositories() {
         "main",
     );
     let err = app
-        .repo_installation(&RepoRef::parse("octo/nowhere").unwrap())
+        .repo_installation(&RepoName::parse("octo/nowhere").unwrap())
         .await
         .unwrap_err();
     assert_eq!(

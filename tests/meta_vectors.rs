@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use patchgate::meta::{
     canonical_explanation, canonical_record, compare_explanations, hash_explanation, hash_record,
-    text_similarity, Explanation, Finding, Sha256Hash, DEFAULT_SIMILARITY_THRESHOLD,
+    text_similarity, Explanation, RecordedFinding, Sha256Hash, DEFAULT_SIMILARITY_THRESHOLD,
     EXPLANATION_FORM_VERSION, JSON_FORM_VERSION, SIMILARITY_VERSION,
 };
 use serde::Deserialize;
@@ -65,7 +65,7 @@ struct SimilarityVector {
 #[derive(Deserialize)]
 struct ExplanationInput {
     text: String,
-    findings: Vec<Finding>,
+    findings: Vec<RecordedFinding>,
     extra: BTreeMap<String, Value>,
 }
 

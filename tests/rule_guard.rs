@@ -3,8 +3,7 @@
 
 use patchgate::astdiff::registry::Registry;
 use patchgate::audit::rule_guard::{
-    mask_secrets, vote_for, ChangedFile, Finding, RuleError, RuleSet, Severity, SeverityPolicy,
-    Verdict,
+    mask_secrets, vote_for, ChangedFile, Hit, RuleError, RuleSet, Ruling, Severity, SeverityPolicy,
 };
 
 fn registry() -> Registry {
@@ -20,7 +19,7 @@ fn file(path: &str, old: Option<&str>, new: Option<&str>) -> ChangedFile {
     }
 }
 
-fn hits(findings: &[Finding]) -> Vec<(String, String, Option<usize>)> {
+fn hits(findings: &[Hit]) -> Vec<(String, String, Option<usize>)> {
     findings
         .iter()
         .map(|f| (f.rule_id.clone(), f.path.clone(), f.line))
@@ -134,7 +133,7 @@ fn a_realistic_change() {
         assert!(!f.message.contains("AKIAIOSFODNN7EXAMPLE"));
     }
     let (verdict, reason) = vote_for(&findings, &SeverityPolicy::default());
-    assert_eq!(verdict, Verdict::Reject);
+    assert_eq!(verdict, Ruling::Reject);
     assert!(reason.contains("secret"), "{reason}");
     assert!(!reason.contains("AKIAIOSFODNN7EXAMPLE"));
 }
@@ -276,14 +275,14 @@ fn severity_policy_maps_findings_to_a_vote() {
     assert!(warn_only.iter().all(|f| f.severity == Severity::Warning));
     assert_eq!(
         vote_for(&warn_only, &SeverityPolicy::default()).0,
-        Verdict::Approve
+        Ruling::Approve
     );
     let strict = SeverityPolicy {
-        warning: Verdict::Reject,
+        warning: Ruling::Reject,
         ..SeverityPolicy::default()
     };
-    assert_eq!(vote_for(&warn_only, &strict).0, Verdict::Reject);
-    assert_eq!(vote_for(&[], &strict).0, Verdict::Approve);
+    assert_eq!(vote_for(&warn_only, &strict).0, Ruling::Reject);
+    assert_eq!(vote_for(&[], &strict).0, Ruling::Approve);
 }
 
 /// Regression: an AWS key id glued to an identifier (`key_AKIA…`) used to escape the mask,

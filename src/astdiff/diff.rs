@@ -64,7 +64,7 @@ pub enum Mode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub enum Agreement {
     Agreed,
     Escalate,
 }
@@ -170,7 +170,7 @@ pub struct DiffReport {
     pub variance_percent: Option<f64>,
     pub similarity_percent: Option<f64>,
     pub threshold_percent: f64,
-    pub verdict: Verdict,
+    pub verdict: Agreement,
     /// Reasons to escalate besides the variance (e.g. a binary file that differs).
     pub escalations: Vec<String>,
     pub differing: u64,
@@ -297,16 +297,16 @@ fn diff_change_with(
     let differing: u64 = files.iter().map(|f| f.differing).sum();
     let changed: u64 = files.iter().map(|f| f.changed).sum();
     let (variance, verdict) = if input.single {
-        (None, Verdict::Agreed)
+        (None, Agreement::Agreed)
     } else {
         let v = percent(differing, changed);
         let agreed = v <= opts.threshold_percent && escalations.is_empty();
         (
             Some(v),
             if agreed {
-                Verdict::Agreed
+                Agreement::Agreed
             } else {
-                Verdict::Escalate
+                Agreement::Escalate
             },
         )
     };

@@ -22,4 +22,4 @@ pub mod registry;
 pub mod report;
 pub mod tree;
 
-pub use diff::{diff_change, diff_change_excluding, DiffOptions, DiffReport, Verdict};
+pub use diff::{diff_change, diff_change_excluding, Agreement, DiffOptions, DiffReport};

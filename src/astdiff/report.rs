@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::diff::{DiffReport, FileReport, FileStatus, Mode, Unit, Verdict};
+use super::diff::{Agreement, DiffReport, FileReport, FileStatus, Mode, Unit};
 use super::measure::{ChangeClass, Edit, EditOp, LineRange};
 
 struct Paint {
@@ -121,8 +121,8 @@ pub fn render_text(r: &DiffReport, color: bool) -> String {
     match (r.mode, r.variance_percent) {
         (Mode::Dual, Some(v)) => {
             let verdict = match r.verdict {
-                Verdict::Agreed => p.green("AGREED"),
-                Verdict::Escalate => p.red("ESCALATE"),
+                Agreement::Agreed => p.green("AGREED"),
+                Agreement::Escalate => p.red("ESCALATE"),
             };
             let _ = writeln!(
                 out,

@@ -22,7 +22,7 @@ pub struct RuleGuardAuditor {
     /// How many files were scanned.
     files: usize,
     /// What the rules found, scanned once when the auditor is made.
-    found: Arc<Vec<rule_guard::Finding>>,
+    found: Arc<Vec<rule_guard::Hit>>,
     policy: SeverityPolicy,
 }
 
@@ -47,7 +47,7 @@ impl RuleGuardAuditor {
         name: impl Into<String>,
         rules: Arc<RuleSet>,
         files: usize,
-        found: Vec<rule_guard::Finding>,
+        found: Vec<rule_guard::Hit>,
         policy: SeverityPolicy,
     ) -> Self {
         RuleGuardAuditor {
@@ -60,7 +60,7 @@ impl RuleGuardAuditor {
     }
 
     /// What the rules found (the model auditors are shown these too).
-    pub fn findings(&self) -> &[rule_guard::Finding] {
+    pub fn findings(&self) -> &[rule_guard::Hit] {
         &self.found
     }
 
@@ -81,13 +81,13 @@ fn judge(
     name: &str,
     rules: usize,
     files: usize,
-    found: &[rule_guard::Finding],
+    found: &[rule_guard::Hit],
     policy: &SeverityPolicy,
 ) -> Vote {
     let (verdict, reason) = vote_for(found, policy);
     let verdict = match verdict {
-        rule_guard::Verdict::Approve => Verdict::Approve,
-        rule_guard::Verdict::Reject => Verdict::Reject,
+        rule_guard::Ruling::Approve => Verdict::Approve,
+        rule_guard::Ruling::Reject => Verdict::Reject,
     };
     let findings: Vec<Finding> = found.iter().map(to_vote_finding).collect();
     let mut explanation =
@@ -111,7 +111,7 @@ fn judge(
 }
 
 /// A Rule-Guard finding as the quorum records it (messages never hold the secret itself).
-pub fn to_vote_finding(f: &rule_guard::Finding) -> Finding {
+pub fn to_vote_finding(f: &rule_guard::Hit) -> Finding {
     Finding {
         rule: f.rule_id.clone(),
         file: Some(f.path.clone()),

@@ -81,8 +81,8 @@ pub(crate) fn cmd_config_check(
             let s = settings(global, None);
             match s {
                 Ok(s) => match &s.source {
-                    config::ConfigSource::File(p) => files.push(p.clone()),
-                    config::ConfigSource::EmbeddedDefault => results.push((
+                    config::ConfigOrigin::File(p) => files.push(p.clone()),
+                    config::ConfigOrigin::EmbeddedDefault => results.push((
                         "server config".into(),
                         Ok("server config: the embedded default".into()),
                     )),

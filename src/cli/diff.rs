@@ -15,7 +15,7 @@ use patchgate::astdiff::input::{load, InputKind, InputSpec};
 use patchgate::astdiff::registry::Registry;
 use patchgate::astdiff::report::render_text;
 use patchgate::astdiff::tree::Limits;
-use patchgate::astdiff::{DiffOptions, DiffReport, Verdict};
+use patchgate::astdiff::{Agreement, DiffOptions, DiffReport};
 
 use super::args::{DiffArgs, Format, Input};
 use super::progress::Meter;
@@ -108,8 +108,8 @@ pub(crate) fn cmd_diff(args: DiffArgs) -> Result<u8> {
         Format::Text => print!("{}", render_text(&report, use_color(args.color))),
     }
     Ok(match report.verdict {
-        Verdict::Agreed => 0,
-        Verdict::Escalate => 1,
+        Agreement::Agreed => 0,
+        Agreement::Escalate => 1,
     })
 }
 

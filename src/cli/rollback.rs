@@ -198,11 +198,11 @@ fn push_branch(
 }
 
 pub(crate) async fn cmd_rollback_github(global: &GlobalArgs, args: RollbackArgs) -> Result<u8> {
-    use patchgate::github::app::{AppCredentials, GitHubApp, RepoRef};
+    use patchgate::github::app::{AppCredentials, GitHubApp, RepoName};
     use patchgate::github::mirror::Mirrors;
     use patchgate::server::{metrics::Metrics, rollback::AppRollbacks, DEFAULT_API_URL};
     let name = args.github.as_deref().unwrap_or_default();
-    let repo = RepoRef::parse(name)?;
+    let repo = RepoName::parse(name)?;
     let pr = args.pr.context("--github needs --pr N")?;
     let id = env_var("PATCHGATE_GITHUB_APP_ID")
         .filter(|v| !v.is_empty())

@@ -21,7 +21,7 @@ use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::rules_auditor::RuleGuardAuditor;
 use crate::audit::spend::SpendStore;
 use crate::audit::vote::{AbstainReason, AuditInput, Verdict, Vote};
-use crate::config::{AuditMode, AuditorKind, ConfigSource, Settings};
+use crate::config::{AuditMode, AuditorKind, ConfigOrigin, Settings};
 use crate::gate::audit::{run_audit, AuditReport};
 use crate::gate::input::Prepared;
 use crate::meta::decision::AuditorClass;
@@ -34,7 +34,7 @@ pub struct AuditorSet {
     pub required: usize,
     pub hints: Vec<(String, String)>,
     /// What Rule-Guard found (also shown to the model auditors).
-    pub rule_findings: Vec<rule_guard::Finding>,
+    pub rule_findings: Vec<rule_guard::Hit>,
     /// The explanation judge (`judge:`), sharing the auditors' daily budget.
     pub judge: Option<Judge>,
 }
@@ -58,7 +58,7 @@ pub struct AuditContext<'a> {
     pub spend: Arc<dyn SpendStore>,
     /// What Rule-Guard found in `files`, scanned beforehand on the blocking pool
     /// ([`scan_rules`]); `None`: scanned while building, on the caller's thread.
-    pub scanned: Option<Vec<rule_guard::Finding>>,
+    pub scanned: Option<Vec<rule_guard::Hit>>,
 }
 
 /// Rule-Guard's scan of a change (tree-sitter parses of every file) on tokio's blocking pool,
@@ -68,7 +68,7 @@ pub async fn scan_rules(
     rules: &Arc<RuleSet>,
     registry: &Arc<Registry>,
     files: &Arc<Vec<rule_guard::ChangedFile>>,
-) -> Result<Option<Vec<rule_guard::Finding>>> {
+) -> Result<Option<Vec<rule_guard::Hit>>> {
     if !settings
         .server
         .auditors
@@ -105,8 +105,8 @@ fn prices(settings: &Settings) -> Result<llm::price::PriceTable> {
 pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     let settings = ctx.settings;
     let where_ = match &settings.source {
-        ConfigSource::File(p) => p.display().to_string(),
-        ConfigSource::EmbeddedDefault => "the embedded default config".into(),
+        ConfigOrigin::File(p) => p.display().to_string(),
+        ConfigOrigin::EmbeddedDefault => "the embedded default config".into(),
     };
     let table = prices(settings)?;
     let mut auditors: Vec<Arc<dyn Auditor>> = Vec::new();

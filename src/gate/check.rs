@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use git2::{Oid, Repository};
 
 use crate::astdiff::change::{ChangeInput, FileVersions};
-use crate::astdiff::diff::{DiffReport, Verdict as DiffVerdict};
+use crate::astdiff::diff::{Agreement, DiffReport};
 use crate::astdiff::input::from_revs;
 use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
@@ -33,7 +33,7 @@ use crate::gate::auditors::{build_auditors, run_set, scan_rules, AuditContext};
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::gate::{escalation, explain};
-use crate::meta::canonical::{hash_explanation, Explanation, Finding as MetaFinding};
+use crate::meta::canonical::{hash_explanation, Explanation, RecordedFinding};
 use crate::meta::decision::{
     choose_path, decide_gate, AuditorClass, CastVote, EscalatedQuorum, ExplanationsState,
     GateDecision, GateFacts, HumanVote, Path as GatePath, Policy, RendersState,
@@ -246,10 +246,10 @@ fn dual_with_patch(
     })
 }
 
-fn meta_findings(v: &Vote) -> Vec<MetaFinding> {
+fn meta_findings(v: &Vote) -> Vec<RecordedFinding> {
     v.findings
         .iter()
-        .map(|f| MetaFinding {
+        .map(|f| RecordedFinding {
             rule: f.rule.clone(),
             file: f.file.clone().unwrap_or_default(),
             line: f.line.map(|l| l as u64),
@@ -633,7 +633,7 @@ where
     // A repository that requires a second rendering fails a change that has none.
     let missing_required_b = dual_report.is_none() && repo_cfg.render_b.required;
     let renders_state = match &dual_report {
-        Some(d) if d.verdict == DiffVerdict::Agreed => RendersState::Agreed,
+        Some(d) if d.verdict == Agreement::Agreed => RendersState::Agreed,
         Some(_) => RendersState::Differ,
         None if missing_required_b => RendersState::MissingRequired,
         None => RendersState::One,
@@ -716,7 +716,7 @@ where
             AstDiffSummary {
                 variance_percent: d.variance_percent.unwrap_or(100.0),
                 threshold_percent: d.threshold_percent,
-                agreed: d.verdict == DiffVerdict::Agreed,
+                agreed: d.verdict == Agreement::Agreed,
                 extra,
             }
         }

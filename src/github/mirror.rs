@@ -21,7 +21,7 @@ use git2::{
     Repository,
 };
 
-use super::app::RepoRef;
+use super::app::RepoName;
 
 /// The mirrors under one data directory. Share one `Mirrors` (in an `Arc`) within a process:
 /// the per-path locks live in it.
@@ -44,10 +44,10 @@ impl Mirrors {
         &self.root
     }
 
-    /// `<root>/<owner>/<name>.git`. Always under the root: a part that [`RepoRef::validate`]
+    /// `<root>/<owner>/<name>.git`. Always under the root: a part that [`RepoName::validate`]
     /// refuses has its offending characters replaced here (and `fetch`, `open` and `push`
     /// refuse it outright).
-    pub fn path(&self, repo: &RepoRef) -> PathBuf {
+    pub fn path(&self, repo: &RepoName) -> PathBuf {
         let safe = |part: &str| -> String {
             let s: String = part
                 .chars()
@@ -75,7 +75,7 @@ impl Mirrors {
     /// `x-access-token`. Tags are fetched only when a refspec names them; nothing is pruned.
     pub fn fetch(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         url: &str,
         token: Option<&str>,
         refspecs: &[String],
@@ -122,7 +122,7 @@ impl Mirrors {
     }
 
     /// The existing mirror of `repo`.
-    pub fn open(&self, repo: &RepoRef) -> anyhow::Result<Repository> {
+    pub fn open(&self, repo: &RepoName) -> anyhow::Result<Repository> {
         repo.validate()?;
         let path = self.path(repo);
         Repository::open_bare(&path)
@@ -133,7 +133,7 @@ impl Mirrors {
     /// Fast-forward only unless the refspec starts with `+`; a rejection names the ref.
     pub fn push(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         url: &str,
         token: Option<&str>,
         refspec: &str,
@@ -280,8 +280,8 @@ mod tests {
         (git, main)
     }
 
-    fn repo() -> RepoRef {
-        RepoRef::parse("octo/hello").unwrap()
+    fn repo() -> RepoName {
+        RepoName::parse("octo/hello").unwrap()
     }
 
     fn specs(s: &[&str]) -> Vec<String> {
@@ -363,7 +363,7 @@ mod tests {
             ("", "n"),
             ("o", "a b"),
         ] {
-            let bad = RepoRef {
+            let bad = RepoName {
                 owner: owner.into(),
                 name: name.into(),
             };

@@ -114,7 +114,7 @@ pub struct Explanation {
     #[serde(default, alias = "explanation")]
     pub text: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
+    pub findings: Vec<RecordedFinding>,
     /// Any further fields. Volatile ones are dropped by the canonical form.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
@@ -128,7 +128,7 @@ impl Explanation {
         }
     }
 
-    pub fn with_finding(mut self, finding: Finding) -> Self {
+    pub fn with_finding(mut self, finding: RecordedFinding) -> Self {
         self.findings.push(finding);
         self
     }
@@ -141,7 +141,7 @@ impl Explanation {
 
 /// One finding of an auditor (or a render's self-review).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Finding {
+pub struct RecordedFinding {
     /// The rule or category that fired, e.g. `no-unwrap` or `security`.
     #[serde(default, alias = "category", alias = "rule_id")]
     pub rule: String,
@@ -156,7 +156,7 @@ pub struct Finding {
     pub message: String,
 }
 
-impl Finding {
+impl RecordedFinding {
     pub fn new(
         rule: impl Into<String>,
         file: impl Into<String>,
@@ -164,7 +164,7 @@ impl Finding {
         severity: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Finding {
+        RecordedFinding {
             rule: rule.into(),
             file: file.into(),
             line,
@@ -233,13 +233,13 @@ fn collapse_whitespace(s: &str) -> String {
 /// A finding's fields in canonical form: every string NFC-normalised with all whitespace
 /// (line breaks included) collapsed to single spaces and trimmed; `severity` lowercased;
 /// leading `./` segments removed from `file`.
-pub fn normalize_finding(f: &Finding) -> Finding {
+pub fn normalize_finding(f: &RecordedFinding) -> RecordedFinding {
     let clean = |s: &str| collapse_whitespace(&s.nfc().collect::<String>());
     let mut file = clean(&f.file);
     while let Some(rest) = file.strip_prefix("./") {
         file = rest.to_string();
     }
-    Finding {
+    RecordedFinding {
         rule: clean(&f.rule),
         file,
         line: f.line,
@@ -250,7 +250,7 @@ pub fn normalize_finding(f: &Finding) -> Finding {
 
 /// The canonical order of normalised findings: by file, line (absent first), rule, severity,
 /// message; strings compared by UTF-16 code units.
-pub fn cmp_findings(a: &Finding, b: &Finding) -> Ordering {
+pub fn cmp_findings(a: &RecordedFinding, b: &RecordedFinding) -> Ordering {
     cmp_utf16(&a.file, &b.file)
         .then_with(|| a.line.cmp(&b.line))
         .then_with(|| cmp_utf16(&a.rule, &b.rule))
@@ -260,8 +260,8 @@ pub fn cmp_findings(a: &Finding, b: &Finding) -> Ordering {
 
 /// Normalised findings in canonical order (duplicates are kept: two equal findings are two
 /// findings).
-pub fn canonical_findings(findings: &[Finding]) -> Vec<Finding> {
-    let mut out: Vec<Finding> = findings.iter().map(normalize_finding).collect();
+pub fn canonical_findings(findings: &[RecordedFinding]) -> Vec<RecordedFinding> {
+    let mut out: Vec<RecordedFinding> = findings.iter().map(normalize_finding).collect();
     out.sort_by(cmp_findings);
     out
 }
@@ -566,10 +566,10 @@ mod tests {
     #[test]
     fn findings_are_normalised_and_sorted() {
         let findings = vec![
-            Finding::new("r2", "./src/b.rs", Some(3), "High", "two\n  lines"),
-            Finding::new("r1", "src/a.rs", Some(10), "low", "x"),
-            Finding::new("r1", "src/a.rs", None, "low", "x"),
-            Finding::new("r0", "src/a.rs", Some(2), "low", "x"),
+            RecordedFinding::new("r2", "./src/b.rs", Some(3), "High", "two\n  lines"),
+            RecordedFinding::new("r1", "src/a.rs", Some(10), "low", "x"),
+            RecordedFinding::new("r1", "src/a.rs", None, "low", "x"),
+            RecordedFinding::new("r0", "src/a.rs", Some(2), "low", "x"),
         ];
         let c = canonical_findings(&findings);
         let keys: Vec<_> = c
@@ -627,7 +627,7 @@ mod tests {
     #[test]
     fn explanation_form_layout() {
         let e = Explanation::new("Fixes  the bug.\r\n\r\n\r\nDetails:\ttrailing   ")
-            .with_finding(Finding::new(
+            .with_finding(RecordedFinding::new(
                 "no-unwrap",
                 "src/x.rs",
                 Some(4),
@@ -653,12 +653,12 @@ mod tests {
     #[test]
     fn explanation_hash_ignores_noise_but_not_content() {
         let a = Explanation::new("Adds retry to fetch().\n")
-            .with_finding(Finding::new("r", "a.rs", Some(1), "low", "m1"))
-            .with_finding(Finding::new("r", "b.rs", Some(1), "low", "m2"))
+            .with_finding(RecordedFinding::new("r", "a.rs", Some(1), "low", "m1"))
+            .with_finding(RecordedFinding::new("r", "b.rs", Some(1), "low", "m2"))
             .with_extra("created_at", json!("2026-01-01T00:00:00Z"));
         let b = Explanation::new("  Adds retry   to fetch().\r\n\r\n")
-            .with_finding(Finding::new("r", "./b.rs", Some(1), "LOW", "m2"))
-            .with_finding(Finding::new("r", "a.rs", Some(1), "low", "m1"))
+            .with_finding(RecordedFinding::new("r", "./b.rs", Some(1), "LOW", "m2"))
+            .with_finding(RecordedFinding::new("r", "a.rs", Some(1), "low", "m1"))
             .with_extra("created_at", json!("2027-01-01T00:00:00Z"))
             .with_extra("usage", json!({"input_tokens": 12}));
         assert_eq!(hash_explanation(&a).unwrap(), hash_explanation(&b).unwrap());

@@ -21,8 +21,8 @@ pub mod sshsig;
 
 pub use canonical::{
     canonical_explanation, canonical_json, canonical_record, canonical_value, hash_explanation,
-    hash_record, CanonicalError, Explanation, Finding, EXPLANATION_FORM_VERSION, JSON_FORM_VERSION,
-    RECORD_HASH_KEY,
+    hash_record, CanonicalError, Explanation, RecordedFinding, EXPLANATION_FORM_VERSION,
+    JSON_FORM_VERSION, RECORD_HASH_KEY,
 };
 pub use hash::{HashParseError, Sha256Hash};
 pub use similarity::{

@@ -395,7 +395,7 @@ pub fn compare_explanations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::canonical::Finding;
+    use crate::meta::canonical::RecordedFinding;
     use proptest::prelude::*;
 
     /// Rewordings of one explanation: the same claims and names, said differently.
@@ -663,7 +663,7 @@ mod tests {
     #[test]
     fn findings_take_part() {
         let text = "Approves the change; one style issue.";
-        let a = Explanation::new(text).with_finding(Finding::new(
+        let a = Explanation::new(text).with_finding(RecordedFinding::new(
             "no-unwrap",
             "src/x.rs",
             Some(4),

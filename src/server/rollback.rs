@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::github::app::{GitHubApp, Installation, RepoRef};
+use crate::github::app::{GitHubApp, Installation, RepoName};
 use crate::github::mirror::Mirrors;
 use crate::policy::{ci::ci_events, PolicyEvent, PolicySet};
 use crate::rollback::auto::{GitAccess, GitHubForge, Orchestrator, PushError, RollbackSettings};
@@ -33,7 +33,7 @@ use crate::webhook::Event;
 /// A repository's mirror with the installation's token.
 struct AppGit {
     mirrors: Arc<Mirrors>,
-    repo: RepoRef,
+    repo: RepoName,
     url: String,
     token: String,
 }
@@ -136,7 +136,7 @@ impl AppRollbacks {
 
     /// The repository's clone URL: as its webhooks gave it (kept in the store, see
     /// `AppHandler`), else github.com's or GitHub Enterprise Server's convention.
-    async fn clone_url(&self, repo: &RepoRef) -> String {
+    async fn clone_url(&self, repo: &RepoName) -> String {
         if let Ok(Some(u)) = self.store.clone_url(&repo.to_string()).await {
             return u;
         }
@@ -152,7 +152,7 @@ impl AppRollbacks {
     async fn orchestrator(
         &self,
         inst: &Installation,
-        repo: &RepoRef,
+        repo: &RepoName,
         clone_url: &str,
     ) -> Result<Orchestrator> {
         let token = inst.token().await?;
@@ -190,7 +190,7 @@ impl AppRollbacks {
         let mut done = 0;
         for name in repos {
             let result: Result<usize> = async {
-                let repo = RepoRef::parse(&name)?;
+                let repo = RepoName::parse(&name)?;
                 let inst = self
                     .app
                     .installation(self.app.repo_installation(&repo).await?)
@@ -214,7 +214,7 @@ impl AppRollbacks {
     /// `patchgate rollback --github owner/name --pr N`: a person's rollback through the App.
     pub async fn manual_cli(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         pr: u64,
         reason: &str,
         actor: &str,
@@ -245,7 +245,7 @@ impl AppRollbacks {
     }
 
     async fn judge_event(&self, event: PolicyEvent, row: i64) -> Result<Applied> {
-        let repo = RepoRef::parse(&event.repo)?;
+        let repo = RepoName::parse(&event.repo)?;
         let inst_id = self
             .app
             .repo_installation(&repo)

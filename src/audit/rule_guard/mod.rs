@@ -37,7 +37,7 @@ pub use selftest::{Expectation, SelfTestFailure, SelfTestReport};
 pub use spec::{
     ChangeExample, CodeExample, Example, Examples, FileStatus, Rule, Severity, StatusFilter,
 };
-pub use vote::{vote_for, SeverityPolicy, Verdict};
+pub use vote::{vote_for, Ruling, SeverityPolicy};
 
 use spec::{MatcherKind, PathMatcher};
 
@@ -117,7 +117,7 @@ impl ChangedFile {
 /// One rule hit. It never contains the matched text of a secret rule (at most a 4-character
 /// prefix in `message`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
+pub struct Hit {
     pub rule_id: String,
     pub severity: Severity,
     pub path: String,
@@ -253,7 +253,7 @@ impl RuleSet {
     }
 
     /// Every finding of every rule on the changed files.
-    pub fn scan(&self, registry: &Registry, files: &[ChangedFile]) -> Vec<Finding> {
+    pub fn scan(&self, registry: &Registry, files: &[ChangedFile]) -> Vec<Hit> {
         self.scan_rules(registry, files, |_| true)
     }
 
@@ -267,7 +267,7 @@ impl RuleSet {
         registry: &Registry,
         files: &[ChangedFile],
         select: impl Fn(&Rule) -> bool,
-    ) -> Vec<Finding> {
+    ) -> Vec<Hit> {
         let rules: Vec<&Rule> = self.rules.iter().filter(|r| select(r)).collect();
         let mut scanner = Scanner {
             registry,
@@ -336,7 +336,7 @@ struct Scanner<'a> {
     /// (rule id, language) → compiled matcher or the reason it failed.
     compiled: HashMap<(String, String), Result<Compiled, String>>,
     failed: HashSet<(String, String)>,
-    findings: Vec<Finding>,
+    findings: Vec<Hit>,
 }
 
 pub(crate) fn compile_for(rule: &Rule, lang: &registry::Language) -> Result<(), String> {
@@ -396,7 +396,7 @@ fn format_message(rule: &Rule, matched: Option<&str>) -> String {
 
 impl Scanner<'_> {
     fn push(&mut self, rule: &Rule, path: &str, lines: Option<(usize, usize)>, message: String) {
-        self.findings.push(Finding {
+        self.findings.push(Hit {
             rule_id: rule.id.clone(),
             severity: rule.severity,
             path: path.to_string(),
@@ -463,7 +463,7 @@ impl Scanner<'_> {
         // Fail closed: a rule that cannot run is an error finding, reported once per language.
         if self.failed.insert((rule.id.clone(), lang.to_string())) {
             let message = format!("rule could not run on {lang} files: {why}");
-            self.findings.push(Finding {
+            self.findings.push(Hit {
                 rule_id: rule.id.clone(),
                 severity: Severity::Error,
                 path: path.to_string(),

@@ -290,7 +290,7 @@ fn check_secret_hygiene(
     set: &RuleSet,
     rule: &Rule,
     code: &str,
-    findings: &[super::Finding],
+    findings: &[super::Hit],
 ) -> Result<(), String> {
     let Some(re) = rule.mask_regex() else {
         return Err("a secret rule needs a masking expression".into());

@@ -25,7 +25,7 @@ fn modified(path: &str, old: &str, new: &str) -> ChangedFile {
     }
 }
 
-fn ids(findings: &[Finding]) -> Vec<&str> {
+fn ids(findings: &[Hit]) -> Vec<&str> {
     findings.iter().map(|f| f.rule_id.as_str()).collect()
 }
 
@@ -327,7 +327,7 @@ fn a_rule_that_cannot_run_fails_closed() {
     assert_eq!(f.len(), 1, "one failure per rule and language: {f:?}");
     assert_eq!(f[0].severity, Severity::Error);
     assert!(f[0].message.contains("could not run"));
-    assert_eq!(vote_for(&f, &SeverityPolicy::default()).0, Verdict::Reject);
+    assert_eq!(vote_for(&f, &SeverityPolicy::default()).0, Ruling::Reject);
 }
 
 #[test]
@@ -427,7 +427,7 @@ fn secret_findings_show_only_a_prefix() {
     let json = serde_json::to_string(&f).unwrap();
     assert!(!json.contains(key));
     let (verdict, reason) = vote_for(&f, &SeverityPolicy::default());
-    assert_eq!(verdict, Verdict::Reject);
+    assert_eq!(verdict, Ruling::Reject);
     assert!(!reason.contains(key));
 }
 
@@ -485,7 +485,7 @@ fn mask_secrets_redacts_every_secret_rule() {
 
 #[test]
 fn vote_follows_the_severity_table() {
-    let finding = |severity: Severity, secret: bool| Finding {
+    let finding = |severity: Severity, secret: bool| Hit {
         rule_id: format!("r-{severity}"),
         severity,
         path: "a.rs".into(),
@@ -496,18 +496,18 @@ fn vote_follows_the_severity_table() {
     };
     let default = SeverityPolicy::default();
     let strict = SeverityPolicy {
-        error: Verdict::Reject,
-        warning: Verdict::Reject,
-        info: Verdict::Approve,
+        error: Ruling::Reject,
+        warning: Ruling::Reject,
+        info: Ruling::Approve,
     };
     let lax = SeverityPolicy {
-        error: Verdict::Approve,
-        warning: Verdict::Approve,
-        info: Verdict::Approve,
+        error: Ruling::Approve,
+        warning: Ruling::Approve,
+        info: Ruling::Approve,
     };
+    use Ruling::*;
     use Severity::*;
-    use Verdict::*;
-    type Row<'a> = (&'a [(Severity, bool)], &'a SeverityPolicy, Verdict);
+    type Row<'a> = (&'a [(Severity, bool)], &'a SeverityPolicy, Ruling);
     let table: &[Row] = &[
         (&[], &default, Approve),
         (&[(Info, false)], &default, Approve),
@@ -522,7 +522,7 @@ fn vote_follows_the_severity_table() {
         (&[(Info, true)], &default, Reject),
     ];
     for (i, (findings, policy, want)) in table.iter().enumerate() {
-        let fs: Vec<Finding> = findings.iter().map(|(s, sec)| finding(*s, *sec)).collect();
+        let fs: Vec<Hit> = findings.iter().map(|(s, sec)| finding(*s, *sec)).collect();
         let (got, reason) = vote_for(&fs, policy);
         assert_eq!(got, *want, "row {i}: {reason}");
         assert!(!reason.is_empty());
@@ -532,9 +532,9 @@ fn vote_follows_the_severity_table() {
 #[test]
 fn severity_policy_reads_from_yaml() {
     let p: SeverityPolicy = serde_yaml::from_str("warning: reject").unwrap();
-    assert_eq!(p.warning, Verdict::Reject);
-    assert_eq!(p.error, Verdict::Reject);
-    assert_eq!(p.info, Verdict::Approve);
+    assert_eq!(p.warning, Ruling::Reject);
+    assert_eq!(p.error, Ruling::Reject);
+    assert_eq!(p.info, Ruling::Approve);
     assert!(serde_yaml::from_str::<SeverityPolicy>("fatal: reject").is_err());
 }
 
@@ -628,5 +628,5 @@ fn generic_secret_rule_defers_to_specific_ones() {
 fn a_rule_set_can_be_shared_between_workers() {
     fn shared<T: Send + Sync + 'static>() {}
     shared::<RuleSet>();
-    shared::<Finding>();
+    shared::<Hit>();
 }

@@ -9,22 +9,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Severity};
+use super::{Hit, Severity};
 
 /// Rule-Guard's vote. (The quorum adds `abstain` for auditors that could not decide; a
 /// deterministic rule engine always decides.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub enum Ruling {
     Approve,
     Reject,
 }
 
-impl std::fmt::Display for Verdict {
+impl std::fmt::Display for Ruling {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Verdict::Approve => "approve",
-            Verdict::Reject => "reject",
+            Ruling::Approve => "approve",
+            Ruling::Reject => "reject",
         })
     }
 }
@@ -33,24 +33,24 @@ impl std::fmt::Display for Verdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SeverityPolicy {
-    pub error: Verdict,
-    pub warning: Verdict,
-    pub info: Verdict,
+    pub error: Ruling,
+    pub warning: Ruling,
+    pub info: Ruling,
 }
 
 impl Default for SeverityPolicy {
     fn default() -> Self {
         SeverityPolicy {
-            error: Verdict::Reject,
-            warning: Verdict::Approve,
-            info: Verdict::Approve,
+            error: Ruling::Reject,
+            warning: Ruling::Approve,
+            info: Ruling::Approve,
         }
     }
 }
 
 impl SeverityPolicy {
     /// The vote a single finding of `severity` calls for.
-    pub fn verdict_for(&self, severity: Severity) -> Verdict {
+    pub fn verdict_for(&self, severity: Severity) -> Ruling {
         match severity {
             Severity::Error => self.error,
             Severity::Warning => self.warning,
@@ -61,9 +61,9 @@ impl SeverityPolicy {
 
 /// Rule-Guard's vote on a change's findings, with a one-line reason naming the rejecting rules
 /// and places (never the matched text).
-pub fn vote_for(findings: &[Finding], policy: &SeverityPolicy) -> (Verdict, String) {
+pub fn vote_for(findings: &[Hit], policy: &SeverityPolicy) -> (Ruling, String) {
     if findings.is_empty() {
-        return (Verdict::Approve, "no rule matched the change".to_string());
+        return (Ruling::Approve, "no rule matched the change".to_string());
     }
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
     let summary = format!(
@@ -74,13 +74,13 @@ pub fn vote_for(findings: &[Finding], policy: &SeverityPolicy) -> (Verdict, Stri
         count(Severity::Warning),
         count(Severity::Info),
     );
-    let rejecting: Vec<&Finding> = findings
+    let rejecting: Vec<&Hit> = findings
         .iter()
-        .filter(|f| f.secret || policy.verdict_for(f.severity) == Verdict::Reject)
+        .filter(|f| f.secret || policy.verdict_for(f.severity) == Ruling::Reject)
         .collect();
     if rejecting.is_empty() {
         return (
-            Verdict::Approve,
+            Ruling::Approve,
             format!("{summary}; none rejects under the severity policy"),
         );
     }
@@ -103,7 +103,7 @@ pub fn vote_for(findings: &[Finding], policy: &SeverityPolicy) -> (Verdict, Stri
         "rejecting under the severity policy".to_string()
     };
     (
-        Verdict::Reject,
+        Ruling::Reject,
         format!("{summary}; {why}: {}", places.join(", ")),
     )
 }

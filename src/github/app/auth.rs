@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::error::Failure;
 use super::http::{repo_route, send, Caller, Verb};
-use super::RepoRef;
+use super::RepoName;
 
 /// A token is renewed this long before GitHub says it expires.
 const TOKEN_REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
@@ -163,7 +163,7 @@ impl GitHubApp {
 
     /// The installation that covers `repo` (`GET /repos/{owner}/{repo}/installation`); a 404
     /// means the App is not installed there.
-    pub async fn repo_installation(&self, repo: &RepoRef) -> anyhow::Result<u64> {
+    pub async fn repo_installation(&self, repo: &RepoName) -> anyhow::Result<u64> {
         #[derive(Deserialize)]
         struct Inst {
             id: u64,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::auth::Installation;
 use super::http::{encode, repo_route, Caller, Id, Verb};
 use super::text::{truncate_chars, truncate_text, TEXT_LIMIT};
-use super::RepoRef;
+use super::RepoName;
 
 /// GitHub accepts at most 50 annotations per check-run request.
 const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -19,7 +19,7 @@ impl Installation {
     /// out (`app_id`), so they can neither be taken for ours nor be updated by us.
     pub async fn check_runs_for_ref(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         sha: &str,
         name: &str,
     ) -> anyhow::Result<Vec<CheckRunInfo>> {
@@ -39,7 +39,11 @@ impl Installation {
     }
 
     /// Create a check run, `in_progress`; returns its id.
-    pub async fn create_check_run(&self, repo: &RepoRef, run: &NewCheckRun) -> anyhow::Result<u64> {
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        run: &NewCheckRun,
+    ) -> anyhow::Result<u64> {
         let mut body = json!({
             "name": run.name,
             "head_sha": run.head_sha,
@@ -66,7 +70,7 @@ impl Installation {
     /// its annotations missing: if any request fails, the run is still in progress.
     pub async fn complete_check_run(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         id: u64,
         result: &CheckRunResult,
     ) -> anyhow::Result<()> {
@@ -84,7 +88,7 @@ impl Installation {
     /// status, conclusion and output are left as they are.
     pub async fn set_check_run_actions(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         id: u64,
         actions: &[CheckAction],
     ) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use super::auth::{GitHubApp, Installation};
 use super::error::Failure;
-use super::RepoRef;
+use super::RepoName;
 
 /// A listing stops after this many pages (10,000 items), whatever the `Link` header says.
 pub(super) const MAX_PAGES: usize = 100;
@@ -224,7 +224,7 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
-pub(super) fn repo_route(repo: &RepoRef, rest: &str) -> String {
+pub(super) fn repo_route(repo: &RepoName, rest: &str) -> String {
     format!(
         "/repos/{}/{}{rest}",
         encode(&repo.owner),

@@ -19,7 +19,7 @@
 //! [`pulls`] (pull requests, comments, reactions, labels), [`repos`] (an installation's
 //! repositories, permissions and files), [`hooks`] (the App's webhook deliveries), with
 //! [`error`] ([`GitHubError`]) and [`text`] (GitHub's text limits) beside them. A repository's
-//! name is [`RepoRef`], `crate::webhook::RepoName`.
+//! name is [`RepoName`], `crate::webhook::RepoName`.
 
 mod auth;
 mod checks;
@@ -31,7 +31,7 @@ mod repos;
 mod text;
 
 /// A repository's `owner/name`: the one type, parsed where a webhook is read.
-pub use crate::webhook::RepoName as RepoRef;
+pub use crate::webhook::RepoName;
 pub use auth::{AppCredentials, GitHubApp, Installation};
 pub use checks::{
     Annotation, AnnotationLevel, CheckAction, CheckRunInfo, CheckRunOutputInfo, CheckRunResult,

@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 use super::auth::Installation;
 use super::http::{repo_route, Caller, Id, Login};
 use super::text::{truncate_text, TEXT_LIMIT};
-use super::RepoRef;
+use super::RepoName;
 
 impl Installation {
-    pub async fn pull(&self, repo: &RepoRef, number: u64) -> anyhow::Result<PullInfo> {
+    pub async fn pull(&self, repo: &RepoName, number: u64) -> anyhow::Result<PullInfo> {
         let action = format!("get pull request #{number} of {repo}");
         let wire: PullWire = Caller::Inst(self)
             .get(action, &repo_route(repo, &format!("/pulls/{number}")))
@@ -20,7 +20,7 @@ impl Installation {
     }
 
     /// An issue's title and body (what a pull request that closes it was asked to do).
-    pub async fn issue(&self, repo: &RepoRef, number: u64) -> anyhow::Result<(String, String)> {
+    pub async fn issue(&self, repo: &RepoName, number: u64) -> anyhow::Result<(String, String)> {
         #[derive(Deserialize)]
         struct IssueWire {
             title: String,
@@ -35,7 +35,7 @@ impl Installation {
     }
 
     /// Every open pull request, all pages.
-    pub async fn open_pulls(&self, repo: &RepoRef) -> anyhow::Result<Vec<PullInfo>> {
+    pub async fn open_pulls(&self, repo: &RepoName) -> anyhow::Result<Vec<PullInfo>> {
         let action = format!("list open pull requests of {repo}");
         let route = repo_route(repo, "/pulls?state=open");
         let wires: Vec<PullWire> = Caller::Inst(self).get_all(action, &route, None).await?;
@@ -43,7 +43,7 @@ impl Installation {
     }
 
     /// Comment on an issue or pull request; returns the comment's id.
-    pub async fn comment(&self, repo: &RepoRef, issue: u64, body: &str) -> anyhow::Result<u64> {
+    pub async fn comment(&self, repo: &RepoName, issue: u64, body: &str) -> anyhow::Result<u64> {
         let action = format!("comment on #{issue} of {repo}");
         let route = repo_route(repo, &format!("/issues/{issue}/comments"));
         let body = json!({ "body": truncate_text(body, TEXT_LIMIT) });
@@ -55,7 +55,7 @@ impl Installation {
     /// or `eyes`.
     pub async fn react(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         comment_id: u64,
         content: &str,
     ) -> anyhow::Result<()> {
@@ -79,7 +79,7 @@ impl Installation {
     /// Open a pull request; returns its number.
     pub async fn create_pull(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         title: &str,
         head: &str,
         base: &str,
@@ -105,7 +105,7 @@ impl Installation {
     /// Add labels to an issue or pull request (nothing to do for none).
     pub async fn add_labels(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         issue: u64,
         labels: &[String],
     ) -> anyhow::Result<()> {

@@ -9,11 +9,11 @@ use serde_json::Value;
 use super::auth::Installation;
 use super::error::{Failure, GitHubError};
 use super::http::{encode, repo_route, Caller, Login};
-use super::RepoRef;
+use super::RepoName;
 
 impl Installation {
     /// The repositories this installation may access (`GET /installation/repositories`).
-    pub async fn repositories(&self) -> anyhow::Result<Vec<RepoRef>> {
+    pub async fn repositories(&self) -> anyhow::Result<Vec<RepoName>> {
         #[derive(Deserialize)]
         struct Repo {
             name: String,
@@ -25,7 +25,7 @@ impl Installation {
             .await?;
         Ok(repos
             .into_iter()
-            .map(|r| RepoRef {
+            .map(|r| RepoName {
                 owner: r.owner.login,
                 name: r.name,
             })
@@ -33,7 +33,7 @@ impl Installation {
     }
 
     /// A user's permission on `repo`; a user GitHub does not know there is [`Permission::None`].
-    pub async fn permission(&self, repo: &RepoRef, username: &str) -> anyhow::Result<Permission> {
+    pub async fn permission(&self, repo: &RepoName, username: &str) -> anyhow::Result<Permission> {
         #[derive(Deserialize)]
         struct Wire {
             permission: String,
@@ -60,7 +60,7 @@ impl Installation {
     /// exist.
     pub async fn file(
         &self,
-        repo: &RepoRef,
+        repo: &RepoName,
         path: &str,
         git_ref: Option<&str>,
     ) -> anyhow::Result<Option<String>> {

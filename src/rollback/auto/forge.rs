@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::github::app::{Installation, RepoRef};
+use crate::github::app::{Installation, RepoName};
 use crate::util::BoxFuture;
 
 /// A pull request, as the orchestrator needs it.
@@ -319,7 +319,7 @@ impl Forge for GitHubForge {
         body: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<u64>> {
         Box::pin(async move {
-            let r = RepoRef::parse(repo)?;
+            let r = RepoName::parse(repo)?;
             self.installation.comment(&r, issue, body).await
         })
     }
@@ -330,7 +330,7 @@ impl Forge for GitHubForge {
         pr: &'a RevertPr,
     ) -> BoxFuture<'a, anyhow::Result<u64>> {
         Box::pin(async move {
-            let r = RepoRef::parse(repo)?;
+            let r = RepoName::parse(repo)?;
             let n = self
                 .installation
                 .create_pull(&r, &pr.title, &pr.head, &pr.base, &pr.body)
@@ -349,7 +349,7 @@ impl Forge for GitHubForge {
         labels: &'a [String],
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let r = RepoRef::parse(repo)?;
+            let r = RepoName::parse(repo)?;
             self.installation.add_labels(&r, issue, labels).await
         })
     }
@@ -381,7 +381,7 @@ impl Forge for GitHubForge {
         number: u64,
     ) -> BoxFuture<'a, anyhow::Result<Option<PrInfo>>> {
         Box::pin(async move {
-            let r = RepoRef::parse(repo)?;
+            let r = RepoName::parse(repo)?;
             let p = self.installation.pull(&r, number).await?;
             Ok(Some(PrInfo {
                 number: p.number,

@@ -21,7 +21,7 @@ use super::{AppHandler, Target};
 use crate::astdiff::DiffOptions;
 use crate::gate::check::{run_check_with, CheckOutcome, CheckRequest, RenderBSource};
 use crate::gate::repo_config::{self, ConfigSource};
-use crate::github::app::{Installation, PullInfo, RepoRef};
+use crate::github::app::{Installation, PullInfo, RepoName};
 use crate::meta::decision::{HumanVote, Path as GatePath};
 use crate::meta::human::standing_vote;
 
@@ -416,7 +416,7 @@ struct ApiConfigSource<'a> {
 
 impl ConfigSource for ApiConfigSource<'_> {
     fn fetch(&self, repo: &str, path: &str) -> impl Future<Output = Result<Option<String>>> + Send {
-        let repo = RepoRef::parse(repo);
+        let repo = RepoName::parse(repo);
         let path = path.to_string();
         async move {
             let repo = repo?;

@@ -10,7 +10,7 @@ use crate::gate::actions::{all_findings, step_summary};
 use crate::gate::check::CheckOutcome;
 use crate::github::app::{
     Annotation, AnnotationLevel, CheckAction, CheckRunInfo, CheckRunResult, Conclusion,
-    NewCheckRun, PullInfo, RepoRef,
+    NewCheckRun, PullInfo, RepoName,
 };
 use crate::github::commands;
 use crate::meta::decision::HumanVerdict;
@@ -231,7 +231,7 @@ pub(super) fn render_of_names_itself() -> String {
     "it names this pull request itself".into()
 }
 
-pub(super) fn render_of_not_a_pr(of: u64, repo: &RepoRef) -> String {
+pub(super) fn render_of_not_a_pr(of: u64, repo: &RepoName) -> String {
     format!("#{of} is not a pull request of {repo}")
 }
 
@@ -248,7 +248,7 @@ pub(super) fn render_of_other_base(a: &PullInfo, b: &PullInfo) -> String {
 }
 
 /// PR `b` names PR `a` but its author is a stranger to `a` without write permission.
-pub(super) fn render_of_stranger(b: &PullInfo, a: &PullInfo, repo: &RepoRef) -> String {
+pub(super) fn render_of_stranger(b: &PullInfo, a: &PullInfo, repo: &RepoName) -> String {
     format!(
         "#{}'s author @{} is not #{}'s author and has no write permission on {}",
         b.number, b.user_login, a.number, repo
@@ -274,7 +274,7 @@ pub(super) fn render_of_unexamined(unexamined: usize, number: u64, max_refused: 
     )
 }
 
-pub(super) fn render_b_pr_missing(b: u64, repo: &RepoRef) -> String {
+pub(super) fn render_b_pr_missing(b: u64, repo: &RepoName) -> String {
     format!(
         "render B is pull request #{b}, but {repo} has no `refs/pull/{b}/head` (is #{b} a pull request of this repository?)"
     )
@@ -282,7 +282,7 @@ pub(super) fn render_b_pr_missing(b: u64, repo: &RepoRef) -> String {
 
 pub(super) fn render_b_commit_missing(
     r: &str,
-    repo: &RepoRef,
+    repo: &RepoName,
     fetch_error: Option<String>,
 ) -> String {
     format!(
@@ -295,7 +295,7 @@ pub(super) fn render_b_commit_missing(
     )
 }
 
-pub(super) fn render_b_ref_missing(r: &str, repo: &RepoRef) -> String {
+pub(super) fn render_b_ref_missing(r: &str, repo: &RepoName) -> String {
     format!(
         "render B is {}, which is neither a branch nor a tag of {} (nor a commit of its mirror)",
         commands::code(r),
@@ -311,7 +311,7 @@ pub(super) fn reply_invalid(command: &str, message: &str) -> String {
 }
 
 /// A command `word` denied to `user`.
-pub(super) fn reply_denied(user: &str, word: &str, repo: &RepoRef) -> String {
+pub(super) fn reply_denied(user: &str, word: &str, repo: &RepoName) -> String {
     format!("@{user} `/patchgate {word}` needs write permission on {repo}; nothing was done.")
 }
 
@@ -322,7 +322,7 @@ pub(super) fn reply_vote_denied(
     verdict: HumanVerdict,
     has: Option<Permission>,
     need: Permission,
-    repo: &RepoRef,
+    repo: &RepoName,
 ) -> String {
     let has = has.map_or("no access", Permission::as_str);
     format!(
@@ -379,7 +379,7 @@ pub(super) fn reply_vote_button_denied(
     verdict: HumanVerdict,
     has: Option<Permission>,
     need: Permission,
-    repo: &RepoRef,
+    repo: &RepoName,
 ) -> String {
     let has = has.map_or("no access", Permission::as_str);
     format!(
@@ -418,7 +418,7 @@ fn button_label(verdict: HumanVerdict) -> &'static str {
 }
 
 /// The Rollback button pressed by `user`, who may not write.
-pub(super) fn reply_button_denied(user: &str, repo: &RepoRef) -> String {
+pub(super) fn reply_button_denied(user: &str, repo: &RepoName) -> String {
     format!("@{user} the Rollback button needs write permission on {repo}; nothing was done.")
 }
 

@@ -43,7 +43,7 @@ use tracing::{info, warn};
 use crate::astdiff::registry::Registry;
 use crate::audit::rule_guard::RuleSet;
 use crate::config::Settings;
-use crate::github::app::{GitHubApp, Installation, RepoRef};
+use crate::github::app::{GitHubApp, Installation, RepoName};
 use crate::github::mirror::Mirrors;
 use crate::server::metrics::Metrics;
 use crate::server::worker::JobHandler;
@@ -95,7 +95,7 @@ pub trait Rollbacks: Send + Sync + 'static {
 /// A person's request to roll back a pull request's merge.
 pub struct ManualRollback<'a> {
     pub inst: &'a Installation,
-    pub repo: &'a RepoRef,
+    pub repo: &'a RepoName,
     pub clone_url: &'a str,
     pub pr: u64,
     pub reason: &'a str,
@@ -125,7 +125,7 @@ pub struct AppHandler {
 /// The repository and installation a payload is about, and the job acting on it.
 struct Target {
     inst: Installation,
-    repo: RepoRef,
+    repo: RepoName,
     clone_url: String,
     /// The delivery id of the job being run (named by the check runs it starts).
     job: String,

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use super::messages;
 use super::{AppHandler, Target};
-use crate::github::app::{GitHubError, PullInfo, RepoRef};
+use crate::github::app::{GitHubError, PullInfo, RepoName};
 use crate::github::commands;
 
 /// How a PR's own `Render-Of: #N` line is taken.
@@ -77,7 +77,7 @@ impl RenderBChoice {
     }
 
     /// Why render B is not there when none of the candidates named a commit.
-    pub(super) fn missing_why(&self, repo: &RepoRef, fetch_error: Option<String>) -> String {
+    pub(super) fn missing_why(&self, repo: &RepoName, fetch_error: Option<String>) -> String {
         match (self.pr, &self.reference) {
             (Some(b), _) => messages::render_b_pr_missing(b, repo),
             (None, Some(r)) if is_full_commit_id(r) => {
