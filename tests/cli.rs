@@ -235,8 +235,8 @@ fn help_lists_only_working_commands() {
     for cmd in &listed {
         assert!(
             [
-                "diff", "check", "render", "audit", "meta", "ledger", "report", "rules",
-                "config", "rollback", "serve", "jobs", "event", "help"
+                "diff", "check", "render", "audit", "meta", "ledger", "report", "rules", "config",
+                "rollback", "serve", "jobs", "event", "help"
             ]
             .contains(cmd),
             "{cmd} is listed but not a known command: {help}"

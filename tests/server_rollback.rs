@@ -583,7 +583,21 @@ async fn a_required_check_failing_on_main_reverts_the_merge() {
             .find(|c| c.contains("rolled back this pull request"))
     });
     assert!(said.contains("trigger: policy"), "{said}");
-    let metrics = s.get("/metrics").await.1;
+    // The orchestrator counts the rollback when it records it `reported`, just after the
+    // comment: poll for the counter rather than read it once right after the comment appears.
+    let mut metrics = s.get("/metrics").await.1;
+    for _ in 0..100 {
+        if metric_line(
+            &metrics,
+            "patchgate_rollback_triggered_total{trigger=\"policy\"}",
+        )
+        .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        metrics = s.get("/metrics").await.1;
+    }
     assert_eq!(
         metric_line(
             &metrics,
