@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
+use crate::gitcmd;
+
 /// One file of a render B against its base.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileChange {
@@ -57,6 +59,9 @@ struct BaseEntry {
 const MODE_EXEC: i32 = 0o100755;
 const MODE_LINK: i32 = 0o120000;
 const MODE_COMMIT: i32 = 0o160000;
+
+/// The empty tree's id (SHA-1).
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 /// The base commit's files, written out for a builder.
 pub struct Scratch {
@@ -108,42 +113,26 @@ impl Scratch {
             .find_commit(base)
             .and_then(|c| c.tree())
             .map_err(|e| format!("reading the base {base}: {e}"))?;
-        let mut entries = Vec::new();
+        // What the base holds (read from its trees only: no blob is read here).
+        let mut base_map = BTreeMap::new();
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
             if let (Ok(name), Some(ObjectType::Blob | ObjectType::Commit)) = (e.name(), e.kind()) {
-                entries.push((format!("{dir}{name}"), e.id(), e.filemode()));
+                let entry = BaseEntry {
+                    oid: e.id(),
+                    mode: e.filemode(),
+                };
+                base_map.insert(format!("{dir}{name}"), entry);
             }
             TreeWalkResult::Ok
         })
         .map_err(|e| format!("walking the base tree: {e}"))?;
-        let mut base_map = BTreeMap::new();
-        for (path, oid, mode) in entries {
-            let dest = work.join(&path);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("writing {path}: {e}"))?;
-            }
-            if mode == MODE_COMMIT {
+        materialise(repo, tree.id(), &tmp, &work)?;
+        for (path, e) in &base_map {
+            if e.mode == MODE_COMMIT {
                 // A submodule: an empty directory, as git leaves it before `submodule update`.
-                std::fs::create_dir_all(&dest).map_err(|e| format!("writing {path}: {e}"))?;
-            } else {
-                let blob = repo
-                    .find_blob(oid)
-                    .map_err(|e| format!("reading {path} of the base: {e}"))?;
-                if mode == MODE_LINK {
-                    let target = String::from_utf8_lossy(blob.content()).into_owned();
-                    std::os::unix::fs::symlink(target, &dest)
-                        .map_err(|e| format!("writing {path}: {e}"))?;
-                } else {
-                    std::fs::write(&dest, blob.content())
-                        .map_err(|e| format!("writing {path}: {e}"))?;
-                    if mode == MODE_EXEC {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                            .map_err(|e| format!("writing {path}: {e}"))?;
-                    }
-                }
+                std::fs::create_dir_all(work.join(path))
+                    .map_err(|e| format!("writing {path}: {e}"))?;
             }
-            base_map.insert(path, BaseEntry { oid, mode });
         }
         Ok(Scratch {
             root,
@@ -262,6 +251,71 @@ impl Scratch {
         }
         Ok(changes)
     }
+}
+
+/// Write `tree`'s files into the empty directory `work` with git's own checkout: `read-tree`
+/// into a temporary index (beside, in `tmp`, never in the mirror or in `work`), then
+/// `checkout-index -a`. Byte for byte the blobs: attributes are read from the empty tree
+/// (`--attr-source`) and `core.attributesFile` is off, so no end-of-line conversion, `ident`,
+/// filter (LFS or other) or encoding runs — a file differs from its blob only if the builder
+/// changed it. Symlinks are written as symlinks, as git writes them; git refuses a path through
+/// a symlink or with a `.git` component. Nothing is written in the mirror but, for a git that
+/// does not know it without reading it, the empty tree.
+fn materialise(repo: &Repository, tree: Oid, tmp: &Path, work: &Path) -> Result<(), String> {
+    gitcmd::check_version().map_err(|e| match e {
+        gitcmd::GitUnusable::Missing(why) => {
+            format!("cannot run git ({why}): a builder's worktree is written by git 2.40 or newer, which must be on PATH")
+        }
+        gitcmd::GitUnusable::TooOld(found) => {
+            format!("{found:?} is too old: a builder's worktree is written by git 2.40 or newer")
+        }
+    })?;
+    let empty = Oid::from_str(EMPTY_TREE).map_err(|e| e.to_string())?;
+    if !repo.odb().map(|o| o.exists(empty)).unwrap_or(false) {
+        repo.treebuilder(None)
+            .and_then(|t| t.write())
+            .map_err(|e| format!("writing the empty tree: {e}"))?;
+    }
+    let index_dir = tempfile::Builder::new()
+        .prefix("patchgate-render-b-index-")
+        .tempdir_in(tmp)
+        .map_err(|e| format!("cannot make a temporary index in {}: {e}", tmp.display()))?;
+    // Absolute paths: git moves to the work tree before it reads its index.
+    let index = std::path::absolute(index_dir.path().join("index"))
+        .map_err(|e| format!("temporary index: {e}"))?;
+    let work = std::path::absolute(work).map_err(|e| format!("scratch directory: {e}"))?;
+    let git = |args: &[&str], work_tree: Option<&Path>| {
+        let mut cmd = gitcmd::command(repo.path());
+        if let Some(w) = work_tree {
+            cmd.arg("--work-tree").arg(w);
+        }
+        cmd.arg(format!("--attr-source={EMPTY_TREE}"));
+        for c in [
+            "core.attributesFile=/dev/null",
+            "core.autocrlf=false",
+            "core.symlinks=true",
+            "core.splitIndex=false",
+            "core.untrackedCache=false",
+            "core.fsmonitor=false",
+        ] {
+            cmd.arg("-c").arg(c);
+        }
+        cmd.args(args).env("GIT_INDEX_FILE", &index);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run git {}: {e}", args[0]))?;
+        if !out.status.success() {
+            return Err(format!(
+                "writing the base's files: git {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    };
+    git(&["read-tree", &tree.to_string()], None)?;
+    git(&["checkout-index", "-a", "-f"], Some(&work))?;
+    Ok(())
 }
 
 /// A change past the limits, as a refusal.
