@@ -9,13 +9,14 @@
 //! ([`materialise`]): a temporary index, `read-tree`, `checkout-index -a`, attributes off.
 //!
 //! What changed is captured by patchgate, never pushed by the builder: every regular file is
-//! compared with the base's blob (git's blob hash), files of the base that are gone are
-//! deletions. Refused, each with its path: a symlink that is new or changed (an unchanged one
+//! compared with the base's blob (git's blob hash; a file whose `lstat` is still the one
+//! recorded right after the checkout is the base's, unread — see [`Stamp`]), files of the base
+//! that are gone are deletions. Refused, each with its path: a symlink that is new or changed (an unchanged one
 //! of the base stays), a path that is not UTF-8 or has a `.git` component, anything written
 //! beside the worktree in the scratch directory (`../x`), and a change over the builder's
 //! limits on files or bytes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
@@ -69,6 +70,66 @@ pub struct Scratch {
     root: tempfile::TempDir,
     work: PathBuf,
     base: BTreeMap<String, BaseEntry>,
+    /// The base's regular files as git wrote them, by `lstat`: one found the same at capture
+    /// is the base's blob, unread (see [`Stamp`]).
+    written: HashMap<String, Stamp>,
+}
+
+/// A file's `lstat` after the checkout: size, mode, inode, modification and change times.
+/// Writing or replacing a file changes its change time (which no unprivileged call can set
+/// back), so a file whose stamp is the same at capture is the one git wrote. Only files whose
+/// change time is before a marker written after the checkout are stamped: a builder writing
+/// in the same clock tick as the checkout could otherwise keep it (git's "racy" files); the
+/// others are read and hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mode: u32,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: m.len(),
+            mode: m.mode(),
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// The stamps of the base's regular files in `work`, those changed before a marker written
+/// now (in `root`, then removed).
+fn stamps(
+    root: &Path,
+    work: &Path,
+    base: &BTreeMap<String, BaseEntry>,
+) -> Result<HashMap<String, Stamp>, String> {
+    let mut out = HashMap::with_capacity(base.len());
+    for (path, e) in base {
+        if e.mode == MODE_LINK || e.mode == MODE_COMMIT {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(work.join(path))
+            .map_err(|e| format!("reading {path} after the checkout: {e}"))?;
+        if m.is_file() {
+            out.insert(path.clone(), Stamp::of(&m));
+        }
+    }
+    let marker = root.join(".written");
+    std::fs::write(&marker, b"").map_err(|e| format!("scratch directory: {e}"))?;
+    let fence = std::fs::symlink_metadata(&marker).map(|m| Stamp::of(&m).ctime);
+    std::fs::remove_file(&marker).map_err(|e| format!("scratch directory: {e}"))?;
+    let fence = fence.map_err(|e| format!("scratch directory: {e}"))?;
+    out.retain(|_, s| s.ctime < fence);
+    Ok(out)
 }
 
 /// The name of the request file beside the worktree.
@@ -138,6 +199,7 @@ impl Scratch {
         Ok(Scratch {
             root,
             work,
+            written: stamps(root.path(), &work, &base_map)?,
             base: base_map,
         })
     }
@@ -218,6 +280,16 @@ impl Scratch {
             }
             if !ft.is_file() {
                 return Err(format!("not a regular file, refused: {path}"));
+            }
+            if let Some(stamp) = self.written.get(&path) {
+                let now = entry
+                    .metadata()
+                    .map_err(|e| format!("reading {path}: {e}"))?;
+                if Stamp::of(&now) == *stamp {
+                    // As git wrote it: the base's blob, not read again.
+                    seen.insert(path);
+                    continue;
+                }
             }
             let bytes = std::fs::read(entry.path()).map_err(|e| format!("reading {path}: {e}"))?;
             let executable = {

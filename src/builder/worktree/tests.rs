@@ -38,7 +38,8 @@ fn base_repo(dir: &Path) -> (Repository, Oid) {
         let mut root = repo.treebuilder(None).unwrap();
         root.insert(".gitattributes", blob(ATTRS.as_bytes()), 0o100644)
             .unwrap();
-        root.insert("a.txt", blob(TEXT.as_bytes()), 0o100644).unwrap();
+        root.insert("a.txt", blob(TEXT.as_bytes()), 0o100644)
+            .unwrap();
         root.insert("run.sh", blob(b"#!/bin/sh\necho hi\n"), 0o100755)
             .unwrap();
         root.insert("link", blob(b"a.txt"), 0o120000).unwrap();
@@ -71,13 +72,22 @@ fn the_base_is_written_byte_for_byte_whatever_its_attributes_say() {
     let w = s.work();
     // No CRLF, no expanded $Id$, no filter: the blob's bytes.
     assert_eq!(std::fs::read_to_string(w.join("a.txt")).unwrap(), TEXT);
-    assert_eq!(std::fs::read_to_string(w.join(".gitattributes")).unwrap(), ATTRS);
-    assert_eq!(std::fs::read_to_string(w.join("dir/deep.txt")).unwrap(), "deep\n");
+    assert_eq!(
+        std::fs::read_to_string(w.join(".gitattributes")).unwrap(),
+        ATTRS
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.join("dir/deep.txt")).unwrap(),
+        "deep\n"
+    );
     let mode = |p: &str| std::fs::metadata(w.join(p)).unwrap().permissions().mode();
     assert_ne!(mode("run.sh") & 0o111, 0);
     assert_eq!(mode("a.txt") & 0o111, 0);
     // Symlinks as git writes them, the submodule as an empty directory, no .git.
-    assert_eq!(std::fs::read_link(w.join("link")).unwrap(), Path::new("a.txt"));
+    assert_eq!(
+        std::fs::read_link(w.join("link")).unwrap(),
+        Path::new("a.txt")
+    );
     assert_eq!(
         std::fs::read_link(w.join("out")).unwrap(),
         Path::new("../../etc/passwd")
@@ -85,7 +95,11 @@ fn the_base_is_written_byte_for_byte_whatever_its_attributes_say() {
     assert_eq!(std::fs::read_dir(w.join("module")).unwrap().count(), 0);
     assert!(!w.join(".git").exists());
     // The temporary index is gone, nothing is beside the worktree, the mirror has no index.
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1, "only the scratch");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        1,
+        "only the scratch"
+    );
     assert!(!repo.path().join("index").exists());
     assert_eq!(s.capture(limits()).unwrap(), vec![]);
 }
@@ -164,6 +178,39 @@ fn a_base_git_refuses_to_write_is_a_clear_error() {
         Ok(_) => panic!("a tree with .git was written"),
         Err(e) => e,
     };
-    assert!(err.contains("writing the base's files: git read-tree failed"), "{err}");
+    assert!(
+        err.contains("writing the base's files: git read-tree failed"),
+        "{err}"
+    );
     assert!(err.contains(".git"), "{err}");
+}
+
+#[test]
+fn a_rewrite_that_keeps_size_and_modification_time_is_still_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, base) = base_repo(dir.path());
+    let s = Scratch::checkout(&repo, base, Some(dir.path()), &[], "req").unwrap();
+    let f = s.work().join("a.txt");
+    let before = std::fs::metadata(&f).unwrap();
+    let same_size = TEXT.to_uppercase();
+    assert_eq!(same_size.len() as u64, before.len());
+    std::fs::write(&f, &same_size).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().modified().unwrap(),
+        before.modified().unwrap()
+    );
+    assert_eq!(
+        s.capture(limits()).unwrap(),
+        vec![FileChange::Write {
+            path: "a.txt".into(),
+            bytes: same_size.into_bytes(),
+            executable: false
+        }]
+    );
 }
