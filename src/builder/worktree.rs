@@ -196,11 +196,12 @@ impl Scratch {
                     .map_err(|e| format!("writing {path}: {e}"))?;
             }
         }
+        let written = stamps(root.path(), &work, &base_map)?;
         Ok(Scratch {
             root,
             work,
-            written: stamps(root.path(), &work, &base_map)?,
             base: base_map,
+            written,
         })
     }
 
