@@ -9,6 +9,7 @@ pub mod builder;
 pub mod config;
 pub mod config_doc;
 pub mod gate;
+pub mod gitcmd;
 pub mod github;
 pub mod meta;
 pub mod policy;

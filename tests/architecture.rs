@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Leaves: helpers shared by several rooms.
     ("util", &[]),
     ("term", &[]),
+    ("gitcmd", &[]),
     // The core: diff engine, policy rules, audit rules, decision records.
     ("astdiff", &["term", "util"]),
     ("webhook", &[]),
@@ -36,9 +37,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "astdiff", "audit", "config", "meta", "policy", "term", "util", "webhook",
         ],
     ),
-    ("rollback", &["github", "meta", "policy", "store", "util"]),
+    (
+        "rollback",
+        &["github", "gitcmd", "meta", "policy", "store", "util"],
+    ),
     // Render B on demand: builders run over the audit's budget and model clients.
-    ("builder", &["audit", "config", "meta", "util"]),
+    ("builder", &["audit", "config", "gitcmd", "meta", "util"]),
     // The pages people read: records and the web view, rendered from data handed in.
     ("view", &["meta"]),
     // The service: wires everything together.

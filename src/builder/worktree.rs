@@ -5,19 +5,23 @@
 //! directory; checked), as `<scratch>/work` beside the request file `<scratch>/request.md`. It
 //! has **no `.git`**: no history, no remote, no credentials, no other objects of the mirror
 //! (render A's commit included) — a builder that wants a repository runs `git init` itself, and
-//! a top-level `.git` it makes is ignored.
+//! a top-level `.git` it makes is ignored. The files are written by git's own checkout
+//! ([`materialise`]): a temporary index, `read-tree`, `checkout-index -a`, attributes off.
 //!
 //! What changed is captured by patchgate, never pushed by the builder: every regular file is
-//! compared with the base's blob (git's blob hash), files of the base that are gone are
-//! deletions. Refused, each with its path: a symlink that is new or changed (an unchanged one
+//! compared with the base's blob (git's blob hash; a file whose `lstat` is still the one
+//! recorded right after the checkout is the base's, unread — see [`Stamp`]), files of the base
+//! that are gone are deletions. Refused, each with its path: a symlink that is new or changed (an unchanged one
 //! of the base stays), a path that is not UTF-8 or has a `.git` component, anything written
 //! beside the worktree in the scratch directory (`../x`), and a change over the builder's
 //! limits on files or bytes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::gitcmd;
 
 /// One file of a render B against its base.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +62,74 @@ const MODE_EXEC: i32 = 0o100755;
 const MODE_LINK: i32 = 0o120000;
 const MODE_COMMIT: i32 = 0o160000;
 
+/// The empty tree's id (SHA-1).
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
 /// The base commit's files, written out for a builder.
 pub struct Scratch {
     root: tempfile::TempDir,
     work: PathBuf,
     base: BTreeMap<String, BaseEntry>,
+    /// The base's regular files as git wrote them, by `lstat`: one found the same at capture
+    /// is the base's blob, unread (see [`Stamp`]).
+    written: HashMap<String, Stamp>,
+}
+
+/// A file's `lstat` after the checkout: size, mode, inode, modification and change times.
+/// Writing or replacing a file changes its change time (which no unprivileged call can set
+/// back), so a file whose stamp is the same at capture is the one git wrote. Only files whose
+/// change time is before a marker written after the checkout are stamped: a builder writing
+/// in the same clock tick as the checkout could otherwise keep it (git's "racy" files); the
+/// others are read and hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mode: u32,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: m.len(),
+            mode: m.mode(),
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// The stamps of the base's regular files in `work`, those changed before a marker written
+/// now (in `root`, then removed).
+fn stamps(
+    root: &Path,
+    work: &Path,
+    base: &BTreeMap<String, BaseEntry>,
+) -> Result<HashMap<String, Stamp>, String> {
+    let mut out = HashMap::with_capacity(base.len());
+    for (path, e) in base {
+        if e.mode == MODE_LINK || e.mode == MODE_COMMIT {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(work.join(path))
+            .map_err(|e| format!("reading {path} after the checkout: {e}"))?;
+        if m.is_file() {
+            out.insert(path.clone(), Stamp::of(&m));
+        }
+    }
+    let marker = root.join(".written");
+    std::fs::write(&marker, b"").map_err(|e| format!("scratch directory: {e}"))?;
+    let fence = std::fs::symlink_metadata(&marker).map(|m| Stamp::of(&m).ctime);
+    std::fs::remove_file(&marker).map_err(|e| format!("scratch directory: {e}"))?;
+    let fence = fence.map_err(|e| format!("scratch directory: {e}"))?;
+    out.retain(|_, s| s.ctime < fence);
+    Ok(out)
 }
 
 /// The name of the request file beside the worktree.
@@ -108,47 +175,33 @@ impl Scratch {
             .find_commit(base)
             .and_then(|c| c.tree())
             .map_err(|e| format!("reading the base {base}: {e}"))?;
-        let mut entries = Vec::new();
+        // What the base holds (read from its trees only: no blob is read here).
+        let mut base_map = BTreeMap::new();
         tree.walk(TreeWalkMode::PreOrder, |dir, e| {
             if let (Ok(name), Some(ObjectType::Blob | ObjectType::Commit)) = (e.name(), e.kind()) {
-                entries.push((format!("{dir}{name}"), e.id(), e.filemode()));
+                let entry = BaseEntry {
+                    oid: e.id(),
+                    mode: e.filemode(),
+                };
+                base_map.insert(format!("{dir}{name}"), entry);
             }
             TreeWalkResult::Ok
         })
         .map_err(|e| format!("walking the base tree: {e}"))?;
-        let mut base_map = BTreeMap::new();
-        for (path, oid, mode) in entries {
-            let dest = work.join(&path);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("writing {path}: {e}"))?;
-            }
-            if mode == MODE_COMMIT {
+        materialise(repo, tree.id(), &tmp, &work)?;
+        for (path, e) in &base_map {
+            if e.mode == MODE_COMMIT {
                 // A submodule: an empty directory, as git leaves it before `submodule update`.
-                std::fs::create_dir_all(&dest).map_err(|e| format!("writing {path}: {e}"))?;
-            } else {
-                let blob = repo
-                    .find_blob(oid)
-                    .map_err(|e| format!("reading {path} of the base: {e}"))?;
-                if mode == MODE_LINK {
-                    let target = String::from_utf8_lossy(blob.content()).into_owned();
-                    std::os::unix::fs::symlink(target, &dest)
-                        .map_err(|e| format!("writing {path}: {e}"))?;
-                } else {
-                    std::fs::write(&dest, blob.content())
-                        .map_err(|e| format!("writing {path}: {e}"))?;
-                    if mode == MODE_EXEC {
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                            .map_err(|e| format!("writing {path}: {e}"))?;
-                    }
-                }
+                std::fs::create_dir_all(work.join(path))
+                    .map_err(|e| format!("writing {path}: {e}"))?;
             }
-            base_map.insert(path, BaseEntry { oid, mode });
         }
+        let written = stamps(root.path(), &work, &base_map)?;
         Ok(Scratch {
             root,
             work,
             base: base_map,
+            written,
         })
     }
 
@@ -229,6 +282,16 @@ impl Scratch {
             if !ft.is_file() {
                 return Err(format!("not a regular file, refused: {path}"));
             }
+            if let Some(stamp) = self.written.get(&path) {
+                let now = entry
+                    .metadata()
+                    .map_err(|e| format!("reading {path}: {e}"))?;
+                if Stamp::of(&now) == *stamp {
+                    // As git wrote it: the base's blob, not read again.
+                    seen.insert(path);
+                    continue;
+                }
+            }
             let bytes = std::fs::read(entry.path()).map_err(|e| format!("reading {path}: {e}"))?;
             let executable = {
                 use std::os::unix::fs::PermissionsExt;
@@ -262,6 +325,71 @@ impl Scratch {
         }
         Ok(changes)
     }
+}
+
+/// Write `tree`'s files into the empty directory `work` with git's own checkout: `read-tree`
+/// into a temporary index (beside, in `tmp`, never in the mirror or in `work`), then
+/// `checkout-index -a`. Byte for byte the blobs: attributes are read from the empty tree
+/// (`--attr-source`) and `core.attributesFile` is off, so no end-of-line conversion, `ident`,
+/// filter (LFS or other) or encoding runs — a file differs from its blob only if the builder
+/// changed it. Symlinks are written as symlinks, as git writes them; git refuses a path through
+/// a symlink or with a `.git` component. Nothing is written in the mirror but, for a git that
+/// does not know it without reading it, the empty tree.
+fn materialise(repo: &Repository, tree: Oid, tmp: &Path, work: &Path) -> Result<(), String> {
+    gitcmd::check_version().map_err(|e| match e {
+        gitcmd::GitUnusable::Missing(why) => {
+            format!("cannot run git ({why}): a builder's worktree is written by git 2.40 or newer, which must be on PATH")
+        }
+        gitcmd::GitUnusable::TooOld(found) => {
+            format!("{found:?} is too old: a builder's worktree is written by git 2.40 or newer")
+        }
+    })?;
+    let empty = Oid::from_str(EMPTY_TREE).map_err(|e| e.to_string())?;
+    if !repo.odb().map(|o| o.exists(empty)).unwrap_or(false) {
+        repo.treebuilder(None)
+            .and_then(|t| t.write())
+            .map_err(|e| format!("writing the empty tree: {e}"))?;
+    }
+    let index_dir = tempfile::Builder::new()
+        .prefix("patchgate-render-b-index-")
+        .tempdir_in(tmp)
+        .map_err(|e| format!("cannot make a temporary index in {}: {e}", tmp.display()))?;
+    // Absolute paths: git moves to the work tree before it reads its index.
+    let index = std::path::absolute(index_dir.path().join("index"))
+        .map_err(|e| format!("temporary index: {e}"))?;
+    let work = std::path::absolute(work).map_err(|e| format!("scratch directory: {e}"))?;
+    let git = |args: &[&str], work_tree: Option<&Path>| {
+        let mut cmd = gitcmd::command(repo.path());
+        if let Some(w) = work_tree {
+            cmd.arg("--work-tree").arg(w);
+        }
+        cmd.arg(format!("--attr-source={EMPTY_TREE}"));
+        for c in [
+            "core.attributesFile=/dev/null",
+            "core.autocrlf=false",
+            "core.symlinks=true",
+            "core.splitIndex=false",
+            "core.untrackedCache=false",
+            "core.fsmonitor=false",
+        ] {
+            cmd.arg("-c").arg(c);
+        }
+        cmd.args(args).env("GIT_INDEX_FILE", &index);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run git {}: {e}", args[0]))?;
+        if !out.status.success() {
+            return Err(format!(
+                "writing the base's files: git {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    };
+    git(&["read-tree", &tree.to_string()], None)?;
+    git(&["checkout-index", "-a", "-f"], Some(&work))?;
+    Ok(())
 }
 
 /// A change past the limits, as a refusal.
@@ -300,24 +428,4 @@ pub fn check_path(path: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_that_leave_or_touch_git_are_refused() {
-        for p in [
-            "../x",
-            "/etc/passwd",
-            "a/../../b",
-            "a//b",
-            ".git/config",
-            "x/.GIT/y",
-            "",
-        ] {
-            assert!(check_path(p).is_err(), "{p}");
-        }
-        for p in ["a.py", "src/x/y.rs", ".github/workflows/ci.yml", "..a"] {
-            assert!(check_path(p).is_ok(), "{p}");
-        }
-    }
-}
+mod tests;

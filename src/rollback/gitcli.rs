@@ -10,92 +10,36 @@
 //!
 //! What it must never do: write a ref, the index or a work tree (merge-tree writes only
 //! unreachable objects), or hand the child process the caller's secrets: the child's
-//! environment is cleared down to what git needs to find itself and its configuration.
+//! environment is cleared down to what git needs to find itself and its configuration (the
+//! command and the version check are [`crate::gitcmd`]'s, shared with render B's checkout).
 //!
 //! The `git` found on `PATH` must be 2.40 or newer (`--merge-base` appeared in 2.40); an older
 //! one is a [`RollbackError::GitTooOld`] naming the version found.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
 use git2::{Oid, Repository};
 
 use super::{Result, RollbackError};
+use crate::gitcmd::{self, GitUnusable};
 
 /// The oldest git whose `merge-tree` takes `--merge-base`.
-pub const MIN_GIT: (u32, u32) = (2, 40);
+pub use crate::gitcmd::MIN_GIT;
 
-/// Environment variables passed through to git: where it is, where its configuration is (so the
-/// merge honours the same `merge.*`/`diff.*` settings a person's `git revert` does), and
-/// nothing else — no tokens, no keys.
-const PASS_ENV: &[&str] = &[
-    "PATH",
-    "HOME",
-    "XDG_CONFIG_HOME",
-    "TMPDIR",
-    "GIT_CONFIG_NOSYSTEM",
-    "GIT_CONFIG_SYSTEM",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_PARAMETERS",
-    "GIT_CONFIG_COUNT",
-    "GIT_EXEC_PATH",
-];
-
-/// A `git` command on `repo`'s git directory, with a cleaned environment.
+/// A `git` command on `repo`'s git directory, with a cleaned environment
+/// ([`gitcmd::command`]).
 fn command(repo: &Repository) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.env_clear();
-    for (k, v) in std::env::vars_os() {
-        let keep = k.to_str().is_some_and(|k| {
-            PASS_ENV.contains(&k)
-                || k.starts_with("GIT_CONFIG_KEY_")
-                || k.starts_with("GIT_CONFIG_VALUE_")
-        });
-        if keep {
-            cmd.env(k, v);
-        }
-    }
-    cmd.env("LC_ALL", "C")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .arg("--git-dir")
-        .arg(repo.path())
-        .stdin(Stdio::null());
-    cmd
+    gitcmd::command(repo.path())
 }
 
-/// `git version 2.47.3` (or `2.39.3 (Apple Git-145)`, `2.41.0.windows.1`) → (2, 47).
-fn parse_version(text: &str) -> Option<(u32, u32)> {
-    let v = text.trim().strip_prefix("git version ")?;
-    let mut parts = v.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-/// Check once per process that the `git` on `PATH` is recent enough (a failure is checked
-/// again next time, so installing git fixes a running server).
+/// Check once per process that the `git` on `PATH` is recent enough.
 fn check_version() -> Result<()> {
-    static OK: OnceLock<()> = OnceLock::new();
-    if OK.get().is_some() {
-        return Ok(());
-    }
-    let out = Command::new("git")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| RollbackError::GitMissing(e.to_string()))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    match parse_version(&text) {
-        Some(v) if v >= MIN_GIT => {
-            let _ = OK.set(());
-            Ok(())
-        }
-        _ => Err(RollbackError::GitTooOld {
-            found: text.trim().to_string(),
-        }),
-    }
+    gitcmd::check_version().map_err(|e| match e {
+        GitUnusable::Missing(why) => RollbackError::GitMissing(why),
+        GitUnusable::TooOld(found) => RollbackError::GitTooOld { found },
+    })
 }
 
 /// Run `cmd`; its stdout, or [`RollbackError::GitFailed`] with what git said.
@@ -243,18 +187,6 @@ fn canonical(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_parse_on_every_platform_form() {
-        assert_eq!(parse_version("git version 2.47.3\n"), Some((2, 47)));
-        assert_eq!(
-            parse_version("git version 2.39.3 (Apple Git-145)"),
-            Some((2, 39))
-        );
-        assert_eq!(parse_version("git version 2.41.0.windows.1"), Some((2, 41)));
-        assert_eq!(parse_version("hub version 2.14"), None);
-        assert!((2, 39) < MIN_GIT && (2, 40) >= MIN_GIT && (3, 0) >= MIN_GIT);
-    }
 
     #[test]
     fn merge_tree_output_parses() {
