@@ -9,6 +9,7 @@ mod actions;
 mod architecture;
 mod astdiff;
 mod auto_rollback;
+mod browser;
 mod check;
 mod cli;
 mod config_doc;
