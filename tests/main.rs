@@ -9,6 +9,7 @@ mod actions;
 mod architecture;
 mod astdiff;
 mod auto_rollback;
+mod browser;
 mod check;
 mod check_edges;
 mod cli;
