@@ -47,8 +47,8 @@ use crate::meta::similarity::compare_explanations;
 use crate::meta::Sha256Hash;
 
 pub use out::signing_key;
-pub use read::repo_name;
 use out::{blocking, write_out};
+pub use read::repo_name;
 use read::{read_change, ReadChange};
 use record::{decision_summary, explanation_of, meta_findings};
 
