@@ -74,6 +74,7 @@ const CORE: &[&str] = &[
     "meta/hash.rs",
     "meta/chain.rs",
     "meta/record.rs",
+    "meta/record/",
     "meta/ledger.rs",
     "meta/similarity.rs",
     "meta/decision.rs",
