@@ -183,7 +183,11 @@ impl<'s> SyntaxTree<'s> {
         Ok(t)
     }
 
-    pub(super) fn push_leaf(&mut self, node: tree_sitter::Node<'_>, f: u16) -> Result<u32, TreeError> {
+    pub(super) fn push_leaf(
+        &mut self,
+        node: tree_sitter::Node<'_>,
+        f: u16,
+    ) -> Result<u32, TreeError> {
         let text = &self.source[node.byte_range()];
         let fold = self.lang.spec.fold_string_whitespace;
         let label = if f & flag::STRING != 0 {
@@ -215,7 +219,12 @@ impl<'s> SyntaxTree<'s> {
         Ok(id)
     }
 
-    pub(super) fn push_leaf_node(&mut self, node: tree_sitter::Node<'_>, kind: u16, label: u64) -> u32 {
+    pub(super) fn push_leaf_node(
+        &mut self,
+        node: tree_sitter::Node<'_>,
+        kind: u16,
+        label: u64,
+    ) -> u32 {
         let id = self.nodes.len() as u32;
         let (start, end) = (node.start_position(), node.end_position());
         self.nodes.push(Node {

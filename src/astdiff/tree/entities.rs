@@ -33,7 +33,10 @@ impl Entity {
 
 impl<'s> SyntaxTree<'s> {
     /// The entity label and name `node` would get, when its kind names an entity.
-    pub(super) fn entity_label_and_name(&self, node: tree_sitter::Node<'_>) -> Option<(&'s str, String)> {
+    pub(super) fn entity_label_and_name(
+        &self,
+        node: tree_sitter::Node<'_>,
+    ) -> Option<(&'s str, String)> {
         let (label, field) = self.lang.entity(node.kind_id())?;
         let name_node = field.and_then(|f| node.child_by_field_id(f)).or_else(|| {
             let mut c = node.walk();
