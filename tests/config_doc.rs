@@ -40,7 +40,7 @@ fn every_config_key_has_a_description() {
     let missing = undocumented();
     assert!(
         missing.is_empty(),
-        "config keys without a description in src/config_doc.rs (SERVER_KEYS / REPO_KEYS): {missing:?}; then {REGENERATE}"
+        "config keys without a description in src/config_doc/tables.rs (SERVER_KEYS / REPO_KEYS): {missing:?}; then {REGENERATE}"
     );
 }
 
@@ -105,7 +105,7 @@ fn every_patchgate_env_var_in_src_is_in_the_reference() {
     assert!(
         missing.is_empty(),
         "environment variables used in src/ but not in the configuration reference: {missing:?}\n\
-         add them to settings() in src/config_doc.rs, then {REGENERATE}"
+         add them to settings() in src/config_doc/tables.rs, then {REGENERATE}"
     );
 }
 
