@@ -40,6 +40,32 @@ fn nth_completed_run(
     }
 }
 
+/// Push a new head on PR 1 (the same tree, one commit on `head`) and deliver its
+/// `synchronize`: the new head's id.
+async fn push_new_head(w: &World, s: &mut support::world::Server, head: &str) -> String {
+    let tree = support::world::git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
+    let new = support::world::git(
+        &w.bare,
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            head,
+            "-m",
+            "Tidy the retry loop",
+        ],
+    );
+    support::world::git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
+    w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
+    s.deliver(
+        "pull_request",
+        "d-push",
+        &w.pull_request_payload("synchronize", 1),
+    )
+    .await;
+    new
+}
+
 /// Wait until the job list says `done {n}` with nothing queued or running.
 fn wait_jobs_done(w: &World, n: usize, s: &mut support::world::Server) {
     s.wait_until(&format!("all jobs done, {n} of them"), 180, || {
@@ -170,26 +196,7 @@ async fn a_maintainers_approval_passes_an_escalated_pr_until_a_new_push() {
     wait_jobs_done(&w, 5, &mut s);
 
     // A new push voids it: the new head is escalated, with no standing vote, and blocked.
-    let tree = support::world::git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
-    let new = support::world::git(
-        &w.bare,
-        &[
-            "commit-tree",
-            &tree,
-            "-p",
-            &head,
-            "-m",
-            "Tidy the retry loop",
-        ],
-    );
-    support::world::git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
-    w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
-    s.deliver(
-        "pull_request",
-        "d-push",
-        &w.pull_request_payload("synchronize", 1),
-    )
-    .await;
+    let new = push_new_head(&w, &mut s, &head).await;
     let run = w.completed_run(&new, &mut s);
     assert_eq!(
         run.conclusion.as_deref(),
@@ -365,26 +372,7 @@ async fn the_check_runs_approve_and_block_buttons_vote_like_the_commands() {
     wait_jobs_done(&w, 4, &mut s);
 
     // A new push: the new head is gated afresh, with no vote.
-    let tree = support::world::git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
-    let new = support::world::git(
-        &w.bare,
-        &[
-            "commit-tree",
-            &tree,
-            "-p",
-            &head,
-            "-m",
-            "Tidy the retry loop",
-        ],
-    );
-    support::world::git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
-    w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
-    s.deliver(
-        "pull_request",
-        "d-push",
-        &w.pull_request_payload("synchronize", 1),
-    )
-    .await;
+    let new = push_new_head(&w, &mut s, &head).await;
     let fresh = w.completed_run(&new, &mut s);
     assert_eq!(fresh.conclusion.as_deref(), Some("failure"));
     wait_jobs_done(&w, 5, &mut s);
