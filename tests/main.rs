@@ -54,4 +54,5 @@ mod server_rollback;
 mod server_votes;
 mod sshsig;
 mod store;
+mod store_migrations;
 mod web;

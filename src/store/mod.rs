@@ -16,9 +16,9 @@
 //! roots or `sslrootcert`; the default, `prefer`, encrypts when the server offers it.
 //!
 //! The schema lives in `migrations/sqlite/` and `migrations/postgres/` (one file per version,
-//! the same tables in each dialect), embedded at build time with `sqlx::migrate!` and applied
-//! by [`Store::open`]. Cargo does not notice a *new* file there: after adding a migration,
-//! touch this file so the next build embeds it.
+//! the same tables in each dialect), embedded at build time (build.rs lists them; see
+//! `migrations.rs`, which reads them as `sqlx::migrate!` did) and applied by [`Store::open`].
+//! A new file there is embedded by the next build.
 
 // The statements are written once, for PostgreSQL; these run them on either backend. Defined
 // before the submodules so that each of them can use them.
@@ -88,6 +88,7 @@ pub mod events;
 pub mod jobs;
 mod ledger;
 pub mod links;
+mod migrations;
 pub mod rollbacks;
 mod spend;
 
@@ -95,7 +96,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -117,9 +117,6 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 50_000;
 /// How long to wait for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The durable store: one connection pool to SQLite or PostgreSQL. Cheap to clone (the pool
 /// is shared).
@@ -279,9 +276,10 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreErro
         .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database: {e}")))?;
     // SQLite has no migration lock: two processes opening a fresh file at once may race on
     // the first migration. The loser fails; a retry then finds the migration applied.
+    let migrator = migrations::migrator(migrations::Dialect::Sqlite).await?;
     let mut attempt = 0;
     loop {
-        match SQLITE_MIGRATIONS.run(&pool).await {
+        match migrator.run(&pool).await {
             Ok(()) => return Ok(pool),
             Err(e) if attempt >= 3 => {
                 return Err(StoreError::Query(format!("SQLite migrations failed: {e}")))
@@ -331,7 +329,8 @@ async fn open_postgres(url: &str, opts: PgConnectOptions) -> Result<PgPool, Stor
         })?;
     // sqlx holds a PostgreSQL advisory lock while migrating: replicas starting together
     // apply each migration once.
-    POSTGRES_MIGRATIONS
+    migrations::migrator(migrations::Dialect::Postgres)
+        .await?
         .run(&pool)
         .await
         .map_err(|e| StoreError::Query(format!("PostgreSQL migrations failed: {e}")))?;
