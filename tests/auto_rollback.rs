@@ -188,7 +188,17 @@ fn orchestrator(f: &Fixture, store: &Store, forge: Arc<LocalForge>, policy: &str
 fn driver() -> PathBuf {
     // Ask cargo where it put the example: with a separate build directory
     // (`CARGO_BUILD_BUILD_DIR`) it is not beside this test binary.
-    let out = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    // Not with the variables cargo sets for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+    // OUT_DIR, …): ring's build script reruns when they change, so a build with them set
+    // recompiled ring and everything above it (rustls, sqlx, reqwest, octocrab, patchgate) —
+    // here, and again at the next `cargo build` or `cargo run` without them.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_the_test) {
+            cargo.env_remove(name);
+        }
+    }
+    let out = cargo
         .args([
             "build",
             "--quiet",
@@ -208,6 +218,23 @@ fn driver() -> PathBuf {
         .expect("cargo names the driver's executable");
     assert!(p.is_file(), "no driver at {}", p.display());
     p
+}
+
+/// Whether cargo sets `name` for a crate it builds or runs (not one that configures cargo, as
+/// `CARGO_HOME`, `CARGO_TARGET_DIR` or `CARGO_BUILD_*` do).
+fn set_by_cargo_for_the_test(name: &str) -> bool {
+    name == "OUT_DIR"
+        || name == "CARGO_PRIMARY_PACKAGE"
+        || name == "CARGO_TARGET_TMPDIR"
+        || name == "CARGO_RUSTC_CURRENT_DIR"
+        || [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 fn run_driver(exe: &Path, f: &Fixture, failpoint: Option<Step>) -> std::process::Output {

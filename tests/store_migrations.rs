@@ -153,7 +153,7 @@ async fn a_database_migrated_by_sqlx_migrate_opens_unchanged(f: &Fixture, backen
     assert_eq!(applied(f).await, before);
 }
 
-async fn a_modified_migration_is_refused(f: &Fixture, backend: &str) {
+async fn a_modified_migration_is_refused(f: &Fixture, _: &str) {
     f.open().await.close().await;
     let tamper = "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = 2";
     match f.url() {
