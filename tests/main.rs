@@ -48,6 +48,7 @@ mod rollback_cli;
 mod rollback_git;
 mod rule_guard;
 mod server;
+mod server_lease;
 mod server_pg;
 mod server_publish;
 mod server_rollback;

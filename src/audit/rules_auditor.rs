@@ -3,7 +3,9 @@
 //! It scans the change's files with the rule set (changed syntax only, see `rule_guard`) and
 //! maps the findings to a vote by severity ([`SeverityPolicy`]: by default any `error`
 //! rejects). It never calls anything outside the process and never abstains on findings: a rule
-//! that cannot run on a language reports an error finding, which rejects.
+//! that cannot run on a language reports an error finding, which rejects. The scan runs inside
+//! its `review`, on the blocking pool ([`RuleScan`]), so the quorum's timeout covers it: a scan
+//! that takes longer is an abstention (`timed out after …`), never a hold-up of the gate.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,22 +15,27 @@ use std::time::Duration;
 use crate::astdiff::registry::Registry;
 use crate::audit::quorum::{on_blocking_pool, Auditor};
 use crate::audit::rule_guard::{self, vote_for, ChangedFile, RuleSet, SeverityPolicy};
+use crate::audit::rule_scan::RuleScan;
 use crate::audit::vote::{AuditInput, Finding, Verdict, Vote};
+
+/// Rule-Guard's timeout when none is configured (`auditors[].timeout_s`'s default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Rule-Guard auditor of one change.
 pub struct RuleGuardAuditor {
     name: String,
     rules: Arc<RuleSet>,
-    /// How many files were scanned.
+    /// How many files are scanned.
     files: usize,
-    /// What the rules found, scanned once when the auditor is made.
-    found: Arc<Vec<rule_guard::Hit>>,
+    /// The scan, started by the first `review` (or another auditor shown its findings).
+    scan: RuleScan,
     policy: SeverityPolicy,
+    timeout: Duration,
 }
 
 impl RuleGuardAuditor {
-    /// Scan the change's files (full old and new texts: the quorum's [`AuditInput`] only
-    /// carries hunks) with `rules`.
+    /// Rule-Guard over the change's files (full old and new texts: the quorum's
+    /// [`AuditInput`] only carries hunks) with `rules`; nothing is scanned until it reviews.
     pub fn new(
         name: impl Into<String>,
         rules: Arc<RuleSet>,
@@ -36,43 +43,39 @@ impl RuleGuardAuditor {
         files: Arc<Vec<ChangedFile>>,
         policy: SeverityPolicy,
     ) -> Self {
-        let found = rules.scan(&registry, &files);
-        Self::scanned(name, rules, files.len(), found, policy)
+        let count = files.len();
+        let scan = RuleScan::new(rules.clone(), registry, files);
+        Self::with_scan(name, rules, count, scan, policy)
     }
 
-    /// The auditor of a change already scanned with `rules` (see
-    /// [`crate::gate::auditors::scan_rules`], which scans on the blocking pool): `found` over
-    /// `files` changed files.
-    pub fn scanned(
+    /// The auditor voting on `scan` (shared with the auditors shown its findings), a scan of
+    /// `files` changed files with `rules`.
+    pub fn with_scan(
         name: impl Into<String>,
         rules: Arc<RuleSet>,
         files: usize,
-        found: Vec<rule_guard::Hit>,
+        scan: RuleScan,
         policy: SeverityPolicy,
     ) -> Self {
         RuleGuardAuditor {
             name: name.into(),
             rules,
             files,
-            found: Arc::new(found),
+            scan,
             policy,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// What the rules found (the model auditors are shown these too).
-    pub fn findings(&self) -> &[rule_guard::Hit] {
-        &self.found
+    /// The quorum waits this long for the vote, scan included (`auditors[].timeout_s`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
-    /// The vote, synchronously.
-    pub fn judge(&self) -> Vote {
-        judge(
-            &self.name,
-            self.rules.len(),
-            self.files,
-            &self.found,
-            &self.policy,
-        )
+    /// The scan it votes on.
+    pub fn scan(&self) -> &RuleScan {
+        &self.scan
     }
 }
 
@@ -127,17 +130,25 @@ impl Auditor for RuleGuardAuditor {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(60)
+        self.timeout
     }
 
     fn review<'a>(
         &'a self,
         _input: &'a AuditInput,
     ) -> Pin<Box<dyn Future<Output = Vote> + Send + 'a>> {
-        // On the blocking pool: the quorum's timeout applies, and the runtime keeps running.
-        let (name, rules, files) = (self.name.clone(), self.rules.len(), self.files);
-        let (found, policy) = (Arc::clone(&self.found), self.policy.clone());
-        on_blocking_pool(move || judge(&name, rules, files, &found, &policy))
+        // The scan on the blocking pool, then the vote there too: the quorum's timeout applies
+        // to both, and the runtime keeps running.
+        Box::pin(async move {
+            let found = match self.scan.found().await {
+                Ok(found) => found,
+                // The quorum records a panic as a crash (an abstention).
+                Err(panic) => std::panic::resume_unwind(Box::new(panic)),
+            };
+            let (name, rules, files) = (self.name.clone(), self.rules.len(), self.files);
+            let policy = self.policy.clone();
+            on_blocking_pool(move || judge(&name, rules, files, &found, &policy)).await
+        })
     }
 }
 
@@ -210,21 +221,92 @@ mod tests {
         assert!(n >= 3, "the runtime stalled: {n} ticks in {took:?}");
     }
 
+    /// Rule-Guard whose scan (injected) takes far longer than its timeout: it abstains at
+    /// the timeout, and the runtime (one thread) keeps running while the scan goes on. Bounds
+    /// far from both outcomes, so a loaded machine cannot flip them: a scan on the runtime's
+    /// thread would hold the quorum for its 2 s and stop every tick meanwhile.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_scan_slower_than_the_timeout_abstains_and_the_runtime_keeps_running() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        const SCAN: Duration = Duration::from_secs(2);
+        let ticks = Arc::new(AtomicU32::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let scanning = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scan = {
+            let scanning = Arc::clone(&scanning);
+            RuleScan::of(move || {
+                scanning.store(true, Ordering::SeqCst);
+                std::thread::sleep(SCAN);
+                scanning.store(false, Ordering::SeqCst);
+                Vec::new()
+            })
+        };
+        let guard = RuleGuardAuditor::with_scan(
+            "rule-guard",
+            Arc::new(RuleSet::embedded().unwrap()),
+            1,
+            scan,
+            SeverityPolicy::default(),
+        )
+        .with_timeout(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        let auditors: Vec<Arc<dyn Auditor>> = vec![Arc::new(guard)];
+        let (votes, _) = crate::audit::quorum::run_quorum(&auditors, &AuditInput::default(), 1)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(votes[0].verdict, Verdict::Abstain, "{votes:?}");
+        assert_eq!(
+            votes[0].reason.as_deref(),
+            Some("timed out after 50 ms"),
+            "{votes:?}"
+        );
+        assert!(took < SCAN / 2, "the quorum waited {took:?} for the scan");
+        // The scan is still running on its own thread; the runtime's ticker is not held up.
+        let before = ticks.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let during = ticks.load(Ordering::SeqCst) - before;
+        assert!(
+            scanning.load(Ordering::SeqCst),
+            "the scan ended before the check"
+        );
+        ticker.abort();
+        assert!(during >= 3, "the runtime stalled: {during} ticks in 300 ms");
+    }
+
+    /// The configured timeout is the one the quorum applies (it was fixed at 60 s).
     #[test]
-    fn a_clean_change_is_approved() {
+    fn the_configured_timeout_applies() {
+        let guard = auditor(Vec::new());
+        assert_eq!(guard.timeout(), DEFAULT_TIMEOUT);
+        let guard = guard.with_timeout(Duration::from_secs(7));
+        assert_eq!(guard.timeout(), Duration::from_secs(7));
+    }
+
+    #[tokio::test]
+    async fn a_clean_change_is_approved() {
         let v = auditor(vec![ChangedFile {
             path: "src/lib.rs".into(),
             language: None,
             old: Some("pub fn a() -> u8 { 1 }\n".into()),
             new: Some("pub fn a() -> u8 { 2 }\n".into()),
         }])
-        .judge();
+        .review(&AuditInput::default())
+        .await;
         assert_eq!(v.verdict, Verdict::Approve, "{v:?}");
         assert!(v.findings.is_empty());
     }
 
-    #[test]
-    fn a_planted_key_is_rejected_without_repeating_it() {
+    #[tokio::test]
+    async fn a_planted_key_is_rejected_without_repeating_it() {
         let key = "AKIAIOSFODNN7EXAMPLQ";
         let v = auditor(vec![ChangedFile {
             path: "src/config.py".into(),
@@ -232,7 +314,8 @@ mod tests {
             old: Some("x = 1\n".into()),
             new: Some(format!("x = 1\naws_key = \"{key}\"\n")),
         }])
-        .judge();
+        .review(&AuditInput::default())
+        .await;
         assert_eq!(v.verdict, Verdict::Reject, "{v:?}");
         assert!(v.findings.iter().any(|f| f.rule.starts_with("secret-")));
         let all = format!("{v:?}");

@@ -17,7 +17,7 @@ use crate::audit::llm::judge::Judge;
 use crate::audit::llm::{self, EndpointKind, ModelAuditor, ModelAuditorConfig};
 use crate::audit::quorum::{run_quorum, Auditor};
 use crate::audit::rule_guard::{self, RuleSet};
-use crate::audit::rules_auditor::to_vote_finding;
+use crate::audit::rule_scan::{RuleScan, WithRuleFindings};
 use crate::audit::rules_auditor::RuleGuardAuditor;
 use crate::audit::spend::SpendStore;
 use crate::audit::vote::{AbstainReason, AuditInput, Verdict, Vote};
@@ -33,8 +33,6 @@ pub struct AuditorSet {
     pub classes: Vec<AuditorClass>,
     pub required: usize,
     pub hints: Vec<(String, String)>,
-    /// What Rule-Guard found (also shown to the model auditors).
-    pub rule_findings: Vec<rule_guard::Hit>,
     /// The explanation judge (`judge:`), sharing the auditors' daily budget.
     pub judge: Option<Judge>,
 }
@@ -56,33 +54,6 @@ pub struct AuditContext<'a> {
     pub registry: Arc<Registry>,
     pub files: Arc<Vec<rule_guard::ChangedFile>>,
     pub spend: Arc<dyn SpendStore>,
-    /// What Rule-Guard found in `files`, scanned beforehand on the blocking pool
-    /// ([`scan_rules`]); `None`: scanned while building, on the caller's thread.
-    pub scanned: Option<Vec<rule_guard::Hit>>,
-}
-
-/// Rule-Guard's scan of a change (tree-sitter parses of every file) on tokio's blocking pool,
-/// for [`AuditContext::scanned`]; `None` when no Rule-Guard auditor is configured.
-pub async fn scan_rules(
-    settings: &Settings,
-    rules: &Arc<RuleSet>,
-    registry: &Arc<Registry>,
-    files: &Arc<Vec<rule_guard::ChangedFile>>,
-) -> Result<Option<Vec<rule_guard::Hit>>> {
-    if !settings
-        .server
-        .auditors
-        .iter()
-        .any(|a| a.kind == AuditorKind::Rules)
-    {
-        return Ok(None);
-    }
-    let (rules, registry, files) = (rules.clone(), registry.clone(), files.clone());
-    match tokio::task::spawn_blocking(move || rules.scan(&registry, &files)).await {
-        Ok(found) => Ok(Some(found)),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(anyhow::anyhow!("Rule-Guard's scan was cancelled: {e}")),
-    }
 }
 
 fn prices(settings: &Settings) -> Result<llm::price::PriceTable> {
@@ -101,7 +72,9 @@ fn prices(settings: &Settings) -> Result<llm::price::PriceTable> {
     Ok(table)
 }
 
-/// Build the auditors the server config names.
+/// Build the auditors the server config names. Nothing is scanned yet: Rule-Guard's scan
+/// ([`RuleScan`], one for every Rule-Guard entry) starts inside the quorum, under Rule-Guard's
+/// timeout, and every other auditor is shown its findings ([`WithRuleFindings`]).
 pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     let settings = ctx.settings;
     let where_ = match &settings.source {
@@ -112,7 +85,22 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
     let mut auditors: Vec<Arc<dyn Auditor>> = Vec::new();
     let mut classes = Vec::new();
     let mut hints = Vec::new();
-    let mut rule_findings = Vec::new();
+    let scan = RuleScan::new(ctx.rules.clone(), ctx.registry.clone(), ctx.files.clone());
+    // The other auditors wait for the scan at most as long as Rule-Guard does (the longest
+    // Rule-Guard timeout, when several entries are configured).
+    let rules_timeout = settings
+        .server
+        .auditors
+        .iter()
+        .filter(|a| a.kind == AuditorKind::Rules)
+        .map(|a| Duration::from_secs(a.timeout_s()))
+        .max();
+    let shown = |auditor: Arc<dyn Auditor>| -> Arc<dyn Auditor> {
+        match rules_timeout {
+            Some(limit) => Arc::new(WithRuleFindings::new(auditor, scan.clone(), limit)),
+            None => auditor,
+        }
+    };
     // One budget for every model auditor: its gate is what keeps concurrent calls from
     // stacking their overruns past the daily cap.
     let budget = Budget::new(settings.daily_budget_usd, ctx.spend.clone())
@@ -123,23 +111,14 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
         match a.kind {
             AuditorKind::Rules => {
                 let policy = settings.server.rule_guard.severity.clone();
-                let guard = match &ctx.scanned {
-                    Some(found) => RuleGuardAuditor::scanned(
-                        a.name.clone(),
-                        ctx.rules.clone(),
-                        ctx.files.len(),
-                        found.clone(),
-                        policy,
-                    ),
-                    None => RuleGuardAuditor::new(
-                        a.name.clone(),
-                        ctx.rules.clone(),
-                        ctx.registry.clone(),
-                        ctx.files.clone(),
-                        policy,
-                    ),
-                };
-                rule_findings.extend(guard.findings().iter().cloned());
+                let guard = RuleGuardAuditor::with_scan(
+                    a.name.clone(),
+                    ctx.rules.clone(),
+                    ctx.files.len(),
+                    scan.clone(),
+                    policy,
+                )
+                .with_timeout(timeout);
                 auditors.push(Arc::new(guard));
             }
             AuditorKind::Command => {
@@ -147,7 +126,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                 if let Some(cap) = a.max_output_bytes {
                     c.max_output_bytes = cap;
                 }
-                auditors.push(Arc::new(c));
+                auditors.push(shown(Arc::new(c)));
             }
             AuditorKind::Openai | AuditorKind::Anthropic => {
                 let cfg = ModelAuditorConfig {
@@ -200,7 +179,7 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
                         format!("check the endpoint, the key in {key_env} and today's budget (PATCHGATE_COST_DAILY_LIMIT_USD)"),
                     ));
                 }
-                auditors.push(Arc::new(auditor));
+                auditors.push(shown(Arc::new(auditor)));
             }
         }
     }
@@ -210,7 +189,6 @@ pub fn build_auditors(ctx: &AuditContext<'_>) -> Result<AuditorSet> {
         classes,
         required: settings.server.quorum.required,
         hints,
-        rule_findings,
         judge,
     })
 }
@@ -361,7 +339,7 @@ pub async fn run_set(
 }
 
 /// The audit step of the gate over a prepared change: the configured auditors (Rule-Guard's
-/// findings shown to the model auditors too), run as a quorum.
+/// findings shown to the others too), run as a quorum.
 pub async fn audit_prepared(
     settings: &Settings,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
@@ -371,7 +349,6 @@ pub async fn audit_prepared(
     prepared: Prepared,
 ) -> Result<AuditReport> {
     let files = Arc::new(prepared.files);
-    let scanned = scan_rules(settings, &rules, &registry, &files).await?;
     let set = build_auditors(&AuditContext {
         settings,
         env,
@@ -379,9 +356,6 @@ pub async fn audit_prepared(
         registry,
         files,
         spend,
-        scanned,
     })?;
-    let mut input = prepared.input;
-    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
-    Ok(run_audit(&input, &set.auditors, set.required, &set.hints).await?)
+    Ok(run_audit(&prepared.input, &set.auditors, set.required, &set.hints).await?)
 }

@@ -25,12 +25,11 @@ use crate::astdiff::registry::Registry;
 use crate::astdiff::DiffOptions;
 use crate::audit::llm::judge::JudgeCase;
 use crate::audit::rule_guard::RuleSet;
-use crate::audit::rules_auditor::to_vote_finding;
 use crate::audit::spend::SpendStore;
 use crate::audit::vote::{EscalationView, Verdict};
 use crate::config::{AuditMode, Settings};
 use crate::gate::audit::AuditReport;
-use crate::gate::auditors::{build_auditors, run_set, scan_rules, AuditContext};
+use crate::gate::auditors::{build_auditors, run_set, AuditContext};
 use crate::gate::repo_config;
 use crate::gate::{escalation, explain};
 use crate::meta::canonical::{hash_explanation, Explanation};
@@ -189,8 +188,9 @@ where
     } = read;
     let diff_opts = &diff_opts;
     let files = Arc::new(prepared.files);
-    let scanned = scan_rules(settings, &rules, &registry, &files).await?;
     let spend: Arc<dyn SpendStore> = store.clone();
+    // Rule-Guard scans inside the quorum (under its timeout, on the blocking pool); the other
+    // auditors are shown its findings there.
     let set = build_auditors(&AuditContext {
         settings,
         env,
@@ -198,10 +198,8 @@ where
         registry: registry.clone(),
         files,
         spend,
-        scanned,
     })?;
     let mut input = prepared.input;
-    input.rule_findings = set.rule_findings.iter().map(to_vote_finding).collect();
 
     // Explanations: identical, judged by meaning, or not judged.
     let explained = match (&a_explanation, &b_explanation, &dual_input) {

@@ -319,7 +319,8 @@ async fn check_and_queue(
     }
 
     // 4-6. JSON, handled at all, and the fields the worker needs (`repository.full_name`
-    // first) — parsed once into the event the worker will act on.
+    // first) — the body read once, in one pass, into the event the worker will act on (the
+    // raw body is what is queued: the worker reads it again when it runs the job).
     let repo = match webhook::parse(event, &body) {
         Ok(Some(ev)) => match ev.target() {
             Some((_, r)) => r.full_name.to_string(),
