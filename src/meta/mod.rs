@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod notes;
 pub mod record;
 pub mod similarity;
+pub mod texts;
 pub mod sshsig;
 
 pub use canonical::{
