@@ -218,7 +218,8 @@ impl Store {
             .bind(seq)
             .bind(texts)
             .execute(p)
-            .await)
+            .await
+            .map(|r| r.rows_affected()))
         .map_err(|e| map_err("keep explanation texts", e))?;
         Ok(())
     }
