@@ -150,7 +150,12 @@ async fn in_a_browser_sign_in_see_the_escalated_record_marked_requeue_and_nothin
         .collect();
     runs.sort_by_key(|r| r.id);
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert_eq!(runs[1].conclusion.as_deref(), Some("success"), "{:?}", runs[1]);
+    assert_eq!(
+        runs[1].conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        runs[1]
+    );
     let parked = job_counts(&jobs(&w)).get("parked").copied().unwrap_or(0);
     assert_eq!(parked, 0, "requeued");
     let record = seen["record"].as_str().unwrap().to_string();

@@ -78,7 +78,11 @@ async fn command_and_model_builders_are_spans_of_their_deliverys_gate() {
         let gate = one(&spans, |s| {
             s.name == "gate" && s.attr("pr").as_deref() == Some(pr)
         });
-        assert_eq!(build.parent.as_deref(), Some(gate.span_id.as_str()), "{name}");
+        assert_eq!(
+            build.parent.as_deref(),
+            Some(gate.span_id.as_str()),
+            "{name}"
+        );
         assert_eq!(build.trace_id, gate.trace_id, "{name}");
         assert_eq!(build.attr("patchgate.builder").as_deref(), Some(name));
         assert_eq!(build.attr("patchgate.builder.kind").as_deref(), Some(kind));

@@ -73,7 +73,10 @@ fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
     let texts_path = w.dir.path().join("meta.yaml.texts.json");
     let texts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&texts_path).unwrap()).unwrap();
-    let a = texts["a"]["text"].as_str().expect("render A's text kept").to_string();
+    let a = texts["a"]["text"]
+        .as_str()
+        .expect("render A's text kept")
+        .to_string();
     assert!(!a.is_empty(), "{texts}");
     let report = |w: &crate::escalate::World| {
         run(
@@ -90,10 +93,22 @@ fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
     let o = report(&w);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let html = String::from_utf8_lossy(&o.stdout).to_string();
-    let shown = html.split("id=\"explanation-a\">").nth(1).unwrap_or_default();
-    assert!(shown.starts_with(a.lines().next().unwrap_or_default()), "{html}");
-    let check = html.split("id=\"explanation-a-check\">").nth(1).unwrap_or_default();
-    assert!(check.starts_with("the text hashes to the recorded hash"), "{html}");
+    let shown = html
+        .split("id=\"explanation-a\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        shown.starts_with(a.lines().next().unwrap_or_default()),
+        "{html}"
+    );
+    let check = html
+        .split("id=\"explanation-a-check\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        check.starts_with("the text hashes to the recorded hash"),
+        "{html}"
+    );
     assert!(html.contains("id=\"explanation-b\""), "{html}");
     assert!(!html.contains("id=\"texts-not-kept\""), "{html}");
 
@@ -103,7 +118,10 @@ fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
     std::fs::write(&texts_path, edited.to_string()).unwrap();
     let o = report(&w);
     let html = String::from_utf8_lossy(&o.stdout).to_string();
-    let check = html.split("id=\"explanation-a-check\">").nth(1).unwrap_or_default();
+    let check = html
+        .split("id=\"explanation-a-check\">")
+        .nth(1)
+        .unwrap_or_default();
     assert!(check.starts_with("MISMATCH"), "{html}");
 
     // Not texts at all: a clear error, no page.

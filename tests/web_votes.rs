@@ -50,7 +50,10 @@ fn unescape(page: &str) -> String {
 }
 
 fn vote_form(verdict: &str, reason: &str, token: &str) -> String {
-    format!("csrf={token}&verdict={verdict}&reason={}", reason.replace(' ', "+"))
+    format!(
+        "csrf={token}&verdict={verdict}&reason={}",
+        reason.replace(' ', "+")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,14 +108,20 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     // The form, for a maintainer, bound to the record's head.
     assert!(page.contains(&format!("action=\"{vote_url}\"")), "{page}");
     assert!(page.contains("id=\"vote-approve\""), "{page}");
-    assert!(page.contains(&format!("on head <code>{head}</code>")), "{page}");
-    // The explanations' texts: render B's verbatim and checked; render A's with the key masked
-    // (so not checkable), and the key nowhere on the page.
     assert!(
-        page.contains("Retry failed fetches with a linear backoff."),
+        page.contains(&format!("on head <code>{head}</code>")),
         "{page}"
     );
-    let b_check = page.split("id=\"explanation-b-check\"").nth(1).unwrap_or_default();
+    // The explanations' texts: render B's (its commit's message) verbatim and checked; render
+    // A's (the PR's description) with the key masked (so not checkable), the key on no page.
+    assert!(
+        page.contains("id=\"explanation-b\">Retry failed fetches with a linear backoff"),
+        "{page}"
+    );
+    let b_check = page
+        .split("id=\"explanation-b-check\"")
+        .nth(1)
+        .unwrap_or_default();
     assert!(
         b_check.starts_with(">the text hashes to the recorded hash"),
         "{b_check}"
@@ -141,8 +150,14 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
         let (code, refused) = post(&base, &cookie, &vote_url, &form).await;
         let refused = unescape(&refused);
         assert_eq!(code, 403, "{refused}");
-        assert!(refused.contains(&format!("Refused: @{user}'s approve")), "{refused}");
-        assert!(refused.contains("needs the `maintain` permission"), "{refused}");
+        assert!(
+            refused.contains(&format!("Refused: @{user}'s approve")),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("needs the `maintain` permission"),
+            "{refused}"
+        );
         assert!(refused.contains(&format!("you have `{has}`")), "{refused}");
         assert!(refused.contains("No vote was recorded"), "{refused}");
     }
@@ -153,14 +168,21 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     ] {
         let (code, body) = post(&base, &maria, &vote_url, &form).await;
         assert_eq!(code, 403, "{body}");
-        assert!(unescape(&body).contains("did not carry this session's token"), "{body}");
+        assert!(
+            unescape(&body).contains("did not carry this session's token"),
+            "{body}"
+        );
     }
     // No reason: a clear refusal.
     let token = csrf(&page);
     let (code, body) = post(&base, &maria, &vote_url, &vote_form("approve", "", &token)).await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("a vote needs a reason"), "{body}");
-    assert_eq!(completed(&w, &head).len(), 1, "nothing refused gated anything");
+    assert_eq!(
+        completed(&w, &head).len(),
+        1,
+        "nothing refused gated anything"
+    );
     let no_bot_reply = w
         .fake
         .comments(REPO, 1)
@@ -169,7 +191,11 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     assert!(no_bot_reply, "a refused web vote replies on the page only");
 
     // The maintainer approves: recorded, the gate runs again and passes.
-    let form = vote_form("approve", "the exponential backoff is the one asked for", &token);
+    let form = vote_form(
+        "approve",
+        "the exponential backoff is the one asked for",
+        &token,
+    );
     let (code, done) = post(&base, &maria, &vote_url, &form).await;
     assert_eq!(code, 200, "{done}");
     assert!(done.contains("id=\"notice\""), "{done}");
@@ -203,7 +229,10 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     assert_eq!(seqs.len(), 2, "{seqs:?}");
     let (_, newer) = get(&base, &maria, &format!("/ui/decisions/{}", seqs[0])).await;
     assert!(newer.contains("PASSED"), "{newer}");
-    assert!(newer.contains("approve by @maria (maintain), on this head"), "{newer}");
+    assert!(
+        newer.contains("approve by @maria (maintain), on this head"),
+        "{newer}"
+    );
     let (_, older) = get(&base, &maria, &page_url).await;
     let signature = older.split("id=\"signature\">").nth(1).unwrap_or_default();
     assert!(
@@ -215,7 +244,14 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     let tree = git(&w.bare, &["rev-parse", &format!("{head}^{{tree}}")]);
     let new = git(
         &w.bare,
-        &["commit-tree", &tree, "-p", &head, "-m", "Tidy the retry loop"],
+        &[
+            "commit-tree",
+            &tree,
+            "-p",
+            &head,
+            "-m",
+            "Tidy the retry loop",
+        ],
     );
     git(&w.bare, &["update-ref", "refs/pull/1/head", &new]);
     w.fake.update_pull(REPO, 1, |p| p.head_sha = new.clone());
@@ -233,7 +269,7 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     let mut env = env.to_vec();
     let strangers = format!("ops@example.com {stranger}");
     env.push(("PATCHGATE_ALLOWED_SIGNERS", strangers.as_str()));
-    let mut s = w.serve(&[], &env);
+    let s = w.serve(&[], &env);
     w.fake.set_browser_user(Some("maria"));
     let maria = sign_in(&s.url).await;
     let (_, page) = get(&s.url, &maria, &page_url).await;

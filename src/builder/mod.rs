@@ -207,8 +207,14 @@ pub async fn build(
                 "patchgate.outcome",
                 if b.reused { "reused" } else { "built" },
             );
-            span.record("patchgate.cost_usd", if b.reused { 0.0 } else { b.facts.cost_usd });
-            span.record("patchgate.seconds", if b.reused { 0.0 } else { b.facts.seconds });
+            span.record(
+                "patchgate.cost_usd",
+                if b.reused { 0.0 } else { b.facts.cost_usd },
+            );
+            span.record(
+                "patchgate.seconds",
+                if b.reused { 0.0 } else { b.facts.seconds },
+            );
         }
         Err(u) => {
             span.record("patchgate.outcome", "unavailable");

@@ -46,8 +46,8 @@ use crate::meta::record::{
 use crate::meta::similarity::compare_explanations;
 use crate::meta::Sha256Hash;
 
-pub use out::{signing_key, texts_path};
 use out::{blocking, write_out};
+pub use out::{signing_key, texts_path};
 pub use read::repo_name;
 use read::{read_change, ReadChange};
 use record::{decision_summary, explanation_of, kept_texts, meta_findings};
@@ -455,7 +455,13 @@ where
     };
     let yaml = record.to_yaml()?;
     // The texts the record holds only the hashes of, masked, kept beside it.
-    let texts = kept_texts(&record, &a_explanation, &b_explanation, &audit.votes, &rules);
+    let texts = kept_texts(
+        &record,
+        &a_explanation,
+        &b_explanation,
+        &audit.votes,
+        &rules,
+    );
     if let Err(e) = store.keep_texts(seq, &texts.to_json()).await {
         tracing::warn!(seq, error = %e, "the record's explanation texts could not be kept (the record is sealed; its page shows hashes only)");
     }

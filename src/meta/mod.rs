@@ -17,8 +17,8 @@ pub mod ledger;
 pub mod notes;
 pub mod record;
 pub mod similarity;
-pub mod texts;
 pub mod sshsig;
+pub mod texts;
 
 pub use canonical::{
     canonical_explanation, canonical_json, canonical_record, canonical_value, hash_explanation,

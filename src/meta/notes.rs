@@ -189,7 +189,8 @@ pub fn signature_history(
             continue;
         }
         let blob = repo.find_blob(entry.id())?;
-        let text = std::str::from_utf8(blob.content()).map_err(|_| NoteError::NotText { commit })?;
+        let text =
+            std::str::from_utf8(blob.content()).map_err(|_| NoteError::NotText { commit })?;
         out.push(text.to_string());
     }
     Ok(out)

@@ -163,7 +163,9 @@ mod tests {
     #[test]
     fn a_kept_text_checks_against_its_hash_and_a_masked_one_is_said_so() {
         let text = "Retry with exponential backoff.";
-        let h = hash_explanation(&Explanation::new(text)).unwrap().to_string();
+        let h = hash_explanation(&Explanation::new(text))
+            .unwrap()
+            .to_string();
         let kept = KeptText::keep(text, &mask);
         assert!(!kept.masked);
         assert_eq!(kept.check(Some(&h)), TextCheck::Matches);

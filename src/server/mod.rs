@@ -308,9 +308,7 @@ pub async fn serve(
                 oauth,
                 sessions: web::session::Sessions::new(),
                 daily_cap_usd: settings.daily_budget_usd,
-                votes: app_handler
-                    .clone()
-                    .map(|h| h as Arc<dyn app::WebVotes>),
+                votes: app_handler.clone().map(|h| h as Arc<dyn app::WebVotes>),
                 mirrors: mirrors.clone(),
                 allowed_signers: web::allowed_signers(&|k: &str| env(k), signing_key.as_deref())?,
             })));

@@ -54,7 +54,9 @@ impl Signature {
         let why = first.unwrap_or_default();
         Signature::Invalid(match signatures.len() {
             1 => why,
-            n => format!("none of the {n} signatures kept for this head verifies this record ({why})"),
+            n => format!(
+                "none of the {n} signatures kept for this head verifies this record ({why})"
+            ),
         })
     }
 
@@ -420,11 +422,15 @@ impl RecordView {
             differences_problem,
             excluded,
             explanations,
-            text_a: texts.and_then(|t| t.a.as_ref()).map(|k| {
-                TextView::new(&k.text, k.check(r.renders.a.explanation_hash.as_deref()))
-            }),
+            text_a: texts
+                .and_then(|t| t.a.as_ref())
+                .map(|k| TextView::new(&k.text, k.check(r.renders.a.explanation_hash.as_deref()))),
             text_b: texts.and_then(|t| t.b.as_ref()).map(|k| {
-                let recorded = r.renders.b.as_ref().and_then(|b| b.explanation_hash.as_deref());
+                let recorded = r
+                    .renders
+                    .b
+                    .as_ref()
+                    .and_then(|b| b.explanation_hash.as_deref());
                 TextView::new(&k.text, k.check(recorded))
             }),
             texts_kept: texts.is_some(),

@@ -1,10 +1,10 @@
 //! Parts of the decision record the gate fills in from the audit: the `decision` entry, a
 //! vote's findings, an explanation to hash, and the texts kept beside the record.
 
+use crate::audit::rule_guard::{mask_secrets, RuleSet};
 use crate::audit::vote::Vote;
 use crate::meta::canonical::{Explanation, RecordedFinding};
 use crate::meta::decision::GateDecision;
-use crate::audit::rule_guard::{mask_secrets, RuleSet};
 use crate::meta::record::{DecisionSummary, ExplanationSource, MetaRecord};
 use crate::meta::texts::{ExplanationTexts, KeptText, VoteText};
 

@@ -548,7 +548,8 @@ pub fn merge_group_result(
 }
 
 /// Added to the reply on the PR when a vote was cast on the web view's record page.
-pub(super) const VIA_WEB: &str = " (Cast on patchgate's web view, on the record page of this head.)";
+pub(super) const VIA_WEB: &str =
+    " (Cast on patchgate's web view, on the record page of this head.)";
 
 // The web view's texts (`/ui`, `crate::server::web`).
 mod web;

@@ -230,11 +230,7 @@ impl WebVotes for AppHandler {
                     repo,
                     clone_url,
                     // Names the check run this vote's gate reports on (one per vote).
-                    job: format!(
-                        "web:{}:{}",
-                        v.user,
-                        chrono::Utc::now().timestamp_millis()
-                    ),
+                    job: format!("web:{}:{}", v.user, chrono::Utc::now().timestamp_millis()),
                 };
                 let cmd = VoteCommand {
                     verdict: v.verdict,

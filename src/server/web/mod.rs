@@ -278,14 +278,22 @@ impl WebState {
             return Signature::NotChecked;
         };
         let path = self.mirrors.path(&name);
-        let (head, yaml, allowed) = (head.to_string(), yaml.to_string(), self.allowed_signers.clone());
+        let (head, yaml, allowed) = (
+            head.to_string(),
+            yaml.to_string(),
+            self.allowed_signers.clone(),
+        );
         let found = tokio::task::spawn_blocking(move || {
             let git = git2::Repository::open(&path).ok()?;
             let oid = git2::Oid::from_str(&head).ok()?;
-            Some(match crate::meta::notes::signature_history(&git, oid, SIGNATURE_HISTORY) {
-                Ok(sigs) => Signature::of(&sigs, &yaml, allowed.as_deref()),
-                Err(e) => Signature::Invalid(format!("the signature notes could not be read: {e}")),
-            })
+            Some(
+                match crate::meta::notes::signature_history(&git, oid, SIGNATURE_HISTORY) {
+                    Ok(sigs) => Signature::of(&sigs, &yaml, allowed.as_deref()),
+                    Err(e) => {
+                        Signature::Invalid(format!("the signature notes could not be read: {e}"))
+                    }
+                },
+            )
         })
         .await;
         found.ok().flatten().unwrap_or(Signature::NotChecked)

@@ -222,7 +222,12 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
         // Not what was hashed.
         b: Some(KeptText::keep("Retry exponentially.", &same)),
         votes: vec![
-            VoteText::keep("reviewer-1", "Unsafe: <script>x()</script>", Vec::new(), &same),
+            VoteText::keep(
+                "reviewer-1",
+                "Unsafe: <script>x()</script>",
+                Vec::new(),
+                &same,
+            ),
             VoteText::keep("reviewer-2", "the key AKIA…", Vec::new(), &|t: &str| {
                 t.replace("AKIA…", "[REDACTED:aws]")
             }),
@@ -236,11 +241,20 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
     let masked = view.votes[2].explanation.as_ref().unwrap();
     assert!(masked.check.contains("masked"), "{}", masked.check);
     assert_eq!(masked.text, "the key [REDACTED:aws]");
-    assert!(view.votes[0].explanation.is_none(), "rule-guard said nothing kept");
+    assert!(
+        view.votes[0].explanation.is_none(),
+        "rule-guard said nothing kept"
+    );
     let html = standalone(&view).unwrap();
     assert!(html.contains("id=\"explanation-a\">Retry &#60;b&#62;with&#60;/b&#62; backoff."));
-    assert!(html.contains("Unsafe: &#60;script&#62;x()&#60;/script&#62;"), "{html}");
-    assert!(!html.contains("<script") && !html.contains("<b>with"), "{html}");
+    assert!(
+        html.contains("Unsafe: &#60;script&#62;x()&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("<b>with"),
+        "{html}"
+    );
     assert!(html.contains("MISMATCH: the text does not hash to the recorded hash"));
     assert!(!html.contains("id=\"texts-not-kept\""));
 
