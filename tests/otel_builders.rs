@@ -14,7 +14,7 @@ use support::world::World;
 
 const BUILDER_KEY: &str = "builder-key-Wq71";
 
-fn one<'a>(spans: &'a [ReceivedSpan], f: impl Fn(&ReceivedSpan) -> bool) -> &'a ReceivedSpan {
+fn one(spans: &[ReceivedSpan], f: impl Fn(&ReceivedSpan) -> bool) -> &ReceivedSpan {
     let found: Vec<&ReceivedSpan> = spans.iter().filter(|s| f(s)).collect();
     assert_eq!(found.len(), 1, "{spans:#?}");
     found[0]
