@@ -115,6 +115,12 @@ async fn serve(store: Store) -> (String, String, Arc<WebState>, String) {
         oauth,
         sessions: Sessions::new(),
         daily_cap_usd: 25.0,
+        votes: None,
+        // No mirror: a record page looks for its signature notes and finds none.
+        mirrors: Arc::new(patchgate::github::mirror::Mirrors::new(
+            &std::env::temp_dir().join("patchgate-bench-no-mirrors"),
+        )),
+        allowed_signers: None,
     });
     let cookie = state.sessions.start("bench".into(), "ghu_bench".into());
     let (id, _) = state.sessions.get(&cookie).expect("a session");

@@ -77,6 +77,7 @@ const CORE: &[&str] = &[
     "meta/record/",
     "meta/ledger.rs",
     "meta/similarity.rs",
+    "meta/texts.rs",
     "meta/decision.rs",
     "meta/decision/",
     "github/commands.rs",

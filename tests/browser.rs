@@ -1,7 +1,7 @@
 //! The web view in a real browser: Chromium (Debian's `chromium`) driven by playwright-core
-//! through `tests/browser/web.mjs`. A writer signs in through the fake GitHub's OAuth, lists the
-//! decisions, opens the escalated record and finds its differing lines highlighted, and
-//! requeues a parked job by clicking; a user who cannot read the repository sees none of it and
+//! through `tests/browser/web.mjs`. A maintainer signs in through the fake GitHub's OAuth, lists
+//! the decisions, opens the escalated record and finds its differing lines highlighted, approves
+//! it from its page (the gate runs again and passes), and requeues a parked job by clicking; a user who cannot read the repository sees none of it and
 //! gets 404 for its URLs. Screenshots of the list, the record and the queue are taken on the way
 //! (copied into `docs/screenshots/` when `PATCHGATE_UPDATE_SCREENSHOTS=1`).
 //!
@@ -83,7 +83,7 @@ async fn in_a_browser_sign_in_see_the_escalated_record_marked_requeue_and_nothin
     };
     let w = World::new().await;
     w.fake.set_oauth_client("Iv1.web", "web-secret-value");
-    w.fake.set_permission(REPO, "maria", "write");
+    w.fake.set_permission(REPO, "maria", "maintain");
     w.fake.set_permission(REPO, "eve", "none");
     w.open_pr(
         1,
@@ -142,6 +142,20 @@ async fn in_a_browser_sign_in_see_the_escalated_record_marked_requeue_and_nothin
     let seen = run_browser(&chromium, &pw, &public, "writer", &shots, &[]);
     assert!(seen["differing_rows"].as_u64().unwrap() >= 1, "{seen}");
     eprintln!("the browser saw: {seen}");
+    // The approval from the page was the maintainer's vote: the gate ran again and passed.
+    let mut runs: Vec<_> = w
+        .runs(&w.sha("render-a"))
+        .into_iter()
+        .filter(|r| r.status == "completed")
+        .collect();
+    runs.sort_by_key(|r| r.id);
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(
+        runs[1].conclusion.as_deref(),
+        Some("success"),
+        "{:?}",
+        runs[1]
+    );
     let parked = job_counts(&jobs(&w)).get("parked").copied().unwrap_or(0);
     assert_eq!(parked, 0, "requeued");
     let record = seen["record"].as_str().unwrap().to_string();

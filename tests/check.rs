@@ -752,7 +752,7 @@ fn a_repository_that_requires_render_b_blocks_a_change_without_one() {
 }
 
 /// `ssh-keygen -t ed25519` in `dir`: the private key's path and the public key line.
-fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn ssh_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
     let o = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])

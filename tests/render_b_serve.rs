@@ -15,8 +15,15 @@ use support::CheckRunState;
 /// A base `rb-base` (main + a repository config naming `builder`) and `rb-a` (render A's change
 /// on it), pushed to the world's bare repository.
 fn branches_with_config(w: &mut World, repo_config: &str) {
+    branches_named(w, "rb", repo_config);
+}
+
+/// A base `<prefix>-base` (main + `repo_config` as the repository config) and `<prefix>-a`
+/// (render A's change on it), pushed to the world's bare repository.
+pub(crate) fn branches_named(w: &mut World, prefix: &str, repo_config: &str) {
+    let (base, a) = (format!("{prefix}-base"), format!("{prefix}-a"));
     let work = w.dir.path().join("demo");
-    git(&work, &["checkout", "-q", "-b", "rb-base", "main"]);
+    git(&work, &["checkout", "-q", "-b", &base, "main"]);
     std::fs::create_dir_all(work.join(".github")).unwrap();
     std::fs::write(work.join(".github/patchgate.yml"), repo_config).unwrap();
     git(&work, &["add", "-A"]);
@@ -29,14 +36,14 @@ fn branches_with_config(w: &mut World, repo_config: &str) {
             "patchgate: ask a builder for render B",
         ],
     );
-    git(&work, &["checkout", "-q", "-b", "rb-a", "rb-base"]);
+    git(&work, &["checkout", "-q", "-b", &a, &base]);
     git(&work, &["cherry-pick", "render-a"]);
     git(&work, &["checkout", "-q", "main"]);
     let bare = w.bare.to_str().unwrap().to_string();
-    git(&work, &["push", "-q", &bare, "rb-base", "rb-a"]);
-    for b in ["rb-base", "rb-a"] {
-        let sha = git(&w.bare, &["rev-parse", b]);
-        w.shas.insert(b.to_string(), sha);
+    git(&work, &["push", "-q", &bare, &base, &a]);
+    for b in [base, a] {
+        let sha = git(&w.bare, &["rev-parse", &b]);
+        w.shas.insert(b, sha);
     }
 }
 

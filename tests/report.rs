@@ -55,6 +55,91 @@ fn the_page_of_an_escalated_check_marks_where_the_renders_differ() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), html);
 }
 
+/// The explanation texts `--write-meta` keeps beside the record (`meta.yaml.texts.json`) are on
+/// the page, each checked against its hash; an edited text is a mismatch, and a file that is
+/// no texts is a clear error.
+#[test]
+fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
+    let w = world();
+    let meta = w.dir.path().join("meta.yaml");
+    let cfg = w.config(&["approve", "abstain"], "");
+    let (code, _, text) = w.check(
+        &cfg,
+        Some("render-c"),
+        &["--write-meta", meta.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{text}");
+    let texts_path = w.dir.path().join("meta.yaml.texts.json");
+    let texts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&texts_path).unwrap()).unwrap();
+    let a = texts["a"]["text"]
+        .as_str()
+        .expect("render A's text kept")
+        .to_string();
+    assert!(!a.is_empty(), "{texts}");
+    let report = |w: &crate::escalate::World| {
+        run(
+            w,
+            &[
+                "report".into(),
+                meta.display().to_string(),
+                "--html".into(),
+                "-".into(),
+            ],
+            &[],
+        )
+    };
+    let o = report(&w);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let html = String::from_utf8_lossy(&o.stdout).to_string();
+    let shown = html
+        .split("id=\"explanation-a\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        shown.starts_with(a.lines().next().unwrap_or_default()),
+        "{html}"
+    );
+    let check = html
+        .split("id=\"explanation-a-check\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        check.starts_with("the text hashes to the recorded hash"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"explanation-b\""), "{html}");
+    assert!(!html.contains("id=\"texts-not-kept\""), "{html}");
+
+    // An edited text does not hash to the record's hash: shown, and said so.
+    let mut edited = texts.clone();
+    edited["a"]["text"] = serde_json::json!(format!("{a} (and something else)"));
+    std::fs::write(&texts_path, edited.to_string()).unwrap();
+    let o = report(&w);
+    let html = String::from_utf8_lossy(&o.stdout).to_string();
+    let check = html
+        .split("id=\"explanation-a-check\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(check.starts_with("MISMATCH"), "{html}");
+
+    // Not texts at all: a clear error, no page.
+    std::fs::write(&texts_path, "[1, 2").unwrap();
+    let o = report(&w);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    assert!(
+        out(&o).contains("meta.yaml.texts.json is not the explanation texts of a record"),
+        "{}",
+        out(&o)
+    );
+    // Without the file the page shows the hashes only, and says so.
+    std::fs::remove_file(&texts_path).unwrap();
+    let html = String::from_utf8_lossy(&report(&w).stdout).to_string();
+    assert!(html.contains("id=\"texts-not-kept\""), "{html}");
+}
+
 #[test]
 fn what_is_no_record_is_refused_and_nothing_is_written() {
     let w = world();

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::world::{job_counts, jobs, World, REPO};
 
-const PUBLIC: &str = "http://patchgate.test";
+pub(crate) const PUBLIC: &str = "http://patchgate.test";
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -31,7 +31,7 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> String {
 }
 
 /// Sign in as whoever the fake's browser is signed in as; the session cookie (`name=value`).
-async fn sign_in(base: &str) -> String {
+pub(crate) async fn sign_in(base: &str) -> String {
     let c = client();
     let r = c.get(format!("{base}/ui/login")).send().await.unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
@@ -59,7 +59,7 @@ async fn sign_in(base: &str) -> String {
     session.split(';').next().unwrap().to_string()
 }
 
-async fn get(base: &str, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(base: &str, cookie: &str, path: &str) -> (u16, String) {
     let r = client()
         .get(format!("{base}{path}"))
         .header("cookie", cookie)
@@ -69,7 +69,7 @@ async fn get(base: &str, cookie: &str, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-async fn post(base: &str, cookie: &str, path: &str, form: &str) -> (u16, String) {
+pub(crate) async fn post(base: &str, cookie: &str, path: &str, form: &str) -> (u16, String) {
     let r = client()
         .post(format!("{base}{path}"))
         .header("cookie", cookie)
@@ -81,7 +81,7 @@ async fn post(base: &str, cookie: &str, path: &str, form: &str) -> (u16, String)
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-fn csrf(page: &str) -> String {
+pub(crate) fn csrf(page: &str) -> String {
     let at = page
         .find("name=\"csrf\" value=\"")
         .expect("a form with a CSRF token")

@@ -173,8 +173,61 @@ fn refs_of(target: &BuildTarget, key_ref: &str) -> Vec<String> {
     refs
 }
 
-/// Build (or reuse) render B with the builder named `name`.
+/// Build (or reuse) render B with the builder named `name`, in a span of its own (`build
+/// <name>`, a child of the caller's: the gate's, in `serve`): the builder's name and kind, what
+/// came of it (`built`, `reused`, `unavailable`), its cost and seconds. A model builder's call
+/// is the span's child, named and attributed by the GenAI conventions as an auditor's is
+/// (`chat <model>`: model, tokens, cost). Never the request, the answer or a key.
 pub async fn build(
+    name: &str,
+    ctx: &BuildContext<'_>,
+    target: &BuildTarget,
+) -> Result<Built, Unavailable> {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    let cfg = ctx.settings.server.builders.iter().find(|b| b.name == name);
+    let span = tracing::info_span!(
+        "build",
+        otel.name = %format!("build {name}"),
+        otel.status_code = Empty,
+        patchgate.builder = name,
+        patchgate.builder.kind = cfg.map_or("unknown", |c| c.kind.as_str()),
+        patchgate.outcome = Empty,
+        patchgate.cost_usd = Empty,
+        patchgate.seconds = Empty,
+        gen_ai.request.model = cfg.and_then(|c| c.model.as_deref()),
+        error.type = Empty,
+    );
+    let result = build_traced(name, ctx, target)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(b) => {
+            span.record(
+                "patchgate.outcome",
+                if b.reused { "reused" } else { "built" },
+            );
+            span.record(
+                "patchgate.cost_usd",
+                if b.reused { 0.0 } else { b.facts.cost_usd },
+            );
+            span.record(
+                "patchgate.seconds",
+                if b.reused { 0.0 } else { b.facts.seconds },
+            );
+        }
+        Err(u) => {
+            span.record("patchgate.outcome", "unavailable");
+            span.record("patchgate.cost_usd", u.cost_usd);
+            span.record("patchgate.seconds", u.seconds);
+            span.record("error.type", "unavailable");
+            span.record("otel.status_code", "error");
+        }
+    }
+    result
+}
+
+async fn build_traced(
     name: &str,
     ctx: &BuildContext<'_>,
     target: &BuildTarget,

@@ -207,6 +207,14 @@ pub fn settings() -> Vec<Setting> {
             meaning: "The deployment's record-signing key: an unencrypted OpenSSH Ed25519 private key (its text, or the path of its file). `check` and `serve` sign each decision record's note with it (SSH signature, namespace `patchgate-record`, in `refs/notes/patchgate-signatures`; `meta.yaml.sig` beside `--write-meta`) anchor the ledger head in `refs/patchgate/ledger` (a signed commit), and sign revert commits; `patchgate meta verify --key ALLOWED_SIGNERS`, `patchgate ledger verify --anchor REPO --key ALLOWED_SIGNERS`, `ssh-keygen -Y verify` and `git verify-commit` check them. See docs/security.md.",
         },
         Setting {
+            key: "allowed_signers",
+            env: "PATCHGATE_ALLOWED_SIGNERS",
+            flag: "",
+            default: "— (the public half of `PATCHGATE_SIGNING_KEY`; with neither, signatures are shown, not checked)".into(),
+            places: &[Env],
+            meaning: "The keys `serve`'s web view checks a record's signature against (an `allowed_signers` file's text, or its path): each record page says whether the record's note in `refs/notes/patchgate-signatures` verifies, and by which key. A value with no `ssh-ed25519` key stops `serve` at start.",
+        },
+        Setting {
             key: "events_url",
             env: "PATCHGATE_EVENTS_URL",
             flag: "--url",

@@ -45,11 +45,11 @@ use crate::meta::record::{
 use crate::meta::similarity::compare_explanations;
 use crate::meta::Sha256Hash;
 
-pub use out::signing_key;
 use out::{blocking, write_out};
+pub use out::{signing_key, texts_path};
 pub use read::repo_name;
 use read::{read_change, ReadChange};
-use record::{decision_summary, explanation_of, meta_findings};
+use record::{decision_summary, explanation_of, kept_texts, meta_findings};
 
 /// Default similarity at which two explanations agree.
 pub const EXPLANATION_THRESHOLD: f64 = 0.85;
@@ -452,10 +452,22 @@ where
         }
     };
     let yaml = record.to_yaml()?;
+    // The texts the record holds only the hashes of, masked, kept beside it.
+    let texts = kept_texts(
+        &record,
+        &a_explanation,
+        &b_explanation,
+        &audit.votes,
+        &rules,
+    );
+    if let Err(e) = store.keep_texts(seq, &texts.to_json()).await {
+        tracing::warn!(seq, error = %e, "the record's explanation texts could not be kept (the record is sealed; its page shows hashes only)");
+    }
     // The note, the signature and `meta.yaml`: git2 and file writes, on the blocking pool.
     let note = {
         let (req, record, yaml) = (req.clone(), record.clone(), yaml.clone());
-        blocking(move || write_out(&req, head_id, &record, &yaml, seq, signer.as_ref())).await?
+        blocking(move || write_out(&req, head_id, &record, &yaml, &texts, seq, signer.as_ref()))
+            .await?
     };
     if record.quorum_passed != passed {
         bail!("internal: sealed record disagrees with the decision");

@@ -56,4 +56,9 @@ pub trait LedgerStore: Send + Sync {
     fn append<'a>(&'a self, row: &'a NewLedgerRow) -> BoxFuture<'a, Result<i64, LedgerError>>;
     /// Every record, by `seq`.
     fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, LedgerError>>;
+    /// Keep the explanation texts of record `seq` beside it (the JSON of
+    /// [`super::texts::ExplanationTexts`]; the record holds only their hashes). Writing them
+    /// again for the same `seq` replaces them.
+    fn keep_texts<'a>(&'a self, seq: i64, texts: &'a str)
+        -> BoxFuture<'a, Result<(), LedgerError>>;
 }

@@ -18,6 +18,7 @@ pub mod notes;
 pub mod record;
 pub mod similarity;
 pub mod sshsig;
+pub mod texts;
 
 pub use canonical::{
     canonical_explanation, canonical_json, canonical_record, canonical_value, hash_explanation,

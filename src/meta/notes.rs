@@ -155,6 +155,47 @@ pub fn read_signature(repo: &Repository, commit: Oid) -> Result<Option<String>, 
     }
 }
 
+/// Every signature `commit` has carried under [`SIGNATURES_REF`], newest first: the current
+/// note, then the ones later gates of the same head replaced (they stay in the notes ref's
+/// history, see the module doc); the last `limit` notes commits are looked at. A record page
+/// finds the signature of *its* record among them, not only the newest record's.
+pub fn signature_history(
+    repo: &Repository,
+    commit: Oid,
+    limit: usize,
+) -> Result<Vec<String>, NoteError> {
+    let tip = match repo.refname_to_id(SIGNATURES_REF) {
+        Ok(id) => id,
+        Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let hex = commit.to_string();
+    // A notes tree names a commit's note by its id, whole or fanned out (`ab/cdef…`).
+    let paths = [hex.clone(), format!("{}/{}", &hex[..2], &hex[2..])];
+    let mut walk = repo.revwalk()?;
+    walk.push(tip)?;
+    walk.simplify_first_parent()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for id in walk.take(limit) {
+        let tree = repo.find_commit(id?)?.tree()?;
+        let Some(entry) = paths
+            .iter()
+            .find_map(|p| tree.get_path(std::path::Path::new(p)).ok())
+        else {
+            continue;
+        };
+        if !seen.insert(entry.id()) {
+            continue;
+        }
+        let blob = repo.find_blob(entry.id())?;
+        let text =
+            std::str::from_utf8(blob.content()).map_err(|_| NoteError::NotText { commit })?;
+        out.push(text.to_string());
+    }
+    Ok(out)
+}
+
 /// Check `signature` (armored, or `None`: unsigned) over the record `text` against the keys of
 /// `allowed_signers` (an `allowed_signers` file's text, or public key lines). `Ok` names the
 /// key that signed (its fingerprint); `Err` says why not, in one line.

@@ -271,6 +271,23 @@ pub async fn serve(
             ),
         }
     }
+    // The App's job handler: the workers run jobs with it, and the web view casts votes with it.
+    let app_handler = match &app {
+        Some(app) => Some(Arc::new(app::AppHandler {
+            app: app.clone(),
+            mirrors: mirrors.clone(),
+            store: store.clone(),
+            gate: app::GateContext {
+                settings: settings.clone(),
+                registry: Arc::new(Registry::embedded().context("loading the language registry")?),
+                rules: RuleSet::embedded().context("loading the rule pack")?,
+                env: env.clone(),
+            },
+            metrics: metrics.clone(),
+            rollbacks: rollbacks.clone(),
+        })),
+        None => None,
+    };
     let ops = metrics::ops_routes(store.clone(), metrics.clone(), ready.clone());
     let mut router = intake::limit_webhooks(webhooks, &opts.limits).merge(ops.clone());
     match &secrets.web {
@@ -291,6 +308,9 @@ pub async fn serve(
                 oauth,
                 sessions: web::session::Sessions::new(),
                 daily_cap_usd: settings.daily_budget_usd,
+                votes: app_handler.clone().map(|h| h as Arc<dyn app::WebVotes>),
+                mirrors: mirrors.clone(),
+                allowed_signers: web::allowed_signers(&|k: &str| env(k), signing_key.as_deref())?,
             })));
         }
         None => info!("web view off (PATCHGATE_OAUTH_CLIENT_ID is not set): /ui is not served"),
@@ -308,20 +328,8 @@ pub async fn serve(
         metrics.clone(),
     );
 
-    if let Some(app) = &app {
-        let handler: Arc<dyn JobHandler> = Arc::new(app::AppHandler {
-            app: app.clone(),
-            mirrors: mirrors.clone(),
-            store: store.clone(),
-            gate: app::GateContext {
-                settings: settings.clone(),
-                registry: Arc::new(Registry::embedded().context("loading the language registry")?),
-                rules: RuleSet::embedded().context("loading the rule pack")?,
-                env: env.clone(),
-            },
-            metrics: metrics.clone(),
-            rollbacks: rollbacks.clone(),
-        });
+    if let (Some(app), Some(app_handler)) = (&app, &app_handler) {
+        let handler: Arc<dyn JobHandler> = app_handler.clone();
         // Redelivery passes and requests are jobs too (queued by whichever replica runs the
         // schedule below, run by whichever worker takes them).
         // Policy-event batches left (partly) unjudged are jobs too.

@@ -208,6 +208,32 @@ impl Store {
             .await)
         .map_err(|e| map_err("ledger record", e))
     }
+
+    /// Keep the explanation texts of ledger row `seq` (JSON; see `crate::meta::texts`),
+    /// replacing any kept before.
+    pub async fn keep_explanation_texts(&self, seq: i64, texts: &str) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO explanation_texts (seq, texts) VALUES ($1, $2) \
+                           ON CONFLICT (seq) DO UPDATE SET texts = excluded.texts";
+        on_pool!(self, SQL, |p, sql| sqlx::query(sql)
+            .bind(seq)
+            .bind(texts)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(|e| map_err("keep explanation texts", e))?;
+        Ok(())
+    }
+
+    /// The explanation texts kept for ledger row `seq`, if any.
+    pub async fn explanation_texts(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        const SQL: &str = "SELECT texts FROM explanation_texts WHERE seq = $1";
+        let row: Option<(String,)> = on_pool!(self, SQL, |p, sql| sqlx::query_as(sql)
+            .bind(seq)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| map_err("explanation texts", e))?;
+        Ok(row.map(|r| r.0))
+    }
 }
 
 #[cfg(test)]

@@ -186,6 +186,14 @@ impl LedgerStore for Store {
     fn all(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>, LedgerError>> {
         Box::pin(async move { Ok(self.ledger_all().await?) })
     }
+
+    fn keep_texts<'a>(
+        &'a self,
+        seq: i64,
+        texts: &'a str,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(async move { Ok(self.keep_explanation_texts(seq, texts).await?) })
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,26 @@ pub struct RecordPage<'a> {
     pub frame: Frame,
     pub seq: i64,
     pub r: &'a RecordView,
+    /// The maintainer's vote form (an escalated decision of a pull request).
+    pub vote: Option<VoteBox>,
+    /// What the last action did (a vote from this page).
+    pub notice: Option<Notice>,
+}
+
+/// The Approve / Block form of a record page.
+pub struct VoteBox {
+    /// The head the vote is for: the record's.
+    pub head: String,
+    /// The reader has the level a vote needs (the vote itself is checked again when cast).
+    pub allowed: bool,
+    /// Why not, when not allowed.
+    pub needs: String,
+}
+
+/// A line saying what an action did, and whether that is good news.
+pub struct Notice {
+    pub text: String,
+    pub ok: bool,
 }
 
 /// One job of the queue.

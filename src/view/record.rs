@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::sidebyside::{rows, Row};
 use crate::meta::decision::{ExplanationsState, Path};
+use crate::meta::notes::check_signature;
 use crate::meta::record::{verify_yaml, MetaRecord, RecordError};
+use crate::meta::texts::{ExplanationTexts, TextCheck};
 
 /// What is known of the record's signature (`refs/notes/patchgate-signatures`, or `FILE.sig`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,34 @@ pub enum Signature {
 }
 
 impl Signature {
+    /// What the signatures kept for a record's commit (newest first; see
+    /// `crate::meta::notes::signature_history`) say of the record's `text`, checked against
+    /// `allowed_signers` (`None`: none given, so nothing is checked).
+    pub fn of(signatures: &[String], text: &str, allowed_signers: Option<&str>) -> Signature {
+        if signatures.is_empty() {
+            return Signature::Unsigned;
+        }
+        let Some(keys) = allowed_signers else {
+            return Signature::Present;
+        };
+        let mut first = None;
+        for sig in signatures {
+            match check_signature(text, Some(sig), keys) {
+                Ok(by) => return Signature::SignedBy(by),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        let why = first.unwrap_or_default();
+        Signature::Invalid(match signatures.len() {
+            1 => why,
+            n => format!(
+                "none of the {n} signatures kept for this head verifies this record ({why})"
+            ),
+        })
+    }
+
     fn class(&self) -> &'static str {
         match self {
             Signature::SignedBy(_) => "ok",
@@ -60,6 +90,37 @@ pub struct VoteRow {
     pub reason: String,
     pub cost: String,
     pub explanation_hash: String,
+    /// What the auditor said, when it is kept.
+    pub explanation: Option<TextView>,
+}
+
+/// An explanation's text as kept beside the record, and whether it hashes to the recorded hash.
+pub struct TextView {
+    pub text: String,
+    pub class: &'static str,
+    pub check: String,
+}
+
+impl TextView {
+    fn new(text: &str, check: TextCheck) -> Self {
+        let (class, check) = match check {
+            TextCheck::Matches => ("ok", "the text hashes to the recorded hash"),
+            TextCheck::Differs => (
+                "bad",
+                "MISMATCH: the text does not hash to the recorded hash",
+            ),
+            TextCheck::Masked => (
+                "muted",
+                "secrets were masked out of it, so it is not the hashed text and is not checked",
+            ),
+            TextCheck::NoHash => ("muted", "the record has no hash for it"),
+        };
+        TextView {
+            text: text.to_string(),
+            class,
+            check: check.to_string(),
+        }
+    }
 }
 
 /// One entity on which the renders differ, with render A beside render B.
@@ -150,6 +211,11 @@ pub struct RecordView {
     pub differences_problem: Option<String>,
     pub excluded: Vec<String>,
     pub explanations: Option<ExplanationsView>,
+    /// Render A's and render B's explanations, when their texts are kept.
+    pub text_a: Option<TextView>,
+    pub text_b: Option<TextView>,
+    /// Whether the texts were kept beside the record (else only their hashes are shown).
+    pub texts_kept: bool,
     pub record_hash: String,
     pub prev_record_hash: String,
     pub verified: bool,
@@ -190,12 +256,28 @@ impl RecordView {
     /// The page of `meta.yaml` text: parsed (any text that is no record is an error), and
     /// verified as it is (a record that does not verify is still shown, marked as such).
     pub fn from_yaml(text: &str, signature: Signature) -> Result<Self, ViewError> {
-        let r = MetaRecord::from_yaml(text)?;
-        let verification = verify_yaml(text).map(|_| ());
-        Ok(Self::build(&r, verification, signature))
+        Self::from_yaml_with(text, signature, None)
     }
 
-    fn build(r: &MetaRecord, verification: Result<(), RecordError>, sig: Signature) -> Self {
+    /// [`RecordView::from_yaml`] with the explanation texts kept beside the record: each shown
+    /// and checked against its recorded hash. Texts kept for another record count as none.
+    pub fn from_yaml_with(
+        text: &str,
+        signature: Signature,
+        texts: Option<&ExplanationTexts>,
+    ) -> Result<Self, ViewError> {
+        let r = MetaRecord::from_yaml(text)?;
+        let verification = verify_yaml(text).map(|_| ());
+        let texts = texts.filter(|t| Some(&t.record_hash) == r.record_hash.as_ref());
+        Ok(Self::build(&r, verification, signature, texts))
+    }
+
+    fn build(
+        r: &MetaRecord,
+        verification: Result<(), RecordError>,
+        sig: Signature,
+        texts: Option<&ExplanationTexts>,
+    ) -> Self {
         let gate = r.gate.as_ref();
         let (path, path_class) = match gate.map(|g| g.path) {
             Some(Path::Agreed) => ("agreed".to_string(), "ok"),
@@ -215,6 +297,10 @@ impl RecordView {
                 reason: v.reason.clone().unwrap_or_default(),
                 cost: v.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_default(),
                 explanation_hash: v.explanation_hash.clone().unwrap_or_default(),
+                explanation: texts
+                    .and_then(|t| t.vote(&v.auditor))
+                    .filter(|k| !k.text.is_empty() || v.explanation_hash.is_some())
+                    .map(|k| TextView::new(&k.text, k.check(v.explanation_hash.as_deref()))),
             })
             .collect();
         let (differences, differences_problem) = match r.ast_diff.extra.get("differences") {
@@ -336,6 +422,18 @@ impl RecordView {
             differences_problem,
             excluded,
             explanations,
+            text_a: texts
+                .and_then(|t| t.a.as_ref())
+                .map(|k| TextView::new(&k.text, k.check(r.renders.a.explanation_hash.as_deref()))),
+            text_b: texts.and_then(|t| t.b.as_ref()).map(|k| {
+                let recorded = r
+                    .renders
+                    .b
+                    .as_ref()
+                    .and_then(|b| b.explanation_hash.as_deref());
+                TextView::new(&k.text, k.check(recorded))
+            }),
+            texts_kept: texts.is_some(),
             record_hash: r.record_hash.clone().unwrap_or_default(),
             prev_record_hash: r.prev_record_hash.clone().unwrap_or_default(),
             verified,

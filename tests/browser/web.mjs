@@ -1,7 +1,7 @@
 // The web view in a real browser (Chromium through playwright-core), driven by tests/browser.rs.
 // Environment: PLAYWRIGHT_CORE_DIR (the playwright-core package directory), CHROMIUM (the
-// browser), BASE (the server), MODE (`writer`: sign in, list, open the escalated record, requeue
-// the parked job, screenshots into SHOTS; `stranger`: sign in and see none of it, 404s for the
+// browser), BASE (the server), MODE (`writer`: sign in, list, open the escalated record, approve
+// it from its page, requeue the parked job, screenshots into SHOTS; `stranger`: sign in and see none of it, 404s for the
 // URLs in RECORD and REQUEUE). Prints one JSON line of findings; exits non-zero on any failure.
 import { pathToFileURL } from "node:url";
 import path from "node:path";
@@ -64,6 +64,14 @@ try {
     check(bg !== "rgba(0, 0, 0, 0)" && bg !== "transparent", `mark background ${bg}`);
     await page.locator("table.sbs tr.differs").first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(env("SHOTS"), "record.png") });
+    // The maintainer's vote from the page: Approve with a reason; the page says it was
+    // recorded and that the gate passes now.
+    await page.fill("form.vote input[name=reason]", "the exponential backoff is the one asked for");
+    await Promise.all([page.waitForURL(/\/vote$/), page.click("#vote-approve")]);
+    const voted = await page.locator("#notice").textContent();
+    out.vote_notice = voted;
+    check(voted.includes("recorded in the ledger"), `vote notice: ${voted}`);
+    check(voted.includes("The gate passes now"), `vote notice: ${voted}`);
     // The queue: the parked job's Requeue button.
     await page.goto(`${base}/ui/queue`);
     const parked = page.locator("#jobs tr.job.parked");

@@ -43,6 +43,13 @@ where
     }
 }
 
+/// Where the explanation texts of the record at `meta` are written: `<meta>.texts.json`.
+pub fn texts_path(meta: &std::path::Path) -> std::path::PathBuf {
+    let mut p = meta.as_os_str().to_owned();
+    p.push(".texts.json");
+    p.into()
+}
+
 /// Attach the sealed record (and its signature, and the ledger's anchor) to the head commit
 /// as git notes, and write `meta.yaml`, as `req` asks; the note (and the earlier record's
 /// note it replaced, if any).
@@ -51,6 +58,7 @@ pub(super) fn write_out(
     head_id: Oid,
     record: &MetaRecord,
     yaml: &str,
+    texts: &crate::meta::texts::ExplanationTexts,
     seq: i64,
     signer: Option<&crate::meta::sshsig::SigningKey>,
 ) -> Result<Option<notes::Attached>> {
@@ -73,6 +81,10 @@ pub(super) fn write_out(
     };
     if let Some(path) = &req.write_meta {
         std::fs::write(path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        // The explanation texts (masked) beside it, for `patchgate report --html`.
+        let texts_path = texts_path(path);
+        std::fs::write(&texts_path, texts.to_json())
+            .with_context(|| format!("writing {}", texts_path.display()))?;
         if let Some(key) = signer {
             // Beside it, as `ssh-keygen -Y sign` names a signature.
             let sig = key.sign(yaml.as_bytes(), crate::meta::sshsig::RECORD_NAMESPACE);

@@ -8,22 +8,22 @@
 //! A maintainer's vote is bound to the PR's current head and recorded in the ledger as the
 //! `gate.human` of the record the gate seals when it runs again with it; every later gate of
 //! that head reads it back from there ([`crate::meta::human::standing_vote`]), and a new push
-//! is a new head with no vote. The Approve and Block buttons cast the same vote, with the same
-//! permission check, on the head of the run they were pressed on — only while that head is
-//! still the PR's head — with a fixed reason ([`messages::APPROVE_BUTTON_REASON`]).
+//! is a new head with no vote. The Approve and Block buttons (and the web view's record page)
+//! cast the same vote through the same code ([`super::votes`]), on the head of the run they
+//! were pressed on — only while that head is still the PR's head — with a fixed reason
+//! ([`messages::APPROVE_BUTTON_REASON`]).
 
 use anyhow::{Context, Result};
 use tracing::{info, warn};
 
 use super::check_run::check_run_pr;
 use super::messages;
+use super::votes::Via;
 use super::{
     AppHandler, ManualRollback, Target, APPROVE_ACTION, BLOCK_ACTION, CHECK_NAME, ROLLBACK_ACTION,
 };
-use crate::config::Permission;
 use crate::github::commands::{self, Command, Parsed, RenderBRef, VoteCommand};
-use crate::meta::decision::{HumanVerdict, HumanVote};
-use crate::meta::human::standing_vote;
+use crate::meta::decision::HumanVerdict;
 use crate::webhook::{CheckRunEvent, Event, IssueCommentEvent, User};
 
 fn command_word(c: &Command) -> &'static str {
@@ -74,25 +74,8 @@ impl AppHandler {
                         .await?;
                 }
                 Parsed::Command(Command::Vote(v)) => {
-                    let need = self.gate.settings.server.human_votes.permission;
-                    match self.authorize_at(&t, &user, need).await? {
-                        Ok(level) => {
-                            self.eyes(&t, comment_id).await;
-                            self.vote(&t, number, &user, level, v, None).await?;
-                        }
-                        Err(has) => {
-                            info!(user = %user, need = need.as_str(), "vote denied: below human_votes.permission");
-                            t.inst
-                                .comment(
-                                    &t.repo,
-                                    number,
-                                    &messages::reply_vote_denied(
-                                        &user, v.verdict, has, need, &t.repo,
-                                    ),
-                                )
-                                .await?;
-                        }
-                    }
+                    let via = Via::Comment(comment_id);
+                    self.cast_vote(&t, number, &user, v, via, None).await?;
                 }
                 Parsed::Command(cmd) => {
                     if commands::needs_write(&cmd) && !self.authorize(&t, &user).await? {
@@ -115,62 +98,12 @@ impl AppHandler {
     }
 
     /// 👀 on the comment: the command was taken.
-    async fn eyes(&self, t: &Target, comment_id: u64) {
+    pub(super) async fn eyes(&self, t: &Target, comment_id: u64) {
         if comment_id != 0 {
             if let Err(e) = t.inst.react(&t.repo, comment_id, "eyes").await {
                 warn!(error = %format!("{e:#}"), "could not react to the comment");
             }
         }
-    }
-
-    /// A vote by `user` (already authorised at `level`) on PR `number`'s current head: the PR
-    /// is gated again with it, which seals it into the ledger with the record; the reply says
-    /// whether it was recorded and what the gate decided. `on_head`: the head a button was
-    /// pressed on; when the PR has moved past it nothing is recorded and the reply says so.
-    async fn vote(
-        &self,
-        t: &Target,
-        number: u64,
-        user: &str,
-        level: Permission,
-        v: VoteCommand,
-        on_head: Option<&str>,
-    ) -> Result<()> {
-        let pull = t.inst.pull(&t.repo, number).await?;
-        let head = pull.head_sha.clone();
-        if let Some(pressed) = on_head.filter(|h| *h != head) {
-            info!(pr = number, pressed = %pressed, head = %head, user = %user, "vote button on an older head: nothing recorded");
-            let reply = messages::reply_vote_button_stale(user, v.verdict, pressed, &head);
-            t.inst.comment(&t.repo, number, &reply).await?;
-            return Ok(());
-        }
-        let vote = HumanVote {
-            verdict: v.verdict,
-            by: user.to_string(),
-            permission: level.as_str().to_string(),
-            reason: v.reason,
-            head: head.clone(),
-            at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        };
-        info!(pr = number, head = %head, user = %user, verdict = %v.verdict, "maintainer's vote");
-        self.gate_pr_voting(t, number, Some(&head), true, Some(vote.clone()))
-            .await?;
-        let rows = self
-            .store
-            .ledger_rows_for_head(&t.repo.to_string(), &head)
-            .await?;
-        let reply = match standing_vote(&rows, &t.repo.to_string(), &head) {
-            Some(s) if s == vote => {
-                let passed = rows
-                    .last()
-                    .and_then(|r| crate::meta::record::MetaRecord::from_yaml(&r.record_yaml).ok())
-                    .is_some_and(|r| r.quorum_passed);
-                messages::reply_vote_recorded(user, v.verdict, &head, passed)
-            }
-            _ => messages::reply_vote_not_recorded(user, v.verdict, &head),
-        };
-        t.inst.comment(&t.repo, number, &reply).await?;
-        Ok(())
     }
 
     pub(super) async fn run_command(
@@ -278,9 +211,20 @@ impl AppHandler {
             .context("sender.login")?
             .to_string();
         if let Some(verdict) = verdict {
-            return self
-                .vote_button(&t, number, &user, verdict, run.head_sha.as_str())
-                .await;
+            // The vote of `/patchgate approve|block`, on the head of the run the button was
+            // pressed on, with a fixed reason (a button press carries no text).
+            let reason = match verdict {
+                HumanVerdict::Approve => messages::APPROVE_BUTTON_REASON,
+                HumanVerdict::Block => messages::BLOCK_BUTTON_REASON,
+            };
+            let v = VoteCommand {
+                verdict,
+                reason: reason.to_string(),
+            };
+            let head = run.head_sha.as_str();
+            self.cast_vote(&t, number, &user, v, Via::Button, Some(head))
+                .await?;
+            return Ok(());
         }
         if !self.authorize(&t, &user).await? {
             t.inst
@@ -301,37 +245,5 @@ impl AppHandler {
         )
         .await?;
         Ok(())
-    }
-
-    /// The Approve or Block button pressed by `user` on PR `number`'s run of `head`: the vote
-    /// of `/patchgate approve|block`, at `human_votes.permission`, with a fixed reason.
-    async fn vote_button(
-        &self,
-        t: &Target,
-        number: u64,
-        user: &str,
-        verdict: HumanVerdict,
-        head: &str,
-    ) -> Result<()> {
-        let need = self.gate.settings.server.human_votes.permission;
-        match self.authorize_at(t, user, need).await? {
-            Ok(level) => {
-                let reason = match verdict {
-                    HumanVerdict::Approve => messages::APPROVE_BUTTON_REASON,
-                    HumanVerdict::Block => messages::BLOCK_BUTTON_REASON,
-                };
-                let v = VoteCommand {
-                    verdict,
-                    reason: reason.to_string(),
-                };
-                self.vote(t, number, user, level, v, Some(head)).await
-            }
-            Err(has) => {
-                info!(user = %user, need = need.as_str(), "vote button denied: below human_votes.permission");
-                let reply = messages::reply_vote_button_denied(user, verdict, has, need, &t.repo);
-                t.inst.comment(&t.repo, number, &reply).await?;
-                Ok(())
-            }
-        }
     }
 }

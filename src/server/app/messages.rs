@@ -547,38 +547,10 @@ pub fn merge_group_result(
     }
 }
 
-// The web view (`/ui`, `crate::server::web`).
+/// Added to the reply on the PR when a vote was cast on the web view's record page.
+pub(super) const VIA_WEB: &str =
+    " (Cast on patchgate's web view, on the record page of this head.)";
 
-pub(crate) const WEB_SIGN_IN_TITLE: &str = "Sign in";
-pub(crate) const WEB_SIGN_IN: &str = "patchgate shows its decisions only to people signed in with \
-     GitHub, and only for the repositories they can read.";
-pub(crate) const WEB_SIGN_IN_FAILED: &str =
-    "The sign-in did not complete (it was refused, expired, \
-     or came back without the state it was started with). Start it again.";
-pub(crate) const WEB_SIGNED_OUT_TITLE: &str = "Signed out";
-pub(crate) const WEB_SIGNED_OUT: &str = "You are signed out of patchgate.";
-pub(crate) const WEB_NOT_FOUND_TITLE: &str = "Not found";
-pub(crate) const WEB_NOT_FOUND: &str = "There is nothing here that you can see.";
-pub(crate) const WEB_FAILED_TITLE: &str = "Something failed";
-pub(crate) const WEB_FAILED: &str = "patchgate could not answer this page (GitHub or the store \
-     failed; the server's log says which). Try again.";
-pub(crate) const WEB_CSRF_TITLE: &str = "Refused";
-pub(crate) const WEB_CSRF: &str = "This form did not carry this session's token, so nothing was \
-     done. Reload the page and try again.";
-pub(crate) const WEB_BAD_FILTER_TITLE: &str = "Bad filter";
-
-pub(crate) fn web_bad_filter(what: &str, expected: &str) -> String {
-    format!("The {what} filter must be {expected}.")
-}
-
-pub(crate) fn web_requeued(id: i64) -> String {
-    format!("Job {id} is back in the queue.")
-}
-
-pub(crate) fn web_not_parked(id: i64) -> String {
-    format!("Job {id} is not parked: nothing to requeue.")
-}
-
-pub(crate) fn web_requeue_denied(id: i64, repo: &str) -> String {
-    format!("Requeueing job {id} needs write access to {repo}, as the /patchgate commands do.")
-}
+// The web view's texts (`/ui`, `crate::server::web`).
+mod web;
+pub(crate) use web::*;

@@ -17,7 +17,8 @@
 //! (installation, repository, clone URL) it acts on; [`gate`] runs the gate on a pull request
 //! and reports it, [`render_of`] finds render B (`Render-Of`, `/patchgate render-b`),
 //! [`render_b`] asks a builder for render B when the repository config says so,
-//! [`commands`] answers comment commands and the Rollback button, [`merge_group`] reports a
+//! [`commands`] answers comment commands and the Rollback button, [`votes`] casts a
+//! maintainer's vote (comment, button or web view: one code path), [`merge_group`] reports a
 //! queued PR's verdict on its merge group, [`reconcile`] gates what missed deliveries left
 //! ungated, [`check_run`] finds and starts this App's check runs, and [`messages`] holds every
 //! text a person reads (check-run titles and summaries, comment replies).
@@ -31,6 +32,7 @@ mod publish;
 mod reconcile;
 mod render_b;
 mod render_of;
+mod votes;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -57,6 +59,7 @@ pub use merge_group::{
 };
 pub use messages::{check_result, merge_group_result, rollback_button, vote_buttons};
 pub use reconcile::{queue_reconcile_pass, reconcile, reconcile_pass_delivery, ReconcileReport};
+pub use votes::{VoteOutcome, WebVote, WebVotes};
 
 pub use crate::webhook::{RECONCILE_EVENT, RECONCILE_PASS_EVENT};
 use check_run::check_run_pr;

@@ -7,8 +7,12 @@
 //! and shows only repositories the user can read, asked of GitHub with the user's token and
 //! remembered for [`session::PERMISSION_TTL`]. A repository the user cannot read does not
 //! exist for them: its URLs answer 404, never 403. Operator actions are decided by
-//! [`crate::server::app::permitted`], the same rule as the comment commands. Every form
-//! carries the session's CSRF token and a POST without it changes nothing.
+//! [`crate::server::app::permitted`], the same rule as the comment commands; a maintainer's
+//! vote from a record page ([`vote`]) is cast by the App's handler through the very code of
+//! `/patchgate approve|block`. Every form carries the session's CSRF token and a POST without
+//! it changes nothing. A record page checks the record's signature (the signature notes in the
+//! repository's mirror, against [`WebState::allowed_signers`]) and shows the explanation texts
+//! kept beside it, each checked against its recorded hash.
 
 pub mod oauth;
 pub mod session;
@@ -28,7 +32,8 @@ use tracing::warn;
 
 use crate::audit::spend::SpendStore;
 use crate::config::Permission;
-use crate::server::app::{messages, permitted};
+use crate::github::mirror::Mirrors;
+use crate::server::app::{messages, permitted, WebVotes};
 use crate::store::decisions::DecisionQuery;
 use crate::store::Store;
 use crate::view::pages::{
@@ -87,8 +92,35 @@ pub fn secrets_from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<W
     }))
 }
 
+/// The keys a record page checks signatures against: `PATCHGATE_ALLOWED_SIGNERS` (an
+/// `allowed_signers` text, or the path of its file), else the public half of the deployment's
+/// own signing key (`PATCHGATE_SIGNING_KEY`), else none. A setting that holds no key stops
+/// `serve` here, with the reason.
+pub fn allowed_signers(
+    get: &dyn Fn(&str) -> Option<String>,
+    signing_key: Option<&crate::meta::sshsig::SigningKey>,
+) -> Result<Option<String>> {
+    let Some(v) = get(ALLOWED_SIGNERS_VAR).filter(|v| !v.trim().is_empty()) else {
+        return Ok(signing_key.map(|k| format!("patchgate {}\n", k.public().to_openssh())));
+    };
+    let text = if v.contains("ssh-") {
+        v
+    } else {
+        std::fs::read_to_string(v.trim())
+            .with_context(|| format!("{ALLOWED_SIGNERS_VAR}: reading {}", v.trim()))?
+    };
+    crate::meta::sshsig::allowed_keys(&text)
+        .map_err(|e| anyhow::anyhow!("{ALLOWED_SIGNERS_VAR}: {e}"))?;
+    Ok(Some(text))
+}
+
+/// The variable naming the keys record signatures are checked against.
+pub const ALLOWED_SIGNERS_VAR: &str = "PATCHGATE_ALLOWED_SIGNERS";
+
 /// Decisions per page.
 pub const PAGE: u32 = 50;
+/// Commits of the signature notes' history a record page looks through for its signature.
+const SIGNATURE_HISTORY: usize = 1000;
 /// Jobs listed on the queue page.
 const QUEUE_ROWS: i64 = 200;
 
@@ -99,6 +131,13 @@ pub struct WebState {
     pub sessions: Sessions,
     /// The daily model budget (`budget.daily_usd`).
     pub daily_cap_usd: f64,
+    /// The App's handler, which casts votes (`None`: this process runs without the App).
+    pub votes: Option<Arc<dyn WebVotes>>,
+    /// The repositories' mirrors: their notes hold the records' signatures.
+    pub mirrors: Arc<Mirrors>,
+    /// The keys a record's signature is checked against (an `allowed_signers` text;
+    /// `None`: signatures are shown as present, not checked).
+    pub allowed_signers: Option<String>,
 }
 
 /// The `/ui` routes.
@@ -110,6 +149,7 @@ pub fn web_routes(state: Arc<WebState>) -> Router {
         .route("/ui/logout", post(logout))
         .route("/ui/decisions", get(decisions))
         .route("/ui/decisions/{seq}", get(record))
+        .route("/ui/decisions/{seq}/vote", post(vote::vote))
         .route("/ui/queue", get(queue))
         .route("/ui/queue/{id}/requeue", post(requeue))
         .route("/ui/rollbacks", get(rollbacks))
@@ -228,6 +268,35 @@ impl WebState {
         let level = permitted(perm, Permission::Read).ok();
         self.sessions.remember(&r.id, repo, level);
         Ok(level)
+    }
+
+    /// What the signature notes in `repo`'s mirror say of the record `yaml` of `head`
+    /// (every signature the head has carried, so an earlier record of a re-gated head finds
+    /// its own). Not checked when this process has no mirror of the repository.
+    async fn signature(&self, repo: &str, head: &str, yaml: &str) -> Signature {
+        let Ok(name) = repo.parse::<crate::webhook::RepoName>() else {
+            return Signature::NotChecked;
+        };
+        let path = self.mirrors.path(&name);
+        let (head, yaml, allowed) = (
+            head.to_string(),
+            yaml.to_string(),
+            self.allowed_signers.clone(),
+        );
+        let found = tokio::task::spawn_blocking(move || {
+            let git = git2::Repository::open(&path).ok()?;
+            let oid = git2::Oid::from_str(&head).ok()?;
+            Some(
+                match crate::meta::notes::signature_history(&git, oid, SIGNATURE_HISTORY) {
+                    Ok(sigs) => Signature::of(&sigs, &yaml, allowed.as_deref()),
+                    Err(e) => {
+                        Signature::Invalid(format!("the signature notes could not be read: {e}"))
+                    }
+                },
+            )
+        })
+        .await;
+        found.ok().flatten().unwrap_or(Signature::NotChecked)
     }
 
     /// Those of `repos` the reader can read.
@@ -362,4 +431,5 @@ async fn logout(
 }
 
 mod pages;
+mod vote;
 use pages::{decisions, queue, record, requeue, rollbacks};

@@ -1,6 +1,10 @@
 //! The web view's page handlers: decisions, a record, the queue (and requeue), rollbacks.
 
 use super::*;
+use crate::meta::decision::Path as GatePath;
+use crate::meta::record::MetaRecord;
+use crate::meta::texts::ExplanationTexts;
+use crate::view::pages::{Notice, VoteBox};
 
 #[derive(Deserialize, Default)]
 pub(super) struct ListQuery {
@@ -155,31 +159,73 @@ pub(super) async fn record(
     let Some(r) = st.reader(&headers) else {
         return sign_in_first();
     };
-    let frame = st.frame(&r).await;
     let Ok(seq) = seq.parse::<i64>() else {
-        return not_found(frame);
+        return not_found(st.frame(&r).await);
     };
     let (repo, yaml) = match st.store.ledger_record(seq).await {
         Ok(Some(row)) => row,
+        Ok(None) => return not_found(st.frame(&r).await),
+        Err(e) => return failed(st.frame(&r).await, e),
+    };
+    record_page(&st, &r, seq, &repo, &yaml, StatusCode::OK, None).await
+}
+
+/// The page of ledger row `seq` (`repo`'s record `yaml`) for reader `r` — 404 when they cannot
+/// read `repo` — with its signature checked, its explanation texts, the vote form of an
+/// escalated decision of a pull request, and `notice` (what an action just did).
+pub(super) async fn record_page(
+    st: &WebState,
+    r: &Reader,
+    seq: i64,
+    repo: &str,
+    yaml: &str,
+    status: StatusCode,
+    notice: Option<Notice>,
+) -> Response {
+    let frame = st.frame(r).await;
+    let level = match st.level(r, repo).await {
+        Ok(Some(level)) => level,
         Ok(None) => return not_found(frame),
         Err(e) => return failed(frame, e),
     };
-    match st.level(&r, &repo).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return not_found(frame),
-        Err(e) => return failed(frame, e),
-    }
-    // The ledger keeps the record's text, not its signature (that is a git note beside it).
-    let view = match RecordView::from_yaml(&yaml, Signature::NotChecked) {
+    let Ok(record) = MetaRecord::from_yaml(yaml) else {
+        return not_found(frame);
+    };
+    let signature = st.signature(repo, &record.change.head, yaml).await;
+    let texts = match st.store.explanation_texts(seq).await {
+        Ok(t) => t.and_then(|j| ExplanationTexts::from_json(&j).ok()),
+        Err(e) => {
+            warn!(seq, error = %e, "reading a record's explanation texts");
+            None
+        }
+    };
+    let view = match RecordView::from_yaml_with(yaml, signature, texts.as_ref()) {
         Ok(v) => v,
         Err(_) => return not_found(frame),
     };
+    let escalated = record
+        .gate
+        .as_ref()
+        .is_some_and(|g| g.path == GatePath::Escalated);
+    let vote = match (&st.votes, record.change.pr, escalated) {
+        (Some(votes), Some(_), true) => {
+            let need = votes.need();
+            Some(VoteBox {
+                head: record.change.head.clone(),
+                allowed: level >= need,
+                needs: messages::web_vote_needs(need, Some(level)),
+            })
+        }
+        _ => None,
+    };
     html(
-        StatusCode::OK,
+        status,
         RecordPage {
             frame,
             seq,
             r: &view,
+            vote,
+            notice,
         }
         .render(),
     )

@@ -197,3 +197,90 @@ fn a_one_render_record_without_gate_or_differences_renders() {
     assert!(html.contains("made before decision paths"));
     assert!(!html.contains("id=\"differences\""));
 }
+
+/// `ESCALATED` with the hashes of render A's and B's explanations and of reviewer-1's, sealed.
+fn with_explanation_hashes() -> (String, MetaRecord) {
+    use crate::meta::canonical::{hash_explanation, Explanation};
+    let h = |t: &str| hash_explanation(&Explanation::new(t)).unwrap().to_string();
+    let mut r = MetaRecord::from_yaml(ESCALATED).unwrap();
+    r.renders.a.explanation_hash = Some(h("Retry <b>with</b> backoff."));
+    r.renders.b.as_mut().unwrap().explanation_hash = Some(h("Retry linearly."));
+    r.audit.votes[1].explanation_hash = Some(h("Unsafe: <script>x()</script>"));
+    r.audit.votes[2].explanation_hash = Some(h("the key AKIA…"));
+    let sealed = r.seal(&Sha256Hash::from_bytes([0; 32])).unwrap();
+    (sealed.to_yaml().unwrap(), sealed)
+}
+
+#[test]
+fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
+    use crate::meta::texts::{ExplanationTexts, KeptText, VoteText};
+    let (yaml, record) = with_explanation_hashes();
+    let same = |t: &str| t.to_string();
+    let texts = ExplanationTexts {
+        record_hash: record.record_hash.clone().unwrap(),
+        a: Some(KeptText::keep("Retry <b>with</b> backoff.", &same)),
+        // Not what was hashed.
+        b: Some(KeptText::keep("Retry exponentially.", &same)),
+        votes: vec![
+            VoteText::keep(
+                "reviewer-1",
+                "Unsafe: <script>x()</script>",
+                Vec::new(),
+                &same,
+            ),
+            VoteText::keep("reviewer-2", "the key AKIA…", Vec::new(), &|t: &str| {
+                t.replace("AKIA…", "[REDACTED:aws]")
+            }),
+        ],
+    };
+    let view = RecordView::from_yaml_with(&yaml, Signature::NotChecked, Some(&texts)).unwrap();
+    assert!(view.texts_kept);
+    assert_eq!(view.text_a.as_ref().unwrap().class, "ok");
+    assert!(view.text_b.as_ref().unwrap().check.starts_with("MISMATCH"));
+    assert_eq!(view.votes[1].explanation.as_ref().unwrap().class, "ok");
+    let masked = view.votes[2].explanation.as_ref().unwrap();
+    assert!(masked.check.contains("masked"), "{}", masked.check);
+    assert_eq!(masked.text, "the key [REDACTED:aws]");
+    assert!(
+        view.votes[0].explanation.is_none(),
+        "rule-guard said nothing kept"
+    );
+    let html = standalone(&view).unwrap();
+    assert!(html.contains("id=\"explanation-a\">Retry &#60;b&#62;with&#60;/b&#62; backoff."));
+    assert!(
+        html.contains("Unsafe: &#60;script&#62;x()&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("<b>with"),
+        "{html}"
+    );
+    assert!(html.contains("MISMATCH: the text does not hash to the recorded hash"));
+    assert!(!html.contains("id=\"texts-not-kept\""));
+
+    // Texts kept for another record are none: the page shows the hashes only, and says so.
+    let other = ExplanationTexts {
+        record_hash: "sha256:other".into(),
+        ..texts
+    };
+    let view = RecordView::from_yaml_with(&yaml, Signature::NotChecked, Some(&other)).unwrap();
+    assert!(!view.texts_kept && view.text_a.is_none() && view.votes[1].explanation.is_none());
+    let html = standalone(&view).unwrap();
+    assert!(html.contains("id=\"texts-not-kept\""), "{html}");
+}
+
+#[test]
+fn a_signature_is_looked_for_among_every_one_the_head_carried() {
+    let text = sealed(ESCALATED);
+    assert_eq!(Signature::of(&[], &text, Some("keys")), Signature::Unsigned);
+    let sigs = ["sig one".to_string(), "sig two".to_string()];
+    assert_eq!(Signature::of(&sigs, &text, None), Signature::Present);
+    // Keys that are no keys: the reason, and how many signatures were tried.
+    match Signature::of(&sigs, &text, Some("not a key")) {
+        Signature::Invalid(why) => {
+            assert!(why.contains("none of the 2 signatures"), "{why}");
+            assert!(why.contains("the allowed keys"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
