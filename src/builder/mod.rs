@@ -306,7 +306,12 @@ async fn build_command(
         let scratch =
             worktree::Scratch::checkout(&repo, base, &place, &forbidden, &t.request.text)?;
         if let Some(note) = &scratch.placement().note {
-            tracing::warn!(builder = %cfg2.name, "{note}");
+            // The server's log; on the command line (no logger set up), stderr.
+            if tracing::dispatcher::has_been_set() {
+                tracing::warn!(builder = %cfg2.name, "{note}");
+            } else {
+                eprintln!("patchgate: {note}");
+            }
         }
         let started = Instant::now();
         let ran = command::run(&command::Run {
