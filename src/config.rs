@@ -161,6 +161,9 @@ pub struct ServerConfig {
     /// The builders that may make a render B on demand (`docs/render-b.md`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builders: Vec<builders::BuilderConfig>,
+    /// Where builders run and what is done with a render B they make (`docs/render-b.md`).
+    #[serde(default)]
+    pub render_b: builders::RenderBServer,
 }
 
 /// `rule_guard:` — how findings become a vote.

@@ -15,7 +15,7 @@ use octocrab::params::repos::Reference;
 use octocrab::Octocrab;
 use serde_json::{json, Value};
 use support::openapi::{Spec, Strictness, Verdict};
-use support::{sign_github, webhook_payload, FakeGitHub, PullSpec, BOT_LOGIN};
+use support::{sign_github, webhook_payload, FakeGitHub, IssueSpec, PullSpec, BOT_LOGIN};
 
 const REPO: &str = "acme/widgets";
 const INSTALLATION: u64 = 77;
@@ -699,6 +699,68 @@ async fn comments_reactions_labels_permissions_and_contents() {
         == Some("reactions/create-for-issue-comment")
         && r.body == Some(json!({"content": "eyes"}))));
     // the 404s above are answers, not violations
+    assert_clean(&fake);
+}
+
+#[tokio::test]
+async fn issues_get_answers_added_issues_and_a_pull_requests_issue_view() {
+    let fake = fake().await;
+    fake.add_issue(
+        REPO,
+        IssueSpec {
+            number: 12,
+            title: "Retries".into(),
+            body: "Retry failed fetches.".into(),
+            labels: vec!["enhancement".into()],
+            ..Default::default()
+        },
+    );
+    fake.add_issue(
+        REPO,
+        IssueSpec {
+            number: 13,
+            title: "No description".into(),
+            closed: true,
+            ..Default::default()
+        },
+    );
+    fake.add_pull(
+        REPO,
+        PullSpec {
+            number: 5,
+            title: "Add retries".into(),
+            body: "Closes #12".into(),
+            head_sha: SHA_A.into(),
+            base_sha: SHA_B.into(),
+            ..Default::default()
+        },
+    );
+    let octo = installation_client(&fake);
+    let issues = octo.issues("acme", "widgets");
+    let issue = issues.get(12).await.expect("issues/get");
+    assert_eq!(issue.number, 12);
+    assert_eq!(issue.title, "Retries");
+    assert_eq!(issue.body.as_deref(), Some("Retry failed fetches."));
+    assert_eq!(issue.user.login, "octocat");
+    assert_eq!(issue.labels[0].name, "enhancement");
+    assert!(issue.pull_request.is_none());
+    assert!(issue.html_url.as_str().ends_with("/acme/widgets/issues/12"));
+    let bare = issues.get(13).await.expect("issues/get");
+    assert_eq!(bare.body, None);
+    assert_eq!(bare.state, octocrab::models::IssueState::Closed);
+    // GitHub counts a pull request as an issue: its issue view, with `pull_request`.
+    let pr = issues.get(5).await.expect("issues/get on a PR");
+    assert_eq!(pr.title, "Add retries");
+    assert!(pr.pull_request.is_some());
+    // An issue number nobody made: 404, an answer (not a violation).
+    let missing = issues.get(99).await;
+    assert!(
+        matches!(missing, Err(octocrab::Error::GitHub { ref source, .. }) if source.status_code == 404),
+        "{missing:?}"
+    );
+    // Comments on an added issue are kept like a PR's.
+    issues.create_comment(12, "Seen.").await.expect("comment");
+    assert_eq!(fake.comments(REPO, 12).len(), 1);
     assert_clean(&fake);
 }
 

@@ -41,6 +41,7 @@ mod quorum;
 mod redeliver;
 mod render_b;
 mod render_b_model;
+mod render_b_request;
 mod render_b_serve;
 mod repo_config;
 mod report;

@@ -14,7 +14,7 @@ use support::CheckRunState;
 
 /// A base `rb-base` (main + a repository config naming `builder`) and `rb-a` (render A's change
 /// on it), pushed to the world's bare repository.
-fn branches_with_config(w: &mut World, repo_config: &str) {
+pub(crate) fn branches_with_config(w: &mut World, repo_config: &str) {
     branches_named(w, "rb", repo_config);
 }
 
@@ -47,7 +47,7 @@ pub(crate) fn branches_named(w: &mut World, prefix: &str, repo_config: &str) {
     }
 }
 
-fn completed_runs(
+pub(crate) fn completed_runs(
     w: &World,
     head: &str,
     n: usize,
@@ -126,6 +126,12 @@ async fn serve_builds_render_b_for_a_pr_that_has_none_and_reuses_it_on_recheck()
     assert!(text.contains("request_source: pr#7"), "{text}");
     // The builder saw the request without render A's account.
     assert!(!summary.contains("(reused"), "{summary}");
+    // No branch is pushed unless the server config asks (`render_b.push_branch`).
+    assert_eq!(
+        git(&w.bare, &["for-each-ref", "refs/heads/patchgate"]),
+        "",
+        "{summary}"
+    );
 
     // A recheck (the same head delivered again) reuses render B.
     let (status, _) = s

@@ -19,6 +19,7 @@
 pub mod command;
 pub mod commit;
 pub mod model;
+pub mod place;
 pub mod request;
 pub mod worktree;
 
@@ -53,7 +54,8 @@ pub struct BuildContext<'a> {
     /// Rule-Guard's rules: their secret patterns mask everything a builder says or is sent.
     pub rules: Arc<RuleSet>,
     pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
-    /// Where scratch worktrees are made (`None`: the system's temporary directory).
+    /// Where scratch worktrees are made; `None`: the server config's `render_b.scratch_dir`
+    /// (default `auto`: a tmpfs with room, else the system's temporary directory).
     pub scratch_dir: Option<PathBuf>,
 }
 
@@ -338,7 +340,14 @@ async fn build_command(
         .filter_map(|k| (ctx.env)(k).map(|v| (k.clone(), v)))
         .collect();
     let (cfg2, t) = (cfg.clone(), target.clone());
-    let scratch_dir = ctx.scratch_dir.clone();
+    let place = match ctx
+        .scratch_dir
+        .clone()
+        .or_else(|| ctx.settings.server.render_b.scratch_path())
+    {
+        Some(dir) => place::ScratchPlace::Dir(dir),
+        None => place::ScratchPlace::Auto,
+    };
     let data_dir = ctx.settings.data_dir.clone();
     let outcome = blocking(move || {
         let repo = open(&t.repo)?;
@@ -347,13 +356,16 @@ async fn build_command(
             forbidden.push(w.to_path_buf());
         }
         let forbidden: Vec<&std::path::Path> = forbidden.iter().map(PathBuf::as_path).collect();
-        let scratch = worktree::Scratch::checkout(
-            &repo,
-            base,
-            scratch_dir.as_deref(),
-            &forbidden,
-            &t.request.text,
-        )?;
+        let scratch =
+            worktree::Scratch::checkout(&repo, base, &place, &forbidden, &t.request.text)?;
+        if let Some(note) = &scratch.placement().note {
+            // The server's log; on the command line (no logger set up), stderr.
+            if tracing::dispatcher::has_been_set() {
+                tracing::warn!(builder = %cfg2.name, "{note}");
+            } else {
+                eprintln!("patchgate: {note}");
+            }
+        }
         let started = Instant::now();
         let ran = command::run(&command::Run {
             argv: &cfg2.command,

@@ -1,8 +1,9 @@
 //! A command builder's scratch space: a fresh temporary directory holding the base commit's
 //! files, and what the builder changed in it.
 //!
-//! The directory is made outside the mirrors and the data directory (the system's temporary
-//! directory; checked), as `<scratch>/work` beside the request file `<scratch>/request.md`. It
+//! The directory is made outside the mirrors and the data directory (by default on a tmpfs with
+//! room, else in the system's temporary directory: [`super::place`]; checked), as
+//! `<scratch>/work` beside the request file `<scratch>/request.md`. It
 //! has **no `.git`**: no history, no remote, no credentials, no other objects of the mirror
 //! (render A's commit included) — a builder that wants a repository runs `git init` itself, and
 //! a top-level `.git` it makes is ignored. The files are written by git's own checkout
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
+use super::place::{self, Placement, ScratchPlace};
 use crate::gitcmd;
 
 /// One file of a render B against its base.
@@ -68,6 +70,7 @@ const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 /// The base commit's files, written out for a builder.
 pub struct Scratch {
     root: tempfile::TempDir,
+    placement: Placement,
     work: PathBuf,
     base: BTreeMap<String, BaseEntry>,
     /// The base's regular files as git wrote them, by `lstat`: one found the same at capture
@@ -135,34 +138,66 @@ fn stamps(
 /// The name of the request file beside the worktree.
 pub const REQUEST_FILE: &str = "request.md";
 
-/// Whether `inner` is `outer` or inside it (both canonical where they exist).
-fn inside(inner: &Path, outer: &Path) -> bool {
-    let c = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    c(inner).starts_with(c(outer))
+/// What the base's files take on a filesystem of 4 KiB blocks: each blob's size rounded up,
+/// one block per directory (read from object headers: no blob is inflated).
+fn footprint(repo: &Repository, base: &BTreeMap<String, BaseEntry>, dirs: u64) -> u64 {
+    const BLOCK: u64 = 4096;
+    let odb = repo.odb().ok();
+    let size = |oid: Oid| {
+        odb.as_ref()
+            .and_then(|o| o.read_header(oid).ok())
+            .map_or(BLOCK, |(n, _)| n as u64)
+    };
+    let files: u64 = base
+        .values()
+        .filter(|e| e.mode != MODE_COMMIT)
+        .map(|e| size(e.oid).div_ceil(BLOCK).max(1) * BLOCK)
+        .sum();
+    files + (dirs + 1) * BLOCK
 }
 
 impl Scratch {
-    /// Write the base's tree into a new scratch directory under `tmp` (the system's temporary
-    /// directory when `None`), refusing one inside `forbidden` (the mirror, the data directory).
+    /// Write the base's tree into a new scratch directory at `place` (see [`super::place`]:
+    /// `Auto` is a tmpfs with room, else the system's temporary directory), refusing one inside
+    /// `forbidden` (the mirror, the data directory).
     pub fn checkout(
         repo: &Repository,
         base: Oid,
-        tmp: Option<&Path>,
+        place: &ScratchPlace,
         forbidden: &[&Path],
         request: &str,
     ) -> Result<Scratch, String> {
-        let tmp = tmp
-            .map(Path::to_path_buf)
-            .unwrap_or_else(std::env::temp_dir);
-        for f in forbidden {
-            if inside(&tmp, f) {
-                return Err(format!(
-                    "the temporary directory {} is inside {}: a builder's worktree must be outside the mirrors and the data directory",
-                    tmp.display(),
-                    f.display()
-                ));
+        let tree = repo
+            .find_commit(base)
+            .and_then(|c| c.tree())
+            .map_err(|e| format!("reading the base {base}: {e}"))?;
+        // What the base holds (read from its trees only: no blob is read here).
+        let mut base_map = BTreeMap::new();
+        let mut dirs = 0u64;
+        tree.walk(TreeWalkMode::PreOrder, |dir, e| {
+            match (e.name(), e.kind()) {
+                (Ok(name), Some(ObjectType::Blob | ObjectType::Commit)) => {
+                    let entry = BaseEntry {
+                        oid: e.id(),
+                        mode: e.filemode(),
+                    };
+                    base_map.insert(format!("{dir}{name}"), entry);
+                }
+                (_, Some(ObjectType::Tree)) => dirs += 1,
+                _ => {}
             }
-        }
+            TreeWalkResult::Ok
+        })
+        .map_err(|e| format!("walking the base tree: {e}"))?;
+        let placement = match place {
+            ScratchPlace::Dir(_) => place::choose(place, 0, forbidden, &[], &place::System)?,
+            ScratchPlace::Auto => {
+                let candidates = place::auto_candidates(&|k| std::env::var(k).ok());
+                let need = footprint(repo, &base_map, dirs);
+                place::choose(place, need, forbidden, &candidates, &place::System)?
+            }
+        };
+        let tmp = placement.dir.clone();
         let root = tempfile::Builder::new()
             .prefix("patchgate-render-b-")
             .tempdir_in(&tmp)
@@ -171,23 +206,6 @@ impl Scratch {
         std::fs::create_dir(&work).map_err(|e| format!("scratch directory: {e}"))?;
         std::fs::write(root.path().join(REQUEST_FILE), request)
             .map_err(|e| format!("writing the request file: {e}"))?;
-        let tree = repo
-            .find_commit(base)
-            .and_then(|c| c.tree())
-            .map_err(|e| format!("reading the base {base}: {e}"))?;
-        // What the base holds (read from its trees only: no blob is read here).
-        let mut base_map = BTreeMap::new();
-        tree.walk(TreeWalkMode::PreOrder, |dir, e| {
-            if let (Ok(name), Some(ObjectType::Blob | ObjectType::Commit)) = (e.name(), e.kind()) {
-                let entry = BaseEntry {
-                    oid: e.id(),
-                    mode: e.filemode(),
-                };
-                base_map.insert(format!("{dir}{name}"), entry);
-            }
-            TreeWalkResult::Ok
-        })
-        .map_err(|e| format!("walking the base tree: {e}"))?;
         materialise(repo, tree.id(), &tmp, &work)?;
         for (path, e) in &base_map {
             if e.mode == MODE_COMMIT {
@@ -199,10 +217,16 @@ impl Scratch {
         let written = stamps(root.path(), &work, &base_map)?;
         Ok(Scratch {
             root,
+            placement,
             work,
             base: base_map,
             written,
         })
+    }
+
+    /// Where the scratch directory was made, and why not on a tmpfs when `Auto` fell back.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// The worktree the builder runs in.

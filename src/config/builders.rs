@@ -17,6 +17,44 @@ pub const DEFAULT_MAX_CHANGE_BYTES: u64 = 1024 * 1024;
 /// Default cap on the files a render B adds, modifies or deletes.
 pub const DEFAULT_MAX_CHANGE_FILES: usize = 50;
 
+/// `render_b.scratch_dir`'s default: a tmpfs with room, else the system's temporary directory.
+pub const SCRATCH_AUTO: &str = "auto";
+
+/// The server config's `render_b:` — where command builders run and what is done with a render
+/// B once it is built. (A repository's `render_b:` only names a builder and when to ask it.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderBServer {
+    /// Where command builders' scratch worktrees are made: `auto` (a tmpfs with room for the
+    /// base, else the system's temporary directory, and the log says so) or an absolute path.
+    #[serde(default = "scratch_auto")]
+    pub scratch_dir: String,
+    /// Push a pull request's render B to the repository as the branch
+    /// `patchgate/render-b/<pr>` (default off: it stays under the mirror's hidden refs).
+    #[serde(default)]
+    pub push_branch: bool,
+}
+
+fn scratch_auto() -> String {
+    SCRATCH_AUTO.to_string()
+}
+
+impl Default for RenderBServer {
+    fn default() -> Self {
+        RenderBServer {
+            scratch_dir: scratch_auto(),
+            push_branch: false,
+        }
+    }
+}
+
+impl RenderBServer {
+    /// The configured scratch directory, `None` for `auto`.
+    pub fn scratch_path(&self) -> Option<std::path::PathBuf> {
+        (self.scratch_dir != SCRATCH_AUTO).then(|| std::path::PathBuf::from(&self.scratch_dir))
+    }
+}
+
 /// What kind of builder an entry configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,8 +142,15 @@ impl BuilderConfig {
     }
 }
 
-/// The problems of `builders:`, with their paths.
+/// The problems of `builders:` and `render_b:`, with their paths.
 pub(super) fn problems(cfg: &ServerConfig, p: &mut dyn FnMut(String, &str)) {
+    let dir = cfg.render_b.scratch_dir.as_str();
+    if dir != SCRATCH_AUTO && !std::path::Path::new(dir).is_absolute() {
+        p(
+            "render_b.scratch_dir".into(),
+            "`auto` or an absolute path (a directory outside the data directory)",
+        );
+    }
     let mut names = std::collections::BTreeSet::new();
     for (i, b) in cfg.builders.iter().enumerate() {
         let at = |f: &str| format!("builders[{i}].{f}");
@@ -236,5 +281,34 @@ mod tests {
             "t"
         )
         .is_err());
+    }
+
+    #[test]
+    fn render_b_server_section_defaults_and_checks() {
+        let base = "auditors: [{name: r, kind: rules}]\nquorum: {required: 1}\n";
+        let d = ServerConfig::from_yaml(base, "t").unwrap();
+        assert_eq!(d.render_b, RenderBServer::default());
+        assert_eq!(d.render_b.scratch_path(), None);
+        assert!(!d.render_b.push_branch);
+        let set = ServerConfig::from_yaml(
+            &format!("{base}render_b: {{scratch_dir: /srv/scratch, push_branch: true}}\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            set.render_b.scratch_path(),
+            Some(std::path::PathBuf::from("/srv/scratch"))
+        );
+        assert!(set.render_b.push_branch);
+        let err = ServerConfig::from_yaml(&format!("{base}render_b: {{scratch_dir: tmp}}\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("render_b.scratch_dir: `auto` or an absolute path"),
+            "{err}"
+        );
+        assert!(
+            ServerConfig::from_yaml(&format!("{base}render_b: {{builder: x}}\n"), "t").is_err()
+        );
     }
 }

@@ -394,6 +394,9 @@ pub(super) const SERVER_KEYS: &[(&str, &str)] = &[
     ("builders[].api_key_env", "Model builders: the environment variable holding the API key (required)."),
     ("builders[].max_output_tokens", "Model builders: the most tokens asked for in an answer (default 16000)."),
     ("builders[].price_usd", "`kind: command`: what one run costs, USD, reserved against the daily budget before it starts (default 0)."),
+    ("render_b", "Where command builders run and what is done with the render B they make (a repository's `render_b:` only names a builder and when to ask it; see docs/render-b.md)."),
+    ("render_b.scratch_dir", "Where command builders' scratch worktrees of the base are made: `auto` (the system's temporary directory, `/dev/shm` or `$XDG_RUNTIME_DIR`, the first that is a tmpfs with room for twice the base plus 256 MiB, else the system's temporary directory, and the log says why) or an absolute path, used as it is. Never inside the mirrors or the data directory."),
+    ("render_b.push_branch", "`true`: a pull request's render B is also pushed to the repository as the branch `patchgate/render-b/<pr>` (through the mirror, with the installation token, as reverts are pushed), and the check run links to it. A branch of that name that holds anything but a render B patchgate made is never overwritten."),
 ];
 
 /// Descriptions of `.github/patchgate.yml`'s keys (same notation as [`SERVER_KEYS`]).

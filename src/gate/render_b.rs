@@ -32,13 +32,23 @@ pub fn builder_line(r: &MetaRecord) -> Option<String> {
         } else {
             ""
         };
+        // Pushed as a branch for people to read: linked; else the mirror's hidden ref.
+        let kept = match (
+            b.get("branch").and_then(Value::as_str),
+            b.get("branch_url").and_then(Value::as_str),
+        ) {
+            (Some(branch), Some(url)) => {
+                format!("the branch [{branch}]({url}) ({})", text(b, "ref"))
+            }
+            (Some(branch), None) => format!("the branch {branch} ({})", text(b, "ref")),
+            _ => text(b, "ref").to_string(),
+        };
         return Some(format!(
-            "render B built by {} ({what}) in {:.1} s, ${:.4}, {} file(s), kept at {}{reused}",
+            "render B built by {} ({what}) in {:.1} s, ${:.4}, {} file(s), kept at {kept}{reused}",
             text(b, "builder"),
             num(b, "seconds"),
             num(b, "cost_usd"),
             b.get("files").and_then(Value::as_u64).unwrap_or(0),
-            text(b, "ref"),
         ));
     }
     let u = r.ast_diff.extra.get("render_b_unavailable")?;

@@ -28,6 +28,9 @@ use serde_json::{json, Value};
 
 use super::openapi::{Spec, Verdict};
 
+mod issues;
+pub use issues::IssueSpec;
+
 /// The App's id.
 pub const APP_ID: u64 = 4242;
 /// The App's slug; its comments and PRs are by `patchgate[bot]`.
@@ -157,6 +160,8 @@ struct RepoState {
     reactions: BTreeMap<u64, Vec<(String, String, u64)>>,
     /// Labels of issues that are not pull requests.
     issue_labels: BTreeMap<u64, Vec<String>>,
+    /// Issues that are not pull requests, added by tests (`issues/get`).
+    issues: BTreeMap<u64, IssueSpec>,
     /// `heads/main` -> sha, set through the API or [`FakeGitHub::set_ref`]; a local
     /// repository is asked for refs not here.
     refs: BTreeMap<String, String>,
@@ -1190,9 +1195,10 @@ fn repo_operation(
             r.pulls_created.push(number);
             answer(201, v)
         }
+        "issues/get" => issues::get(base, r, num("issue_number")),
         "issues/create-comment" => {
             let issue = num("issue_number");
-            if !r.pulls.contains_key(&issue)
+            if !issues::exists(r, issue)
                 && !r.comments.contains_key(&issue)
                 && !r.issue_labels.contains_key(&issue)
             {
@@ -1209,7 +1215,7 @@ fn repo_operation(
         }
         "issues/list-comments" => {
             let issue = num("issue_number");
-            if !r.pulls.contains_key(&issue) && !r.comments.contains_key(&issue) {
+            if !issues::exists(r, issue) && !r.comments.contains_key(&issue) {
                 return not_found();
             }
             let items: Vec<Value> = r
@@ -1236,7 +1242,10 @@ fn repo_operation(
                 .collect();
             let labels = match r.pulls.get_mut(&issue) {
                 Some(pr) => &mut pr.labels,
-                None if r.comments.contains_key(&issue) || r.issue_labels.contains_key(&issue) => {
+                None if r.comments.contains_key(&issue)
+                    || r.issue_labels.contains_key(&issue)
+                    || r.issues.contains_key(&issue) =>
+                {
                     r.issue_labels.entry(issue).or_default()
                 }
                 None => return not_found(),
@@ -1463,7 +1472,8 @@ fn str_field(v: &Value, k: &str) -> Option<String> {
 fn next_issue_number(r: &RepoState) -> u64 {
     let max_pull = r.pulls.keys().max().copied().unwrap_or(0);
     let max_issue = r.comments.keys().max().copied().unwrap_or(0);
-    max_pull.max(max_issue) + 1
+    let max_added = r.issues.keys().max().copied().unwrap_or(0);
+    max_pull.max(max_issue).max(max_added) + 1
 }
 
 // ---------------------------------------------------------------------------------------

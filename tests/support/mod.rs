@@ -17,8 +17,8 @@ pub mod world;
 
 #[allow(unused_imports)]
 pub use fake_github::{
-    CheckOutput, CheckRunState, CommentState, FakeGitHub, PullSpec, RecordedRequest, APP_ID,
-    APP_SLUG, BOT_LOGIN, CI_APP_ID,
+    CheckOutput, CheckRunState, CommentState, FakeGitHub, IssueSpec, PullSpec, RecordedRequest,
+    APP_ID, APP_SLUG, BOT_LOGIN, CI_APP_ID,
 };
 
 use hmac::{KeyInit, Mac};

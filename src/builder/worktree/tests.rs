@@ -1,5 +1,6 @@
 //! The scratch worktree: paths, the base written byte for byte by git, what capture sees.
 
+use super::place::Probe;
 use super::*;
 use git2::Signature;
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +56,10 @@ fn base_repo(dir: &Path) -> (Repository, Oid) {
     (repo, oid)
 }
 
+fn dir_of(p: &Path) -> ScratchPlace {
+    ScratchPlace::Dir(p.to_path_buf())
+}
+
 fn limits() -> ChangeLimits {
     ChangeLimits {
         max_files: 10,
@@ -68,7 +73,7 @@ fn the_base_is_written_byte_for_byte_whatever_its_attributes_say() {
     let (repo, base) = base_repo(dir.path());
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let s = Scratch::checkout(&repo, base, Some(&tmp), &[], "req").unwrap();
+    let s = Scratch::checkout(&repo, base, &ScratchPlace::Dir(tmp.clone()), &[], "req").unwrap();
     let w = s.work();
     // No CRLF, no expanded $Id$, no filter: the blob's bytes.
     assert_eq!(std::fs::read_to_string(w.join("a.txt")).unwrap(), TEXT);
@@ -108,7 +113,7 @@ fn the_base_is_written_byte_for_byte_whatever_its_attributes_say() {
 fn capture_after_the_checkout_sees_edits_and_refuses_new_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, base) = base_repo(dir.path());
-    let s = Scratch::checkout(&repo, base, Some(dir.path()), &[], "req").unwrap();
+    let s = Scratch::checkout(&repo, base, &dir_of(dir.path()), &[], "req").unwrap();
     let w = s.work().to_path_buf();
     std::fs::write(w.join("a.txt"), "one\ntwo\n").unwrap();
     std::fs::remove_file(w.join("dir/deep.txt")).unwrap();
@@ -174,7 +179,7 @@ fn a_base_git_refuses_to_write_is_a_clear_error() {
     let tree = repo.find_tree(Oid::from_str(id.trim()).unwrap()).unwrap();
     let sig = Signature::now("t", "t@example.com").unwrap();
     let base = repo.commit(None, &sig, &sig, "evil", &tree, &[]).unwrap();
-    let err = match Scratch::checkout(&repo, base, Some(dir.path()), &[], "req") {
+    let err = match Scratch::checkout(&repo, base, &dir_of(dir.path()), &[], "req") {
         Ok(_) => panic!("a tree with .git was written"),
         Err(e) => e,
     };
@@ -189,7 +194,7 @@ fn a_base_git_refuses_to_write_is_a_clear_error() {
 fn a_rewrite_that_keeps_size_and_modification_time_is_still_captured() {
     let dir = tempfile::tempdir().unwrap();
     let (repo, base) = base_repo(dir.path());
-    let s = Scratch::checkout(&repo, base, Some(dir.path()), &[], "req").unwrap();
+    let s = Scratch::checkout(&repo, base, &dir_of(dir.path()), &[], "req").unwrap();
     let f = s.work().join("a.txt");
     let before = std::fs::metadata(&f).unwrap();
     let same_size = TEXT.to_uppercase();
@@ -213,4 +218,29 @@ fn a_rewrite_that_keeps_size_and_modification_time_is_still_captured() {
             executable: false
         }]
     );
+}
+
+#[test]
+fn auto_places_the_worktree_outside_the_forbidden_directories_and_captures_as_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, base) = base_repo(dir.path());
+    let s = Scratch::checkout(&repo, base, &ScratchPlace::Auto, &[dir.path()], "req").unwrap();
+    let placed = s.placement().dir.clone();
+    assert!(
+        s.work().starts_with(&placed),
+        "{:?} in {placed:?}",
+        s.work()
+    );
+    assert!(!place::inside(s.work(), dir.path()));
+    // A tmpfs was used, or the note says why not.
+    let on_tmpfs = place::System.tmpfs_free(&placed).is_ok();
+    assert!(
+        on_tmpfs || s.placement().note.is_some(),
+        "{:?}",
+        s.placement()
+    );
+    std::fs::write(s.work().join("a.txt"), "two\n").unwrap();
+    let changes = s.capture(limits()).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].path(), "a.txt");
 }
