@@ -23,7 +23,7 @@ const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 100;
 const RUNS: usize = 10;
 
-/// A repository whose one commit holds DIRS × FILES_PER_DIR files of ~1 KiB.
+/// A bare repository whose one commit holds DIRS × FILES_PER_DIR files of ~1 KiB, packed.
 fn build(path: &Path) -> (Repository, git2::Oid) {
     let repo = Repository::init_bare(path).expect("init");
     let base = {
@@ -45,6 +45,17 @@ fn build(path: &Path) -> (Repository, git2::Oid) {
         repo.commit(Some("refs/heads/main"), &sig, &sig, "base", &tree, &[])
             .expect("commit")
     };
+    if std::env::var_os("PATCHGATE_BENCH_LOOSE").is_none() {
+        // Packed, as a server's mirror holds a base it fetched (libgit2 keeps the pack it
+        // receives); PATCHGATE_BENCH_LOOSE=1 keeps the 10,000 blobs as loose objects.
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(path)
+            .args(["repack", "-adq"])
+            .output()
+            .expect("git repack");
+        assert!(out.status.success(), "git repack failed");
+    }
     (repo, base)
 }
 
