@@ -263,6 +263,11 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     assert!(completed(&w, &new).is_empty(), "a stale vote gates nothing");
     assert_eq!(completed(&w, &head).len(), 2);
 
+    // The key in the description is in no log line and no reply either.
+    assert!(!s.log().contains(KEY_ID), "the key in the server's log");
+    let replies = w.fake.comments(REPO, 1);
+    assert!(replies.iter().all(|c| !c.body.contains(KEY_ID)));
+
     // Against keys that do not include the deployment's, the signature is refused.
     let (status, _) = s.stop();
     assert!(status.success());
