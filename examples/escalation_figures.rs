@@ -136,7 +136,6 @@ async fn main() -> Result<()> {
                 registry: registry.clone(),
                 files: files.clone(),
                 spend: spend.clone(),
-                scanned: None,
             })?;
             let required = if path == GatePath::Escalated {
                 set.auditors.len()
