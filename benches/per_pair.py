@@ -6,8 +6,9 @@ the same pairs, side by side in one run, interleaved pair by pair.
 
 CORPUS is laid out `before/<...>/<file>` with the twin at `after/<...>/<file>` (the layout of
 `patchgate diff --bench`, see benches/README.md); the first PAIRS pairs in sorted order are used.
-Each tool is run as `TOOL before after` with its output thrown away: PATCHGATE as
-`PATCHGATE diff before after`, a binary whose name contains `difft` as
+Each tool is run as `TOOL before after` with its output thrown away: PATCHGATE (and any other
+binary whose name contains `patchgate`, e.g. a build of `main`) as `PATCHGATE diff before after`,
+a binary whose name contains `difft` as
 `DIFFT --color never before after`, any other binary (a floor such as `/bin/true`) as
 `BINARY before after`. Prints per tool the total and the median of wall time and of CPU time
 (user + system, from the child's rusage: it counts every thread of the child and none of the
@@ -35,7 +36,7 @@ def pairs(corpus, n):
 
 
 def argv(tool, first, a, b):
-    if tool == first:
+    if tool == first or "patchgate" in os.path.basename(tool):
         return [tool, "diff", a, b]
     if "difft" in os.path.basename(tool):
         return [tool, "--color", "never", a, b]
