@@ -21,6 +21,17 @@ use spec::RegistryFile;
 pub use spec::{EntitySpec, HeredocSpec, LanguageSpec, RepairSpec, SortedField, UnwrapRule};
 
 include!(concat!(env!("OUT_DIR"), "/grammars.rs"));
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// One language of the embedded registry as `build.rs` split it off: what finding it by file
+/// name needs, and its entry's own TOML text, parsed only when the language is first used.
+struct EmbeddedLanguage {
+    name: &'static str,
+    /// Lower case, without the dot.
+    extensions: &'static [&'static str],
+    filenames: &'static [&'static str],
+    toml: &'static str,
+}
 
 /// The registry shipped inside the binary.
 pub const EMBEDDED_REGISTRY: &str = include_str!("../../grammars/languages.toml");
@@ -179,7 +190,9 @@ impl Language {
 /// A language is compiled (its grammar's kind names resolved into the tables above) when it is
 /// first asked for: a command that diffs one Python file pays for Python only. [`Registry::from_toml`]
 /// compiles and so validates every language at once; [`Registry::embedded`] defers it, since the
-/// embedded registry is validated by the tests of this module (`every_embedded_language_compiles`).
+/// embedded registry is validated by the tests of this module (`every_embedded_language_compiles`),
+/// and defers even reading a language's entry: `build.rs` split the file into one TOML text per
+/// language, and only the text of a language asked for is parsed.
 #[derive(Debug)]
 pub struct Registry {
     slots: Vec<Slot>,
@@ -189,23 +202,60 @@ pub struct Registry {
 
 #[derive(Debug)]
 struct Slot {
-    spec: LanguageSpec,
+    spec: SlotSpec,
     lang: std::sync::OnceLock<Language>,
+}
+
+/// A language's entry: its name, and the entry parsed or still as text.
+#[derive(Debug)]
+struct SlotSpec {
+    name: String,
+    entry: Entry,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Parsed(Box<LanguageSpec>),
+    /// One `[[language]]` part of the embedded registry (see [`EmbeddedLanguage`]).
+    Embedded(&'static str),
 }
 
 impl Registry {
     /// The registry compiled into the binary (`grammars/languages.toml`); each language is
     /// compiled on first use.
     pub fn embedded() -> Result<Self, RegistryError> {
-        Self::parse(EMBEDDED_REGISTRY)
+        let mut slots = Vec::with_capacity(EMBEDDED.len());
+        let mut by_extension = FxHashMap::default();
+        let mut by_filename = FxHashMap::default();
+        for (idx, e) in EMBEDDED.iter().enumerate() {
+            for ext in e.extensions {
+                by_extension.insert(ext.to_string(), idx);
+            }
+            for name in e.filenames {
+                by_filename.insert(name.to_string(), idx);
+            }
+            slots.push(Slot {
+                spec: SlotSpec {
+                    name: e.name.to_string(),
+                    entry: Entry::Embedded(e.toml),
+                },
+                lang: std::sync::OnceLock::new(),
+            });
+        }
+        Ok(Registry {
+            slots,
+            by_extension,
+            by_filename,
+        })
     }
 
     /// Parse and validate a registry (every language compiled now).
     pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
         let reg = Self::parse(text)?;
         for slot in &reg.slots {
-            let lang = Language::compile(slot.spec.clone())?;
-            let _ = slot.lang.set(lang);
+            if let Entry::Parsed(spec) = &slot.spec.entry {
+                let _ = slot.lang.set(Language::compile(LanguageSpec::clone(spec))?);
+            }
         }
         Ok(reg)
     }
@@ -228,7 +278,10 @@ impl Registry {
                 by_filename.insert(name.clone(), idx);
             }
             slots.push(Slot {
-                spec,
+                spec: SlotSpec {
+                    name: spec.name.clone(),
+                    entry: Entry::Parsed(Box::new(spec)),
+                },
                 lang: std::sync::OnceLock::new(),
             });
         }
@@ -244,7 +297,11 @@ impl Registry {
         let slot = &self.slots[i];
         slot.lang.get_or_init(|| {
             // Only the embedded registry compiles lazily, and its tests compile every language.
-            Language::compile(slot.spec.clone())
+            let spec = match &slot.spec.entry {
+                Entry::Parsed(spec) => LanguageSpec::clone(spec),
+                Entry::Embedded(text) => embedded_spec(text),
+            };
+            Language::compile(spec)
                 .unwrap_or_else(|e| panic!("the embedded language registry does not compile: {e}"))
         })
     }
@@ -267,6 +324,17 @@ impl Registry {
         }
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         self.by_extension.get(&ext).map(|&i| self.get(i))
+    }
+}
+
+/// The entry of one embedded language, from its part of the registry (`build.rs` checked that
+/// the part parses to the entry the whole file holds; the tests check it again, field by field).
+fn embedded_spec(text: &str) -> LanguageSpec {
+    let file: RegistryFile = toml::from_str(text)
+        .unwrap_or_else(|e| panic!("the embedded language registry does not parse: {e}"));
+    match <[LanguageSpec; 1]>::try_from(file.language) {
+        Ok([spec]) => spec,
+        Err(v) => panic!("an embedded registry part holds {} languages", v.len()),
     }
 }
 

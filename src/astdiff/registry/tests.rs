@@ -842,6 +842,28 @@ fn the_embedded_registry_compiles_only_what_is_asked_for() {
     assert_eq!(compiled, ["python"]);
 }
 
+/// `Registry::embedded` reads each language from the part of the registry `build.rs` split off
+/// (`embedded.rs`): the same entries, in the same order, found by the same extensions and file
+/// names, as parsing the whole file.
+#[test]
+fn the_embedded_parts_are_the_whole_registry() {
+    let parts = registry();
+    let whole = Registry::parse(EMBEDDED_REGISTRY).expect("the embedded registry parses");
+    assert_eq!(parts.slots.len(), whole.slots.len());
+    for (p, w) in parts.slots.iter().zip(&whole.slots) {
+        assert_eq!(p.spec.name, w.spec.name);
+        let (Entry::Embedded(text), Entry::Parsed(spec)) = (&p.spec.entry, &w.spec.entry) else {
+            panic!(
+                "{}: embedded must be text, the whole file parsed",
+                p.spec.name
+            );
+        };
+        assert_eq!(format!("{:?}", embedded_spec(text)), format!("{spec:?}"));
+    }
+    assert_eq!(parts.by_extension, whole.by_extension);
+    assert_eq!(parts.by_filename, whole.by_filename);
+}
+
 #[test]
 fn embedded_registry_loads_with_every_language() {
     let reg = registry();
