@@ -8,8 +8,18 @@
 //! Only `patchgate`'s public API and its own dependencies are used, so the file compiles in
 //! both places.
 
+use std::sync::OnceLock;
+
+use patchgate::astdiff::change::{ChangeInput, FileVersions};
+use patchgate::astdiff::exclude::PathFilter;
 use patchgate::astdiff::patch;
+use patchgate::astdiff::registry::Registry;
+use patchgate::astdiff::report::render_text;
+use patchgate::astdiff::tree::Limits;
+use patchgate::astdiff::{diff_change_excluding, Agreement, DiffOptions};
+use patchgate::config::ServerConfig;
 use patchgate::gate::repo_config;
+use patchgate::github::commands::{self, Command, Parsed, RenderBRef};
 use patchgate::meta::canonical::{self, Explanation};
 use patchgate::meta::sshsig::{self, PublicKey};
 use patchgate::policy::signing::{self, EventsSecret, Verifier};
@@ -30,6 +40,9 @@ pub const TARGETS: &[Target] = &[
     ("canonical", canonical_forms),
     ("sshsig", sshsig_parse),
     ("patch", patch_parse),
+    ("astdiff", astdiff),
+    ("server_config", server_config),
+    ("comment_command", comment_command),
 ];
 
 /// Split `data` at its first newline: (first line, the rest).
@@ -196,5 +209,185 @@ pub fn patch_parse(data: &[u8]) {
             .collect();
         let _ = patch::apply(Some(&old), file);
         let _ = patch::apply(None, file);
+    }
+}
+
+/// The embedded language registry, loaded once per process (each language compiles on first use).
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::embedded().expect("the embedded registry loads"))
+}
+
+/// The AST diff on arbitrary bytes, in every registered language, through the call
+/// `patchgate diff` makes (`diff_change_excluding`, then the JSON and text reports). The first
+/// byte picks the language (its index in the registry, modulo their number), the second the
+/// mode: bit 0 one render against its base, bit 1 a base is given, bit 2 render B is a copy of
+/// render A. The rest is split at `0xFF` bytes (never in UTF-8 text) into the sides: the base
+/// first when there is one, then A, then B; a side with no part is absent (a file added or
+/// deleted). The limits are the deterministic ones of the CLI's defaults; the wall-clock guard
+/// is set far beyond libFuzzer's `-timeout`, so an input that the node and step limits do not
+/// bound shows up as a timeout instead of being cut short. Checked: the file is reported in
+/// the language picked, the variance is a percentage, the edit list is capped, and two
+/// identical renders always agree (unless the wall-clock guard stopped them).
+pub fn astdiff(data: &[u8]) {
+    let [pick, mode, rest @ ..] = data else {
+        return;
+    };
+    let reg = registry();
+    let languages = reg.languages();
+    let lang = languages[*pick as usize % languages.len()];
+    let spec = &lang.spec;
+    let path = match spec.extensions.first() {
+        Some(ext) => format!("src/fuzz.{}", ext.trim_start_matches('.')),
+        None => format!(
+            "src/{}",
+            spec.filenames.first().expect("a file name or extension")
+        ),
+    };
+    let single = mode & 1 != 0;
+    let has_base = single || mode & 2 != 0;
+    let copy = !single && mode & 4 != 0;
+    let mut parts = rest.split(|&b| b == 0xFF).map(<[u8]>::to_vec);
+    let base = if has_base { parts.next() } else { None };
+    let a = parts.next();
+    let b = if single {
+        None
+    } else if copy {
+        a.clone()
+    } else {
+        parts.next()
+    };
+    let input = ChangeInput {
+        has_base,
+        single,
+        label_base: has_base.then(|| "base".to_string()),
+        label_a: "a".into(),
+        label_b: if single { String::new() } else { "b".into() },
+        files: vec![FileVersions {
+            path: path.clone(),
+            base,
+            a,
+            b,
+        }],
+    };
+    let opts = DiffOptions {
+        limits: Limits {
+            time_limit_ms: 60_000,
+            ..Limits::default()
+        },
+        ..DiffOptions::default()
+    };
+    let report = diff_change_excluding(&input, reg, &opts, &PathFilter::none());
+    let file = &report.files[0];
+    assert_eq!(file.path, path);
+    assert_eq!(file.language.as_deref(), Some(lang.name()), "{path}");
+    assert!(file.edits.len() <= opts.max_edits_per_file);
+    for v in [report.variance_percent, file.variance_percent]
+        .into_iter()
+        .flatten()
+    {
+        assert!((0.0..=100.0).contains(&v), "variance {v}");
+    }
+    if copy && !file.time_guard {
+        assert_eq!(report.differing, 0, "identical renders differ: {report:?}");
+        assert_eq!(report.verdict, Agreement::Agreed, "{report:?}");
+    }
+    serde_json::to_string(&report).expect("the report serialises");
+    let _ = render_text(&report, false);
+}
+
+/// The server's config file (`patchgate.yml` / `--config`), through `ServerConfig::from_yaml`:
+/// an accepted config has no problems left, and written back out as YAML it reads back the
+/// same (so `NaN`, a bad URL or a missing key cannot slip through one reading and not another).
+pub fn server_config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match ServerConfig::from_yaml(&text, "fuzz") {
+        Ok(cfg) => {
+            let problems = cfg.problems();
+            assert!(problems.is_empty(), "accepted with problems: {problems:?}");
+            let yaml = serde_yaml::to_string(&cfg).expect("an accepted config serialises");
+            let back = ServerConfig::from_yaml(&yaml, "fuzz, written back").unwrap_or_else(|e| {
+                panic!("an accepted config written back is refused: {e}\n{yaml}")
+            });
+            assert_eq!(back, cfg, "{yaml}");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// A pull request comment, through the `/patchgate` command parser (`parse_comment`) and the
+/// `Render-Of:` line reader (`render_of`). Checked: at most `MAX_COMMANDS` commands; each
+/// command is well-formed (a PR number ≥ 1, a ref git could take, a reason within its length);
+/// replies and error messages stay short whatever the input; the same text with CRLF line ends
+/// (as a browser sends it) reads the same; and the text quoted (`> ` before every line) or
+/// indented as a code block holds no command and no `Render-Of:` line.
+pub fn comment_command(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let parsed = commands::parse_comment(&text);
+    assert!(parsed.len() <= commands::MAX_COMMANDS);
+    for p in &parsed {
+        match p {
+            Parsed::Command(cmd) => {
+                let _ = commands::needs_write(cmd);
+                match cmd {
+                    Command::RenderB(RenderBRef::Pr(n)) => assert!(*n > 0),
+                    Command::RenderB(RenderBRef::Ref(r)) => {
+                        assert!(!r.is_empty() && r.len() <= commands::MAX_REF_LEN, "{r:?}");
+                        assert!(!r.starts_with('-') && !r.contains(".."), "{r:?}");
+                        assert!(
+                            !r.chars().any(|c| c.is_whitespace() || c.is_control()),
+                            "{r:?}"
+                        );
+                    }
+                    Command::Rollback { reason: Some(r) } => {
+                        assert!(!r.trim().is_empty());
+                        assert!(r.chars().count() <= commands::MAX_REASON_CHARS);
+                    }
+                    Command::Vote(v) => {
+                        assert!(!v.reason.trim().is_empty());
+                        assert!(v.reason.chars().count() <= commands::MAX_REASON_CHARS);
+                    }
+                    Command::Rollback { reason: None } | Command::Recheck | Command::Help => {}
+                }
+            }
+            Parsed::Unknown { word, suggestion } => {
+                let reply = commands::reply_unknown(word, *suggestion);
+                assert!(
+                    reply.len() < 1024,
+                    "an overlong reply: {} bytes",
+                    reply.len()
+                );
+            }
+            Parsed::Invalid { message, .. } => {
+                assert!(
+                    message.len() < 1024,
+                    "an overlong message: {} bytes",
+                    message.len()
+                );
+            }
+        }
+    }
+    let render_of = commands::render_of(&text);
+    assert_ne!(render_of, Some(0));
+    if !text.contains('\r') {
+        let crlf = text.replace('\n', "\r\n");
+        assert_eq!(
+            commands::parse_comment(&crlf),
+            parsed,
+            "CRLF reads otherwise"
+        );
+        assert_eq!(
+            commands::render_of(&crlf),
+            render_of,
+            "CRLF reads otherwise"
+        );
+    }
+    for prefix in ["> ", "    "] {
+        let hidden: Vec<String> = text.split('\n').map(|l| format!("{prefix}{l}")).collect();
+        let hidden = hidden.join("\n");
+        assert!(commands::parse_comment(&hidden).is_empty(), "{prefix:?}");
+        assert_eq!(commands::render_of(&hidden), None, "{prefix:?}");
     }
 }
