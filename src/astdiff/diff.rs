@@ -7,7 +7,7 @@
 //! time limit; the report says so and why. Binary files are reported, never diffed; a binary
 //! file that differs between the renders escalates the change, since nothing can vouch for it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -219,7 +219,7 @@ fn diff_file(
     opts: &DiffOptions,
 ) -> FileReport {
     // One wall-clock guard for the whole file: parse, match and, after a fallback, the line diff.
-    let deadline = Instant::now() + Duration::from_millis(opts.limits.time_limit_ms);
+    let deadline = opts.limits.deadline_from(Instant::now());
     let lang = reg.for_path(std::path::Path::new(&fv.path));
     let mut report = FileReport {
         path: fv.path.clone(),

@@ -97,6 +97,17 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// When the wall-clock guard of work started at `start` fires. A limit too large for the
+    /// clock (`--time-limit-ms` near `u64::MAX`) is a guard ~136 years away, never an overflow.
+    pub fn deadline_from(&self, start: std::time::Instant) -> std::time::Instant {
+        use std::time::Duration;
+        start
+            .checked_add(Duration::from_millis(self.time_limit_ms))
+            .unwrap_or_else(|| start + Duration::from_secs(u64::from(u32::MAX)))
+    }
+}
+
 /// Why a file could not be compared as a syntax tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {

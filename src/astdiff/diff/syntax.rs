@@ -1,7 +1,7 @@
 //! The syntax comparison of one file: parse (and repair) each side, map the trees, measure the
 //! edits and classify the entities.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::fallback::Fallback;
 use super::{
@@ -31,7 +31,7 @@ pub(super) fn syntax_diff<'a>(
     let budget = Budget {
         max_steps: opts.limits.max_match_steps,
         deadline: Some((
-            started + Duration::from_millis(opts.limits.time_limit_ms),
+            opts.limits.deadline_from(started),
             opts.limits.time_limit_ms,
         )),
     };

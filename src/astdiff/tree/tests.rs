@@ -149,3 +149,20 @@ fn string_content_strips_quotes_and_keeps_prefixes() {
     assert_eq!(c("`tpl`"), ("".into(), "tpl".into()));
     assert_eq!(c("plain scalar"), ("".into(), "plain scalar".into()));
 }
+
+#[test]
+fn a_time_limit_too_large_for_the_clock_is_a_distant_guard_not_a_panic() {
+    // Found by the `astdiff` fuzz target's review: `--time-limit-ms 18446744073709551615`
+    // overflowed `Instant + Duration`.
+    let now = std::time::Instant::now();
+    let huge = Limits {
+        time_limit_ms: u64::MAX,
+        ..Limits::default()
+    };
+    assert!(huge.deadline_from(now) > now + std::time::Duration::from_secs(86_400 * 365 * 100));
+    let normal = Limits::default();
+    assert_eq!(
+        normal.deadline_from(now),
+        now + std::time::Duration::from_millis(normal.time_limit_ms)
+    );
+}
