@@ -26,7 +26,8 @@ both_backends!(
     a_modified_migration_is_refused,
 );
 
-/// `(version, description, SHA-384 of the file)`, from the files at commit 30ff1d0.
+/// `(version, description, SHA-384 of the file)`, by `sha384sum`: 1–11 from the files at commit
+/// 30ff1d0, 12 (the explanation texts of the web view) when it was added.
 const SQLITE: &[(i64, &str, &str)] = &[
     (1, "spend and ledger", "81bb73257cfe81c3f37d82f72544027e0d2e336176af4a3aa7ced3a81960b90d5cd7ab8f4607e025f0bd6ef8b72c0768"),
     (2, "jobs", "7ed699c61ec27e07b4f442dffea46f835f4367aa524063a564c3c08704d221666292d4a4d3bcd4c63024d31ef2a84c82"),
@@ -38,9 +39,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (8, "event batches", "470d2e395d3a6e8a9f82327de190e81cf1d59fba8cceadd85528072357f13e8236e18a28b51e58ecab46745d0b54cec8"),
     (10, "decisions", "4466d42559e2fdbbf787d0a6440ef0d0b24c26be759570a78bf86b1b2896334d233c8b6c019c0a421ff69bb72e09183d"),
     (11, "job traceparent", "7b3b5fd6bc06e9cc6c11059c75429669d5ddd1396095f5e7bf892ce26f320cf9d59fe15c57c621060c45f8f90f734c9f"),
+    (12, "explanation texts", "1691c092f0cd0ae37bc887941a86a3a2d48162e65949ffbfd33583616655d9533da127324580c554c42a44f1fe9cef72"),
 ];
 
-/// `(version, description, SHA-384 of the file)`, from the files at commit 30ff1d0.
+/// `(version, description, SHA-384 of the file)`, by `sha384sum`: 1–11 from the files at commit
+/// 30ff1d0, 12 (the explanation texts of the web view) when it was added.
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "spend and ledger", "d85b06eaa16881bb54ed4543ea873de41812fa578a9f94c8ec2d02fb8e7f7e294d443cf5599e44387590dece70c92f93"),
     (2, "jobs", "971ccf5f601cf67bd10933bcb617ef570e505493bc69a1d05269db253b7b228b5447561aae7c02060e97cc519ccc5fd0"),
@@ -52,6 +55,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (8, "event batches", "7b22a3dda2942730773138b4ccec055332a80abff122adb442c0a0f80e153d037dd95bc63d0304dd118693882c2c4b81"),
     (10, "decisions", "6be4f938a0038cbdaf8b4aa119311c9ce885533be734dbfc4b9d8daefb90f0cbf2439cdfe80d16afb3eb6b91e2749412"),
     (11, "job traceparent", "39fbf795af5db39f0ff982cfdd97fecfaac4624a3c5e3e3970014df012dfe9a2ced51c7da37536068b08e84a40b5c6b2"),
+    (12, "explanation texts", "a4bae79c08b7435eb0d5045fcc082c5bfae12f918a3fd709f4843c6f6ec78dcd1c8a3ead5359a92982e4f4c6ea53ba49"),
 ];
 
 /// One row of `_sqlx_migrations`: version, description, checksum (hex), success, installed at.
