@@ -1,43 +1,15 @@
 //! What the web view lists besides decisions: the open and parked jobs, one job, and the
 //! policy events that led to a rollback (the violations attributed to its merge).
 
+use super::jobs::admin::{summary, SummaryRow, SUMMARY_COLUMNS};
 use super::jobs::JobSummary;
 use super::{map_err, Store, StoreError};
-
-type SummaryRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    i64,
-);
-
-fn summary(r: SummaryRow) -> JobSummary {
-    let (id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at) = r;
-    JobSummary {
-        id,
-        delivery_id,
-        event,
-        repo,
-        state,
-        attempts,
-        lost,
-        last_error,
-        updated_at: chrono::DateTime::from_timestamp_millis(updated_at).unwrap_or_default(),
-    }
-}
-
-const COLUMNS: &str = "id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at";
 
 impl Store {
     /// Jobs queued, running or parked, newest first, at most `limit`.
     pub async fn open_jobs(&self, limit: i64) -> Result<Vec<JobSummary>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'parked') \
+            "SELECT {SUMMARY_COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'parked') \
              ORDER BY id DESC LIMIT $1"
         );
         let rows: Vec<SummaryRow> = on_pool!(self, &sql, |p, sql| sqlx::query_as(sql)
@@ -50,7 +22,7 @@ impl Store {
 
     /// One job (no payload).
     pub async fn job_summary(&self, id: i64) -> Result<Option<JobSummary>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM jobs WHERE id = $1");
         let row: Option<SummaryRow> = on_pool!(self, &sql, |p, sql| sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(p)

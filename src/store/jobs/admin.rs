@@ -9,7 +9,12 @@ use chrono::{DateTime, Utc};
 use super::{from_ms, ms, JobSummary, MAX_ERROR_CHARS, STATES};
 use crate::store::{map_err, Store, StoreError};
 
-type SummaryRow = (
+/// The columns of a [`JobSummary`], in the order of [`SummaryRow`].
+pub(in crate::store) const SUMMARY_COLUMNS: &str =
+    "id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at";
+
+/// One row of [`SUMMARY_COLUMNS`].
+pub(in crate::store) type SummaryRow = (
     i64,
     String,
     String,
@@ -20,6 +25,22 @@ type SummaryRow = (
     Option<String>,
     i64,
 );
+
+/// A [`JobSummary`] from its row.
+pub(in crate::store) fn summary(r: SummaryRow) -> JobSummary {
+    let (id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at) = r;
+    JobSummary {
+        id,
+        delivery_id,
+        event,
+        repo,
+        state,
+        attempts,
+        lost,
+        last_error,
+        updated_at: from_ms(updated_at),
+    }
+}
 
 /// Deletes up to `$2` done jobs last changed before `$1` (oldest first). Rows another
 /// transaction holds are skipped, so replicas pruning at once do not wait on each other.
@@ -35,24 +56,7 @@ impl Store {
         let rows: Vec<SummaryRow> =
             on_pool!(self, SQL, |p, sql| sqlx::query_as(sql).fetch_all(p).await)
                 .map_err(|e| map_err("parked", e))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, delivery_id, event, repo, state, attempts, lost, last_error, updated_at)| {
-                    JobSummary {
-                        id,
-                        delivery_id,
-                        event,
-                        repo,
-                        state,
-                        attempts,
-                        lost,
-                        last_error,
-                        updated_at: from_ms(updated_at),
-                    }
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(summary).collect())
     }
 
     /// Put parked job `id` back in the queue at `now`, ready at once, with its attempts (and

@@ -34,7 +34,7 @@ use chrono::{DateTime, TimeZone, Utc};
 #[cfg(doc)]
 use super::Store;
 
-mod admin;
+pub(super) mod admin;
 mod enqueue;
 mod lease;
 mod payload;
