@@ -597,15 +597,20 @@ impl JobHandler for BlockingHandler {
     }
 }
 
-/// A job whose handler blocks its thread for several leases, with a second worker (another
+/// A job whose handler blocks its thread for three leases, with a second worker (another
 /// process's store) polling all along: the heartbeat keeps the lease, so the job runs once
 /// and is done once.
+///
+/// The lease is 1.5 s (a beat every 0.5 s), not a few hundred milliseconds: on a loaded 2-core
+/// machine running the whole suite a thread can wait that long for a core, and then the lease
+/// runs out for a reason that has nothing to do with the heartbeat being starved by the job.
 async fn a_job_longer_than_its_lease_runs_once(f: &Fixture, _backend: &str) {
+    let lease = Duration::from_millis(1_500);
     let stores = [f.open().await, f.open().await];
     let id = stores[0].enqueue(&job(1)).await.unwrap().id();
     let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let opts = WorkerOptions {
-        lease: Duration::from_millis(300),
+        lease,
         poll: Duration::from_millis(20),
         ..WorkerOptions::default()
     };
@@ -613,7 +618,7 @@ async fn a_job_longer_than_its_lease_runs_once(f: &Fixture, _backend: &str) {
     let mut workers = Vec::new();
     for (n, store) in stores.iter().enumerate() {
         let handler = Arc::new(BlockingHandler {
-            hold: Duration::from_millis(1_500),
+            hold: 3 * lease,
             runs: Arc::clone(&runs),
         });
         workers.push(tokio::spawn(run_worker(
@@ -637,7 +642,7 @@ async fn a_job_longer_than_its_lease_runs_once(f: &Fixture, _backend: &str) {
             }
         }
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let c = stores[1].counts().await.unwrap();
         if c.get("done") == Some(&1) {
@@ -650,7 +655,7 @@ async fn a_job_longer_than_its_lease_runs_once(f: &Fixture, _backend: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Long enough for a second run to have started, had the lease been lost.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
     stop_tx.send(true).unwrap();
     for w in workers {
         w.await.expect("worker");
