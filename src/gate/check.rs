@@ -180,8 +180,8 @@ where
         b_explanation,
         b_build,
         b_unavailable,
-        dual_input,
         dual_report,
+        b_shown,
         a_explanation,
         id,
         prepared,
@@ -202,18 +202,15 @@ where
     let mut input = prepared.input;
 
     // Explanations: identical, judged by meaning, or not judged.
-    let explained = match (&a_explanation, &b_explanation, &dual_input) {
-        (Some((a, _)), Some((b, _)), Some(dual)) => {
+    let explained = match (&a_explanation, &b_explanation, &b_shown) {
+        (Some((a, _)), Some((b, _)), Some(shown)) => {
             let lexical = compare_explanations(
                 &explanation_of(a),
                 &explanation_of(b),
                 EXPLANATION_THRESHOLD,
             );
             let change_a: String = input.files.iter().map(|f| f.hunks.as_str()).collect();
-            let change_b: String = escalation::render_b_files(dual, &rules)
-                .iter()
-                .map(|f| f.hunks.clone())
-                .collect();
+            let change_b = shown.change();
             let case = JudgeCase {
                 explanation_a: a,
                 explanation_b: b,
@@ -251,12 +248,11 @@ where
         _ => policy.required,
     };
     let mut escalation_view = None;
-    if let (GatePath::Escalated, Some(dual), Some(report)) = (path, &dual_input, &dual_report) {
+    if let (GatePath::Escalated, Some(shown)) = (path, &b_shown) {
         escalation_view = Some(escalation::view(
             &why,
             b_commit.as_ref().map_or("", |(_, source)| source.as_str()),
-            dual,
-            report,
+            shown,
             a_explanation.as_ref().map(|e| e.0.as_str()),
             b_explanation.as_ref().map(|e| e.0.as_str()),
             &rules,

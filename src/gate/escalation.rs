@@ -155,12 +155,35 @@ pub fn render_b_files(dual: &ChangeInput, rules: &RuleSet) -> Vec<ChangedFileVie
         .collect()
 }
 
+/// What the escalated path shows of render B, computed from the dual-render change (line diffs
+/// and masking): on the blocking pool with the rest of the gate's reads, once per check.
+#[derive(Debug, Clone, Default)]
+pub struct RenderBShown {
+    /// Render B's change against the base, file by file ([`render_b_files`]).
+    pub files: Vec<ChangedFileView>,
+    /// The entities on which the renders differ ([`differences`]).
+    pub differences: Vec<Difference>,
+}
+
+impl RenderBShown {
+    pub fn of(dual: &ChangeInput, report: &DiffReport, rules: &RuleSet) -> Self {
+        Self {
+            files: render_b_files(dual, rules),
+            differences: differences(dual, report, rules),
+        }
+    }
+
+    /// Render B's change as one text, as the explanations' judge is shown it.
+    pub fn change(&self) -> String {
+        self.files.iter().map(|f| f.hunks.as_str()).collect()
+    }
+}
+
 /// Everything the escalated audit shows besides render A's change.
 pub fn view(
     why: &str,
     render_b: &str,
-    dual: &ChangeInput,
-    report: &DiffReport,
+    shown: &RenderBShown,
     explanation_a: Option<&str>,
     explanation_b: Option<&str>,
     rules: &RuleSet,
@@ -168,8 +191,8 @@ pub fn view(
     EscalationView {
         why: why.to_string(),
         render_b: render_b.to_string(),
-        render_b_files: render_b_files(dual, rules),
-        differences: differences(dual, report, rules),
+        render_b_files: shown.files.clone(),
+        differences: shown.differences.clone(),
         explanation_a: explanation_a.map(|e| mask_secrets(e, rules)),
         explanation_b: explanation_b.map(|e| mask_secrets(e, rules)),
     }
@@ -228,8 +251,7 @@ mod tests {
         let v = view(
             "the renders differ",
             "b",
-            &change,
-            &report,
+            &RenderBShown::of(&change, &report, &rules),
             Some("A"),
             Some(key),
             &rules,

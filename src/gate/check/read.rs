@@ -15,6 +15,7 @@ use crate::astdiff::patch;
 use crate::astdiff::registry::Registry;
 use crate::astdiff::{diff_change, diff_change_excluding, DiffOptions};
 use crate::audit::rule_guard::RuleSet;
+use crate::gate::escalation::RenderBShown;
 use crate::gate::input::{prepare, ChangeId};
 use crate::gate::repo_config::{self, REPO_CONFIG_PATH};
 use crate::meta::record::{render_explanation, ExplanationSource};
@@ -156,8 +157,9 @@ pub(super) struct ReadChange {
     /// `renders.b.build` / `ast_diff.render_b_unavailable` of a builder's render B.
     pub(super) b_build: Option<serde_json::Value>,
     pub(super) b_unavailable: Option<serde_json::Value>,
-    pub(super) dual_input: Option<ChangeInput>,
     pub(super) dual_report: Option<DiffReport>,
+    /// Render B's change and the differences, as the escalated path and the judge show them.
+    pub(super) b_shown: Option<RenderBShown>,
     pub(super) a_explanation: Option<(String, ExplanationSource)>,
     pub(super) id: ChangeId,
     pub(super) prepared: crate::gate::input::Prepared,
@@ -259,6 +261,10 @@ pub(super) fn read_change(
     let dual_report = dual_input
         .as_ref()
         .map(|dual| diff_change_excluding(dual, registry, &diff_opts, &exclude));
+    let b_shown = dual_input
+        .as_ref()
+        .zip(dual_report.as_ref())
+        .map(|(dual, report)| RenderBShown::of(dual, report, &rules));
     let a_explanation = render_explanation(
         req.pr_body.as_deref(),
         Some(&head_msg),
@@ -293,8 +299,8 @@ pub(super) fn read_change(
         b_explanation,
         b_build,
         b_unavailable,
-        dual_input,
         dual_report,
+        b_shown,
         a_explanation,
         id,
         prepared,
