@@ -33,6 +33,7 @@ use tracing::warn;
 use crate::audit::spend::SpendStore;
 use crate::config::Permission;
 use crate::github::mirror::Mirrors;
+use crate::meta::texts::ExplanationTexts;
 use crate::server::app::{messages, permitted, WebVotes};
 use crate::store::decisions::DecisionQuery;
 use crate::store::Store;
@@ -119,8 +120,9 @@ pub const ALLOWED_SIGNERS_VAR: &str = "PATCHGATE_ALLOWED_SIGNERS";
 
 /// Decisions per page.
 pub const PAGE: u32 = 50;
-/// Commits of the signature notes' history a record page looks through for its signature.
-const SIGNATURE_HISTORY: usize = 1000;
+/// Commits of the signature (and texts) notes' history a record page looks through for its
+/// record's signature (and texts).
+const NOTES_HISTORY: usize = 1000;
 /// Jobs listed on the queue page.
 const QUEUE_ROWS: i64 = 200;
 
@@ -287,7 +289,7 @@ impl WebState {
             let git = git2::Repository::open(&path).ok()?;
             let oid = git2::Oid::from_str(&head).ok()?;
             Some(
-                match crate::meta::notes::signature_history(&git, oid, SIGNATURE_HISTORY) {
+                match crate::meta::notes::signature_history(&git, oid, NOTES_HISTORY) {
                     Ok(sigs) => Signature::of(&sigs, &yaml, allowed.as_deref()),
                     Err(e) => {
                         Signature::Invalid(format!("the signature notes could not be read: {e}"))
@@ -297,6 +299,36 @@ impl WebState {
         })
         .await;
         found.ok().flatten().unwrap_or(Signature::NotChecked)
+    }
+
+    /// The explanation texts of the record `record_hash` of `head` noted in `repo`'s mirror
+    /// (`refs/notes/patchgate-texts`), for a record the store keeps none for. `Ok(None)`: none
+    /// noted, or no mirror of the repository; `Err`: why the noted texts are not shown.
+    async fn noted_texts(
+        &self,
+        repo: &str,
+        head: &str,
+        record_hash: Option<&str>,
+    ) -> Result<Option<ExplanationTexts>, String> {
+        let Ok(name) = repo.parse::<crate::webhook::RepoName>() else {
+            return Ok(None);
+        };
+        let path = self.mirrors.path(&name);
+        let (head, hash) = (head.to_string(), record_hash.map(str::to_string));
+        let found = tokio::task::spawn_blocking(move || {
+            let git = git2::Repository::open(&path).ok()?;
+            let oid = git2::Oid::from_str(&head).ok()?;
+            Some(
+                match crate::meta::notes::texts_history(&git, oid, NOTES_HISTORY) {
+                    Ok(noted) => ExplanationTexts::pick(&noted, hash.as_deref()),
+                    Err(e) => Err(format!(
+                        "the explanation texts notes could not be read: {e}"
+                    )),
+                },
+            )
+        })
+        .await;
+        found.ok().flatten().unwrap_or(Ok(None))
     }
 
     /// Those of `repos` the reader can read.

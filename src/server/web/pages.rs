@@ -3,7 +3,6 @@
 use super::*;
 use crate::meta::decision::Path as GatePath;
 use crate::meta::record::MetaRecord;
-use crate::meta::texts::ExplanationTexts;
 use crate::view::pages::{Notice, VoteBox};
 
 #[derive(Deserialize, Default)]
@@ -192,14 +191,25 @@ pub(super) async fn record_page(
         return not_found(frame);
     };
     let signature = st.signature(repo, &record.change.head, yaml).await;
-    let texts = match st.store.explanation_texts(seq).await {
-        Ok(t) => t.and_then(|j| ExplanationTexts::from_json(&j).ok()),
+    // The texts the store keeps for the row; for a row it keeps none of, the texts noted on
+    // the head in the mirror (`refs/notes/patchgate-texts`).
+    let kept = match st.store.explanation_texts(seq).await {
+        Ok(kept) => kept,
         Err(e) => {
             warn!(seq, error = %e, "reading a record's explanation texts");
             None
         }
     };
-    let view = match RecordView::from_yaml_with(yaml, signature, texts.as_ref()) {
+    let texts = match kept {
+        Some(j) => ExplanationTexts::from_json(&j).map(Some).map_err(|e| {
+            format!("the explanation texts kept for this record are not explanation texts ({e})")
+        }),
+        None => {
+            let hash = record.record_hash.as_deref();
+            st.noted_texts(repo, &record.change.head, hash).await
+        }
+    };
+    let view = match RecordView::from_yaml_found(yaml, signature, texts) {
         Ok(v) => v,
         Err(_) => return not_found(frame),
     };
