@@ -10,9 +10,11 @@
 //! [`crate::server::app::permitted`], the same rule as the comment commands; a maintainer's
 //! vote from a record page ([`vote`]) is cast by the App's handler through the very code of
 //! `/patchgate approve|block`. Every form carries the session's CSRF token and a POST without
-//! it changes nothing. A record page checks the record's signature (the signature notes in the
+//! it changes nothing; the sign-in and the token are checked by the handlers' extractors
+//! ([`signin`]). A record page checks the record's signature (the signature notes in the
 //! repository's mirror, against [`WebState::allowed_signers`]) and shows the explanation texts
-//! kept beside it, each checked against its recorded hash.
+//! kept beside it (in the store, else the texts notes in the mirror), each checked against its
+//! recorded hash.
 
 pub mod oauth;
 pub mod session;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -44,7 +46,7 @@ use crate::view::pages::{
 use crate::view::record::{RecordView, Signature};
 
 use oauth::OAuth;
-use session::{Session, Sessions};
+use session::Sessions;
 
 /// The web view's sign-in settings (see [`crate::server::ServeSecrets::web`]).
 pub struct WebSecrets {
@@ -232,19 +234,7 @@ fn failed(frame: Frame, e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// The signed-in reader of a request.
-struct Reader {
-    id: String,
-    s: Session,
-}
-
 impl WebState {
-    fn reader(&self, headers: &HeaderMap) -> Option<Reader> {
-        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-        let c = session::cookie(cookies, session::COOKIE)?;
-        self.sessions.get(c).map(|(id, s)| Reader { id, s })
-    }
-
     async fn frame(&self, r: &Reader) -> Frame {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let spend = match self.store.spent(&today).await {
@@ -413,34 +403,11 @@ async fn callback(
     resp
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
-fn csrf_ok(r: &Reader, form: &CsrfForm) -> bool {
-    form.csrf
-        .as_deref()
-        .is_some_and(|t| session::same(t, &r.s.csrf))
-}
-
 async fn logout(
     State(st): State<Arc<WebState>>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: Signed<CsrfForm>,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
-    if !csrf_ok(&r, &form) {
-        return message(
-            StatusCode::FORBIDDEN,
-            st.frame(&r).await,
-            messages::WEB_CSRF_TITLE,
-            messages::WEB_CSRF,
-            false,
-        );
-    }
     if let Some(c) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -463,5 +430,7 @@ async fn logout(
 }
 
 mod pages;
+mod signin;
 mod vote;
 use pages::{decisions, queue, record, requeue, rollbacks};
+use signin::{CarriesCsrf, CsrfForm, Reader, Signed};
