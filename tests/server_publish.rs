@@ -69,10 +69,11 @@ async fn serve_pushes_the_signed_note_its_signature_and_the_anchor() {
     let run = w.completed_run(&head, &mut s);
     assert!(run.conclusion.is_some(), "{run:?}");
 
-    // All three refs are on the remote once the check run is complete.
+    // All four refs are on the remote once the check run is complete.
     for r in [
         "refs/notes/patchgate",
         "refs/notes/patchgate-signatures",
+        "refs/notes/patchgate-texts",
         "refs/patchgate/ledger",
     ] {
         assert!(remote_ref(&w, r).is_some(), "{r} was not pushed");
@@ -111,6 +112,18 @@ async fn serve_pushes_the_signed_note_its_signature_and_the_anchor() {
     );
     assert_eq!(l.status.code(), Some(0), "{}", out(&l));
     assert!(out(&l).contains("signed anchor #"), "{}", out(&l));
+    // The record's page from the remote alone: its explanation texts, from the texts note.
+    let page = patchgate(
+        &w,
+        &[
+            "report", &head, "--repo", bare, "--key", allowed_s, "--html", "-",
+        ],
+    );
+    assert_eq!(page.status.code(), Some(0), "{}", out(&page));
+    let html = String::from_utf8_lossy(&page.stdout);
+    assert!(html.contains("id=\"explanation-a\""), "{html}");
+    assert!(!html.contains("id=\"texts-not-kept\""), "{html}");
+    assert!(!html.contains("id=\"texts-problem\""), "{html}");
 
     let (status, log) = s.stop();
     assert!(status.success(), "{log}");

@@ -117,6 +117,14 @@ async fn sign_in_requeue_a_parked_job_see_its_decision_and_nothing_for_strangers
         assert_eq!(code, 401, "{path}");
         assert!(body.contains("Sign in with GitHub"), "{body}");
     }
+    // Nor is any action: a form posted without a session gets the sign-in page, token or not.
+    for path in ["/ui/logout", "/ui/queue/1/requeue", "/ui/decisions/1/vote"] {
+        for form in ["csrf=x&verdict=approve&reason=r", ""] {
+            let (code, body) = post(&base, "", path, form).await;
+            assert_eq!(code, 401, "{path} {form}");
+            assert!(body.contains("Sign in with GitHub"), "{body}");
+        }
+    }
     let (status, _) = s
         .deliver(
             "pull_request",

@@ -284,3 +284,108 @@ async fn approve_from_the_record_page_passes_the_gate_and_refuses_the_rest() {
     let (status, _) = s.stop();
     assert!(status.success());
 }
+
+/// A record whose store row keeps no texts (made before texts were kept, or keeping them
+/// failed) shows the texts noted on its head in the repository's mirror
+/// (`refs/notes/patchgate-texts`), each checked; a note of another record there is refused
+/// with the reason, and the record is still shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_store_keeps_no_texts_for_shows_those_noted_on_its_head() {
+    let w = World::new().await;
+    w.fake.set_oauth_client("Iv1.web", "web-secret-value");
+    w.fake.set_permission(REPO, "maria", "maintain");
+    w.open_pr(
+        1,
+        "render-a",
+        "main",
+        "Retry HTTP fetches with exponential backoff.",
+    );
+    let head = w.sha("render-a");
+    let fake_url = w.fake.url();
+    let env = [
+        ("PATCHGATE_OAUTH_CLIENT_ID", "Iv1.web"),
+        ("PATCHGATE_OAUTH_CLIENT_SECRET", "web-secret-value"),
+        ("PATCHGATE_PUBLIC_URL", PUBLIC),
+        ("PATCHGATE_GITHUB_WEB_URL", fake_url.as_str()),
+    ];
+    let mut s = w.serve(&[], &env);
+    let base = s.url.clone();
+    let (status, body) = s
+        .deliver("pull_request", "d-1", &w.pull_request_payload("opened", 1))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    w.completed_run(&head, &mut s);
+    wait_idle(&w, &mut s);
+    w.fake.set_browser_user(Some("maria"));
+    let maria = sign_in(&base).await;
+    let seqs = listed(&base, &maria, "one_render").await;
+    assert_eq!(seqs.len(), 1, "{seqs:?}");
+    let page_url = format!("/ui/decisions/{}", seqs[0]);
+
+    // The store forgets the row's texts: the page finds them in the mirror's texts note.
+    let db = w.data().join("patchgate.db");
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let done = sqlx::query("DELETE FROM explanation_texts")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+    }
+    let (code, page) = get(&base, &maria, &page_url).await;
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("id=\"explanation-a\">Retry HTTP fetches with exponential backoff."),
+        "{page}"
+    );
+    let a_check = page
+        .split("id=\"explanation-a-check\"")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        a_check.starts_with(">the text hashes to the recorded hash"),
+        "{a_check}"
+    );
+    assert!(!page.contains("id=\"texts-not-kept\""), "{page}");
+    assert!(!page.contains("id=\"texts-problem\""), "{page}");
+
+    // The mirror's texts note replaced by another record's (its history emptied first): not
+    // shown, and the page says why.
+    let mirror = w.data().join("mirrors").join(format!("{REPO}.git"));
+    let note = git(
+        &mirror,
+        &["notes", "--ref", "patchgate-texts", "show", &head],
+    );
+    let mut foreign: serde_json::Value = serde_json::from_str(&note).unwrap();
+    let other = format!("sha256:{}", "1".repeat(64));
+    foreign["record_hash"] = serde_json::json!(other);
+    git(&mirror, &["update-ref", "-d", "refs/notes/patchgate-texts"]);
+    git(
+        &mirror,
+        &[
+            "notes",
+            "--ref",
+            "patchgate-texts",
+            "add",
+            "-m",
+            &foreign.to_string(),
+            &head,
+        ],
+    );
+    let (code, page) = get(&base, &maria, &page_url).await;
+    assert_eq!(code, 200, "{page}");
+    let problem = page
+        .split("id=\"texts-problem\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(problem.contains("of another record"), "{page}");
+    assert!(problem.contains(&other), "{page}");
+    assert!(page.contains("id=\"texts-not-kept\""), "{page}");
+    assert!(!page.contains("id=\"explanation-a\""), "{page}");
+    assert!(page.contains("verified: record_hash recomputes"), "{page}");
+    let (status, log) = s.stop();
+    assert!(status.success(), "{log}");
+}

@@ -1,7 +1,9 @@
 //! `patchgate report RECORD --html OUT`: a decision record as one self-contained HTML page
 //! (the same page as the web view's record page), for the command line and the Action. The
 //! explanation texts are shown (each checked against its hash) when `FILE.texts.json` is beside
-//! the record file.
+//! the record file, or, for a commit's record note, when the commit carries them in
+//! `refs/notes/patchgate-texts`. Texts there that are no texts, or another record's, are said
+//! on the page (and on stderr) and the record is still shown.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,6 +12,7 @@ use anyhow::{Context, Result};
 
 use patchgate::gate::check::texts_path;
 use patchgate::meta::notes;
+use patchgate::meta::record::MetaRecord;
 use patchgate::meta::texts::ExplanationTexts;
 use patchgate::view::record::{standalone, RecordView, Signature};
 
@@ -31,22 +34,31 @@ pub(crate) fn cmd_report(args: &ReportArgs) -> Result<u8> {
         (None, None) => Signature::Unsigned,
     };
     // The explanation texts beside a `meta.yaml` file (`FILE.texts.json`, written by
-    // `--write-meta`); a note's texts are kept only by the server's store.
+    // `--write-meta`), or the texts notes on the record's commit.
     let texts_file = texts_path(Path::new(&args.record));
-    let texts = if Path::new(&args.record).is_file() && texts_file.is_file() {
-        let json = std::fs::read_to_string(&texts_file)
-            .with_context(|| format!("reading {}", texts_file.display()))?;
-        Some(ExplanationTexts::from_json(&json).with_context(|| {
-            format!(
-                "{} is not the explanation texts of a record",
-                texts_file.display()
-            )
-        })?)
+    let texts = if Path::new(&args.record).is_file() {
+        if texts_file.is_file() {
+            let json = std::fs::read_to_string(&texts_file)
+                .with_context(|| format!("reading {}", texts_file.display()))?;
+            Ok(Some(ExplanationTexts::from_json(&json).with_context(
+                || {
+                    format!(
+                        "{} is not the explanation texts of a record",
+                        texts_file.display()
+                    )
+                },
+            )?))
+        } else {
+            Ok(None)
+        }
     } else {
-        None
+        noted_texts(&args.record, &args.repo, &text)
     };
-    let view = RecordView::from_yaml_with(&text, signature, texts.as_ref())
-        .with_context(|| what.clone())?;
+    let view =
+        RecordView::from_yaml_found(&text, signature, texts).with_context(|| what.clone())?;
+    if let Some(why) = &view.texts_problem {
+        eprintln!("warning: {what}: {why}");
+    }
     let html = standalone(&view)?;
     if args.html.as_os_str() == "-" {
         std::io::stdout().write_all(html.as_bytes())?;
@@ -65,4 +77,28 @@ pub(crate) fn cmd_report(args: &ReportArgs) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// Commits of the texts notes' history looked through for the record's texts.
+const TEXTS_HISTORY: usize = 1000;
+
+/// The explanation texts of the record `text` noted on commit `target` of `repo`
+/// (`refs/notes/patchgate-texts`): the newest of that record (a later gate of the same head
+/// replaces the note; the earlier stays in the notes ref's history). `Err` says why none is
+/// shown; it never stops the report.
+fn noted_texts(
+    target: &str,
+    repo: &Path,
+    text: &str,
+) -> std::result::Result<Option<ExplanationTexts>, String> {
+    let record_hash = MetaRecord::from_yaml(text).ok().and_then(|r| r.record_hash);
+    let Ok(r) = git2::Repository::discover(repo) else {
+        return Ok(None);
+    };
+    let Ok(commit) = r.revparse_single(target).and_then(|o| o.peel_to_commit()) else {
+        return Ok(None);
+    };
+    let noted = notes::texts_history(&r, commit.id(), TEXTS_HISTORY)
+        .map_err(|e| format!("the explanation texts notes could not be read: {e}"))?;
+    ExplanationTexts::pick(&noted, record_hash.as_deref())
 }

@@ -15,7 +15,12 @@
 //! note's exact text ([`super::sshsig`], namespace `patchgate-record`) is attached to the same
 //! commit under [`SIGNATURES_REF`]; [`check_signature`] verifies it against allowed keys.
 //!
-//! This module must never touch any ref but those two notes refs, never rewrite the notes
+//! The record holds only the hashes of its explanations; their texts (masked, the JSON of
+//! [`super::texts::ExplanationTexts`]) are attached to the same commit under [`TEXTS_REF`], so
+//! `patchgate report <commit>` and the record page can show them, each checked against its
+//! recorded hash.
+//!
+//! This module must never touch any ref but those three notes refs, never rewrite the notes
 //! history, and never return a record it could not parse as if it were one (reading does not
 //! verify; call [`MetaRecord::verify`] or [`verify_yaml`](super::record::verify_yaml)).
 
@@ -28,6 +33,9 @@ pub const NOTES_REF: &str = "refs/notes/patchgate";
 
 /// The notes ref of the records' SSH signatures.
 pub const SIGNATURES_REF: &str = "refs/notes/patchgate-signatures";
+
+/// The notes ref of the records' explanation texts (masked; see [`super::texts`]).
+pub const TEXTS_REF: &str = "refs/notes/patchgate-texts";
 
 /// Why a note could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +108,29 @@ pub fn attach(repo: &Repository, commit: Oid, record: &MetaRecord) -> Result<Oid
 
 /// [`attach`] for text already written.
 pub fn attach_text(repo: &Repository, commit: Oid, text: &str) -> Result<Oid, NoteError> {
-    if let Some(note) = find(repo, commit)? {
+    attach_under(repo, NOTES_REF, commit, text)
+}
+
+/// Attach `json` (the record's [`super::texts::ExplanationTexts`], masked) to `commit` under
+/// [`TEXTS_REF`]: nothing is written when the commit already carries exactly this text, and a
+/// different one is replaced (it stays in the notes ref's history, as [`attach_text`] says).
+pub fn attach_texts(repo: &Repository, commit: Oid, json: &str) -> Result<Oid, NoteError> {
+    attach_under(repo, TEXTS_REF, commit, json)
+}
+
+fn attach_under(
+    repo: &Repository,
+    notes_ref: &str,
+    commit: Oid,
+    text: &str,
+) -> Result<Oid, NoteError> {
+    if let Some(note) = find_under(repo, notes_ref, commit)? {
         if note.message().ok() == Some(text) {
             return Ok(note.id());
         }
     }
     let sig = signature(repo)?;
-    Ok(repo.note(&sig, &sig, Some(NOTES_REF), commit, text, true)?)
+    Ok(repo.note(&sig, &sig, Some(notes_ref), commit, text, true)?)
 }
 
 /// The note text on `commit`, if it has one.
@@ -164,7 +188,27 @@ pub fn signature_history(
     commit: Oid,
     limit: usize,
 ) -> Result<Vec<String>, NoteError> {
-    let tip = match repo.refname_to_id(SIGNATURES_REF) {
+    history(repo, SIGNATURES_REF, commit, limit)
+}
+
+/// Every explanation-texts note `commit` has carried under [`TEXTS_REF`], newest first, as
+/// [`signature_history`] finds the signatures: a record finds the texts of *its* record
+/// among them (`super::texts::ExplanationTexts::pick`).
+pub fn texts_history(
+    repo: &Repository,
+    commit: Oid,
+    limit: usize,
+) -> Result<Vec<String>, NoteError> {
+    history(repo, TEXTS_REF, commit, limit)
+}
+
+fn history(
+    repo: &Repository,
+    notes_ref: &str,
+    commit: Oid,
+    limit: usize,
+) -> Result<Vec<String>, NoteError> {
+    let tip = match repo.refname_to_id(notes_ref) {
         Ok(id) => id,
         Err(e) if e.code() == ErrorCode::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
@@ -215,7 +259,15 @@ pub fn check_signature(
 }
 
 fn find(repo: &Repository, commit: Oid) -> Result<Option<git2::Note<'_>>, git2::Error> {
-    match repo.find_note(Some(NOTES_REF), commit) {
+    find_under(repo, NOTES_REF, commit)
+}
+
+fn find_under<'r>(
+    repo: &'r Repository,
+    notes_ref: &str,
+    commit: Oid,
+) -> Result<Option<git2::Note<'r>>, git2::Error> {
+    match repo.find_note(Some(notes_ref), commit) {
         Ok(n) => Ok(Some(n)),
         Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
         Err(e) => Err(e),

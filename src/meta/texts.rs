@@ -3,9 +3,10 @@
 //! The record holds only the hashes of what was said (`renders.a.explanation_hash`,
 //! `renders.b.explanation_hash`, each vote's `explanation_hash`): its hash covers the texts
 //! without carrying them, and the record never changes to carry them. The texts are kept beside
-//! it — by the server's store under the record's ledger `seq`, and as `<meta.yaml>.texts.json`
-//! beside a record written with `--write-meta` — so the record page can show them, each checked
-//! against its recorded hash when it is shown ([`TextCheck`]).
+//! it — by the server's store under the record's ledger `seq`, as a git note on the record's
+//! commit (`refs/notes/patchgate-texts`, beside the record's note; see [`super::notes`]), and
+//! as `<meta.yaml>.texts.json` beside a record written with `--write-meta` — so the record page
+//! can show them, each checked against its recorded hash when it is shown ([`TextCheck`]).
 //!
 //! Secrets are masked (Rule-Guard's secret rules) before a text is kept. A text the masking
 //! changed is marked `masked`: it is not what was hashed, so it cannot be checked, and the page
@@ -146,6 +147,42 @@ impl ExplanationTexts {
         serde_json::from_str(text)
     }
 
+    /// Of the texts notes kept for a record's commit (newest first, as
+    /// `super::notes::texts_history` reads them), the newest that is of the record
+    /// `record_hash`. `Ok(None)`: there are none. `Err` says, in one line, why none is shown —
+    /// the newest note is no texts at all, or the texts of another record — and never stops
+    /// the record from being shown.
+    pub fn pick(notes: &[String], record_hash: Option<&str>) -> Result<Option<Self>, String> {
+        let Some(newest) = notes.first() else {
+            return Ok(None);
+        };
+        let want = record_hash.unwrap_or_default();
+        if let Some(t) = notes
+            .iter()
+            .filter_map(|n| Self::from_json(n).ok())
+            .find(|t| !want.is_empty() && t.record_hash == want)
+        {
+            return Ok(Some(t));
+        }
+        Err(match Self::from_json(newest) {
+            Err(e) => format!(
+                "the explanation texts note (refs/notes/patchgate-texts) is not the explanation \
+                 texts of a record ({e}): not shown"
+            ),
+            Ok(t) => t.foreign(record_hash),
+        })
+    }
+
+    /// Why these texts are not shown with the record `record_hash`: they are of another one.
+    pub fn foreign(&self, record_hash: Option<&str>) -> String {
+        format!(
+            "the explanation texts kept for this record are of another record (record_hash `{}`, \
+             not this record's `{}`): not shown",
+            self.record_hash,
+            record_hash.unwrap_or("none")
+        )
+    }
+
     /// The kept text of `auditor`'s vote.
     pub fn vote(&self, auditor: &str) -> Option<&VoteText> {
         self.votes.iter().find(|v| v.auditor == auditor)
@@ -211,5 +248,40 @@ mod tests {
         let back = ExplanationTexts::from_json(&texts.to_json()).unwrap();
         assert_eq!(back, texts);
         assert_eq!(back.vote("r"), Some(&v));
+    }
+
+    #[test]
+    fn the_newest_texts_of_the_record_are_picked_and_anything_else_is_said() {
+        let of = |h: &str, t: &str| ExplanationTexts {
+            record_hash: h.into(),
+            a: Some(KeptText::keep(t, &mask)),
+            ..Default::default()
+        };
+        assert_eq!(ExplanationTexts::pick(&[], Some("sha256:r")), Ok(None));
+        // A later gate of the same head replaced the note: the earlier record finds its own.
+        let notes = [
+            of("sha256:s", "second").to_json(),
+            of("sha256:r", "first").to_json(),
+        ];
+        let got = ExplanationTexts::pick(&notes, Some("sha256:r"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.a.unwrap().text, "first");
+        // Another record's texts only: refused, naming both hashes.
+        let e = ExplanationTexts::pick(&notes[..1], Some("sha256:r")).unwrap_err();
+        assert!(
+            e.contains("of another record") && e.contains("sha256:s"),
+            "{e}"
+        );
+        assert!(e.contains("sha256:r"), "{e}");
+        // No texts at all: said, with serde's reason.
+        let e = ExplanationTexts::pick(&["[1, 2".to_string()], Some("sha256:r")).unwrap_err();
+        assert!(
+            e.contains("is not the explanation texts of a record"),
+            "{e}"
+        );
+        // A record without a hash matches nothing, not texts with an empty hash.
+        let e = ExplanationTexts::pick(&[of("", "x").to_json()], None).unwrap_err();
+        assert!(e.contains("of another record"), "{e}");
     }
 }

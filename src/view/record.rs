@@ -216,6 +216,8 @@ pub struct RecordView {
     pub text_b: Option<TextView>,
     /// Whether the texts were kept beside the record (else only their hashes are shown).
     pub texts_kept: bool,
+    /// Why texts kept beside the record are not shown (another record's, or no texts at all).
+    pub texts_problem: Option<String>,
     pub record_hash: String,
     pub prev_record_hash: String,
     pub verified: bool,
@@ -260,7 +262,8 @@ impl RecordView {
     }
 
     /// [`RecordView::from_yaml`] with the explanation texts kept beside the record: each shown
-    /// and checked against its recorded hash. Texts kept for another record count as none.
+    /// and checked against its recorded hash. Texts kept for another record are not shown, and
+    /// the page says so ([`RecordView::texts_problem`]).
     pub fn from_yaml_with(
         text: &str,
         signature: Signature,
@@ -268,8 +271,30 @@ impl RecordView {
     ) -> Result<Self, ViewError> {
         let r = MetaRecord::from_yaml(text)?;
         let verification = verify_yaml(text).map(|_| ());
+        let problem = texts
+            .filter(|t| Some(&t.record_hash) != r.record_hash.as_ref())
+            .map(|t| t.foreign(r.record_hash.as_deref()));
         let texts = texts.filter(|t| Some(&t.record_hash) == r.record_hash.as_ref());
-        Ok(Self::build(&r, verification, signature, texts))
+        let mut view = Self::build(&r, verification, signature, texts);
+        view.texts_problem = problem;
+        Ok(view)
+    }
+
+    /// [`RecordView::from_yaml_with`] with the texts as found where they are kept: `Err` is why
+    /// none are shown (`ExplanationTexts::pick`), said on the page; the record is still shown.
+    pub fn from_yaml_found(
+        text: &str,
+        signature: Signature,
+        texts: Result<Option<ExplanationTexts>, String>,
+    ) -> Result<Self, ViewError> {
+        match texts {
+            Ok(t) => Self::from_yaml_with(text, signature, t.as_ref()),
+            Err(why) => {
+                let mut view = Self::from_yaml_with(text, signature, None)?;
+                view.texts_problem = Some(why);
+                Ok(view)
+            }
+        }
     }
 
     fn build(
@@ -434,6 +459,7 @@ impl RecordView {
                 TextView::new(&k.text, k.check(recorded))
             }),
             texts_kept: texts.is_some(),
+            texts_problem: None,
             record_hash: r.record_hash.clone().unwrap_or_default(),
             prev_record_hash: r.prev_record_hash.clone().unwrap_or_default(),
             verified,

@@ -50,8 +50,8 @@ pub fn texts_path(meta: &std::path::Path) -> std::path::PathBuf {
     p.into()
 }
 
-/// Attach the sealed record (and its signature, and the ledger's anchor) to the head commit
-/// as git notes, and write `meta.yaml`, as `req` asks; the note (and the earlier record's
+/// Attach the sealed record (and its explanation texts, its signature, and the ledger's anchor)
+/// to the head commit as git notes, and write `meta.yaml`, as `req` asks; the note (and the earlier record's
 /// note it replaced, if any).
 pub(super) fn write_out(
     req: &CheckRequest,
@@ -67,6 +67,10 @@ pub(super) fn write_out(
             .with_context(|| format!("{} is not inside a git repository", req.repo.display()))?;
         let note = notes::attach_replacing(&repo, head_id, record)
             .context("attaching the record as a git note")?;
+        // Its explanation texts (masked, as kept in the store and beside `meta.yaml`), for
+        // `patchgate report <commit>` and the record page.
+        notes::attach_texts(&repo, head_id, &texts.to_json())
+            .context("attaching the record's explanation texts as a git note")?;
         // Signed with the deployment's key when one is configured (the note's exact text).
         if let Some(key) = signer {
             notes::attach_signature(&repo, head_id, yaml, key)

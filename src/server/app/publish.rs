@@ -1,8 +1,10 @@
 //! Publishing what the gate wrote into the mirror: with a signing key configured, the record
-//! notes (`refs/notes/patchgate`), their signatures (`refs/notes/patchgate-signatures`) and the
-//! ledger's anchor (`refs/patchgate/ledger`) are pushed from the mirror to the repository after
-//! each decision, so anyone with a clone can fetch and verify them (`patchgate meta verify
-//! --key`, `patchgate ledger verify --anchor`, `git verify-commit`).
+//! notes (`refs/notes/patchgate`), their signatures (`refs/notes/patchgate-signatures`), their
+//! explanation texts (`refs/notes/patchgate-texts`, masked) and the ledger's anchor
+//! (`refs/patchgate/ledger`) are pushed from the mirror to the repository after each decision,
+//! so anyone with a clone can fetch and verify them (`patchgate meta verify --key`, `patchgate
+//! ledger verify --anchor`, `git verify-commit`) and read the record with its texts
+//! (`patchgate report <commit> --html`).
 //!
 //! Each ref is pushed fast-forward only, never forced: a remote ref that was moved by someone
 //! else (another deployment writing the same refs, a person rewriting notes) is not
@@ -17,10 +19,10 @@ use tracing::{info, warn};
 
 use super::{AppHandler, Target};
 use crate::meta::anchor::LEDGER_REF;
-use crate::meta::notes::{NOTES_REF, SIGNATURES_REF};
+use crate::meta::notes::{NOTES_REF, SIGNATURES_REF, TEXTS_REF};
 
 /// The refs published, in order (the anchor last: it names the newest record).
-pub const PUBLISHED_REFS: [&str; 3] = [NOTES_REF, SIGNATURES_REF, LEDGER_REF];
+pub const PUBLISHED_REFS: [&str; 4] = [NOTES_REF, SIGNATURES_REF, TEXTS_REF, LEDGER_REF];
 
 impl AppHandler {
     /// Whether a record-signing key is configured (then the records are published).

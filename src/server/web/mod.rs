@@ -10,9 +10,11 @@
 //! [`crate::server::app::permitted`], the same rule as the comment commands; a maintainer's
 //! vote from a record page ([`vote`]) is cast by the App's handler through the very code of
 //! `/patchgate approve|block`. Every form carries the session's CSRF token and a POST without
-//! it changes nothing. A record page checks the record's signature (the signature notes in the
+//! it changes nothing; the sign-in and the token are checked by the handlers' extractors
+//! ([`signin`]). A record page checks the record's signature (the signature notes in the
 //! repository's mirror, against [`WebState::allowed_signers`]) and shows the explanation texts
-//! kept beside it, each checked against its recorded hash.
+//! kept beside it (in the store, else the texts notes in the mirror), each checked against its
+//! recorded hash.
 
 pub mod oauth;
 pub mod session;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,6 +35,7 @@ use tracing::warn;
 use crate::audit::spend::SpendStore;
 use crate::config::Permission;
 use crate::github::mirror::Mirrors;
+use crate::meta::texts::ExplanationTexts;
 use crate::server::app::{messages, permitted, WebVotes};
 use crate::store::decisions::DecisionQuery;
 use crate::store::Store;
@@ -43,7 +46,7 @@ use crate::view::pages::{
 use crate::view::record::{RecordView, Signature};
 
 use oauth::OAuth;
-use session::{Session, Sessions};
+use session::Sessions;
 
 /// The web view's sign-in settings (see [`crate::server::ServeSecrets::web`]).
 pub struct WebSecrets {
@@ -119,8 +122,9 @@ pub const ALLOWED_SIGNERS_VAR: &str = "PATCHGATE_ALLOWED_SIGNERS";
 
 /// Decisions per page.
 pub const PAGE: u32 = 50;
-/// Commits of the signature notes' history a record page looks through for its signature.
-const SIGNATURE_HISTORY: usize = 1000;
+/// Commits of the signature (and texts) notes' history a record page looks through for its
+/// record's signature (and texts).
+const NOTES_HISTORY: usize = 1000;
 /// Jobs listed on the queue page.
 const QUEUE_ROWS: i64 = 200;
 
@@ -230,19 +234,7 @@ fn failed(frame: Frame, e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// The signed-in reader of a request.
-struct Reader {
-    id: String,
-    s: Session,
-}
-
 impl WebState {
-    fn reader(&self, headers: &HeaderMap) -> Option<Reader> {
-        let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-        let c = session::cookie(cookies, session::COOKIE)?;
-        self.sessions.get(c).map(|(id, s)| Reader { id, s })
-    }
-
     async fn frame(&self, r: &Reader) -> Frame {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let spend = match self.store.spent(&today).await {
@@ -287,7 +279,7 @@ impl WebState {
             let git = git2::Repository::open(&path).ok()?;
             let oid = git2::Oid::from_str(&head).ok()?;
             Some(
-                match crate::meta::notes::signature_history(&git, oid, SIGNATURE_HISTORY) {
+                match crate::meta::notes::signature_history(&git, oid, NOTES_HISTORY) {
                     Ok(sigs) => Signature::of(&sigs, &yaml, allowed.as_deref()),
                     Err(e) => {
                         Signature::Invalid(format!("the signature notes could not be read: {e}"))
@@ -297,6 +289,36 @@ impl WebState {
         })
         .await;
         found.ok().flatten().unwrap_or(Signature::NotChecked)
+    }
+
+    /// The explanation texts of the record `record_hash` of `head` noted in `repo`'s mirror
+    /// (`refs/notes/patchgate-texts`), for a record the store keeps none for. `Ok(None)`: none
+    /// noted, or no mirror of the repository; `Err`: why the noted texts are not shown.
+    async fn noted_texts(
+        &self,
+        repo: &str,
+        head: &str,
+        record_hash: Option<&str>,
+    ) -> Result<Option<ExplanationTexts>, String> {
+        let Ok(name) = repo.parse::<crate::webhook::RepoName>() else {
+            return Ok(None);
+        };
+        let path = self.mirrors.path(&name);
+        let (head, hash) = (head.to_string(), record_hash.map(str::to_string));
+        let found = tokio::task::spawn_blocking(move || {
+            let git = git2::Repository::open(&path).ok()?;
+            let oid = git2::Oid::from_str(&head).ok()?;
+            Some(
+                match crate::meta::notes::texts_history(&git, oid, NOTES_HISTORY) {
+                    Ok(noted) => ExplanationTexts::pick(&noted, hash.as_deref()),
+                    Err(e) => Err(format!(
+                        "the explanation texts notes could not be read: {e}"
+                    )),
+                },
+            )
+        })
+        .await;
+        found.ok().flatten().unwrap_or(Ok(None))
     }
 
     /// Those of `repos` the reader can read.
@@ -381,34 +403,11 @@ async fn callback(
     resp
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-}
-
-fn csrf_ok(r: &Reader, form: &CsrfForm) -> bool {
-    form.csrf
-        .as_deref()
-        .is_some_and(|t| session::same(t, &r.s.csrf))
-}
-
 async fn logout(
     State(st): State<Arc<WebState>>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: Signed<CsrfForm>,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
-    if !csrf_ok(&r, &form) {
-        return message(
-            StatusCode::FORBIDDEN,
-            st.frame(&r).await,
-            messages::WEB_CSRF_TITLE,
-            messages::WEB_CSRF,
-            false,
-        );
-    }
     if let Some(c) = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -431,5 +430,7 @@ async fn logout(
 }
 
 mod pages;
+mod signin;
 mod vote;
 use pages::{decisions, queue, record, requeue, rollbacks};
+use signin::{CarriesCsrf, CsrfForm, Reader, Signed};

@@ -3,7 +3,6 @@
 use super::*;
 use crate::meta::decision::Path as GatePath;
 use crate::meta::record::MetaRecord;
-use crate::meta::texts::ExplanationTexts;
 use crate::view::pages::{Notice, VoteBox};
 
 #[derive(Deserialize, Default)]
@@ -35,12 +34,9 @@ fn encode(s: &str) -> String {
 
 pub(super) async fn decisions(
     State(st): State<Arc<WebState>>,
-    headers: HeaderMap,
     Query(q): Query<ListQuery>,
+    r: Reader,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
     let frame = st.frame(&r).await;
     if let Err(e) = st.store.index_decisions().await {
         return failed(frame, e);
@@ -153,12 +149,9 @@ pub(super) async fn decisions(
 
 pub(super) async fn record(
     State(st): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(seq): Path<String>,
+    r: Reader,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
     let Ok(seq) = seq.parse::<i64>() else {
         return not_found(st.frame(&r).await);
     };
@@ -192,14 +185,25 @@ pub(super) async fn record_page(
         return not_found(frame);
     };
     let signature = st.signature(repo, &record.change.head, yaml).await;
-    let texts = match st.store.explanation_texts(seq).await {
-        Ok(t) => t.and_then(|j| ExplanationTexts::from_json(&j).ok()),
+    // The texts the store keeps for the row; for a row it keeps none of, the texts noted on
+    // the head in the mirror (`refs/notes/patchgate-texts`).
+    let kept = match st.store.explanation_texts(seq).await {
+        Ok(kept) => kept,
         Err(e) => {
             warn!(seq, error = %e, "reading a record's explanation texts");
             None
         }
     };
-    let view = match RecordView::from_yaml_with(yaml, signature, texts.as_ref()) {
+    let texts = match kept {
+        Some(j) => ExplanationTexts::from_json(&j).map(Some).map_err(|e| {
+            format!("the explanation texts kept for this record are not explanation texts ({e})")
+        }),
+        None => {
+            let hash = record.record_hash.as_deref();
+            st.noted_texts(repo, &record.change.head, hash).await
+        }
+    };
+    let view = match RecordView::from_yaml_found(yaml, signature, texts) {
         Ok(v) => v,
         Err(_) => return not_found(frame),
     };
@@ -281,31 +285,15 @@ async fn queue_page(st: &WebState, r: &Reader, status: StatusCode, notice: Strin
     )
 }
 
-pub(super) async fn queue(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
+pub(super) async fn queue(State(st): State<Arc<WebState>>, r: Reader) -> Response {
     queue_page(&st, &r, StatusCode::OK, String::new()).await
 }
 
 pub(super) async fn requeue(
     State(st): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Signed(r, _): Signed<CsrfForm>,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
-    if !csrf_ok(&r, &form) {
-        return message(
-            StatusCode::FORBIDDEN,
-            st.frame(&r).await,
-            messages::WEB_CSRF_TITLE,
-            messages::WEB_CSRF,
-            false,
-        );
-    }
     let job = match id.parse::<i64>() {
         Ok(id) => st.store.job_summary(id).await,
         Err(_) => Ok(None),
@@ -339,10 +327,7 @@ pub(super) async fn requeue(
     queue_page(&st, &r, StatusCode::OK, text).await
 }
 
-pub(super) async fn rollbacks(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
+pub(super) async fn rollbacks(State(st): State<Arc<WebState>>, r: Reader) -> Response {
     let frame = st.frame(&r).await;
     let all = match st.store.rollback_repos().await {
         Ok(a) => a,

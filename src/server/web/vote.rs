@@ -19,29 +19,17 @@ pub(super) struct VoteForm {
     reason: Option<String>,
 }
 
+impl CarriesCsrf for VoteForm {
+    fn csrf(&self) -> Option<&str> {
+        self.csrf.as_deref()
+    }
+}
+
 pub(super) async fn vote(
     State(st): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(seq): Path<String>,
-    Form(form): Form<VoteForm>,
+    Signed(r, form): Signed<VoteForm>,
 ) -> Response {
-    let Some(r) = st.reader(&headers) else {
-        return sign_in_first();
-    };
-    if !csrf_ok(
-        &r,
-        &CsrfForm {
-            csrf: form.csrf.clone(),
-        },
-    ) {
-        return message(
-            StatusCode::FORBIDDEN,
-            st.frame(&r).await,
-            messages::WEB_CSRF_TITLE,
-            messages::WEB_CSRF,
-            false,
-        );
-    }
     let Ok(seq) = seq.parse::<i64>() else {
         return not_found(st.frame(&r).await);
     };

@@ -258,6 +258,7 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
     assert!(html.contains("MISMATCH: the text does not hash to the recorded hash"));
     assert!(!html.contains("id=\"texts-not-kept\""));
 
+    let texts_again = texts.clone();
     // Texts kept for another record are none: the page shows the hashes only, and says so.
     let other = ExplanationTexts {
         record_hash: "sha256:other".into(),
@@ -267,6 +268,33 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
     assert!(!view.texts_kept && view.text_a.is_none() && view.votes[1].explanation.is_none());
     let html = standalone(&view).unwrap();
     assert!(html.contains("id=\"texts-not-kept\""), "{html}");
+    // ... and why: they are another record's.
+    let problem = html
+        .split("id=\"texts-problem\">")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        problem.starts_with("the explanation texts kept for this record are of another record"),
+        "{html}"
+    );
+    assert!(problem.contains("sha256:other"), "{html}");
+
+    // Texts that could not be read: the record is still shown, with the reason.
+    let why = "the explanation texts note (refs/notes/patchgate-texts) is not the explanation \
+               texts of a record (EOF): not shown";
+    let view =
+        RecordView::from_yaml_found(&yaml, Signature::NotChecked, Err(why.to_string())).unwrap();
+    assert!(!view.texts_kept && view.verified);
+    let html = standalone(&view).unwrap();
+    assert!(
+        html.contains("id=\"texts-problem\">the explanation texts note"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"texts-not-kept\""), "{html}");
+    // Found: the same page as with the texts given.
+    let found =
+        RecordView::from_yaml_found(&yaml, Signature::NotChecked, Ok(Some(texts_again))).unwrap();
+    assert!(found.texts_kept && found.texts_problem.is_none());
 }
 
 #[test]
