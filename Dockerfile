@@ -21,9 +21,10 @@ FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 # Compiled from source and linked statically: libgit2 (libgit2-sys, vendored: no libgit2-dev
 # is installed), SQLite (sqlx's bundled libsqlite3-sys), ring (the one TLS crypto provider of
 # rustls, for GitHub, the model APIs and PostgreSQL) and the tree-sitter grammars (all C, no C++ scanner). git2 is built with its `https`
-# feature (mirrors are fetched and pushed over HTTPS), which links the system OpenSSL through
-# openssl-sys: pkg-config and libssl-dev here, libssl3 in the runtime. No libssh2. gcc comes
-# with the image.
+# feature (mirrors are fetched and pushed over HTTPS), which links OpenSSL through openssl-sys:
+# statically, from libssl-dev's libssl.a/libcrypto.a (.cargo/config.toml; zlib likewise, from
+# libz-sys' sources), so the runtime needs no libssl3 — rebuild the image to take an OpenSSL
+# fix (docs/security.md, "OpenSSL"). No libssh2. gcc comes with the image.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -32,6 +33,8 @@ WORKDIR /src
 # Dependency layer: manifests, lock file and the build script's input only, with stub
 # sources, so the dependencies compile once and stay cached until Cargo.toml/Cargo.lock change.
 COPY Cargo.toml Cargo.lock build.rs ./
+# The build's environment: OpenSSL and zlib linked statically.
+COPY .cargo ./.cargo
 COPY grammars ./grammars
 # Cargo.toml names its benchmarks: the manifest does not parse without their files.
 COPY benches ./benches
@@ -52,14 +55,14 @@ RUN cargo build --release --locked --bin patchgate \
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# ca-certificates: TLS to api.github.com, git's HTTPS and the model endpoints. libssl3t64:
-# the OpenSSL that libgit2's HTTPS transport links against. git (2.47 here; 2.40 or newer is
+# ca-certificates: TLS to api.github.com, git's HTTPS and the model endpoints (OpenSSL is in
+# the binary, see the builder). git (2.47 here; 2.40 or newer is
 # required): a revert is computed by git's own merge (`git merge-tree`), so it is exactly
 # `git revert`'s; fetching, pushing and reading the mirrors stay with libgit2, linked into the
 # binary. No curl, hence no HEALTHCHECK: probe GET /healthz and /readyz from the orchestrator
 # (deploy/kubernetes/).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3t64 git \
+ && apt-get install -y --no-install-recommends ca-certificates git \
  && rm -rf /var/lib/apt/lists/* \
  && git --version \
  && groupadd --system --gid 10001 patchgate \

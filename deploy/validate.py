@@ -430,10 +430,12 @@ def check_dockerfile():
         problem(where, "EXPOSE 8080 (the default PATCHGATE_LISTEN of the image)")
     if not any("patchgate" in e for e in words["ENTRYPOINT"]):
         problem(where, "ENTRYPOINT must be patchgate")
-    # git2's https transport links OpenSSL: headers in the builder, the library at run time.
-    if not any("libssl3" in r for r in words["RUN"]):
-        problem(where, "the runtime stage must install libssl3 (git2 https)")
+    # git2's https transport links OpenSSL statically (.cargo/config.toml): libssl-dev in the
+    # builder, and the config copied before the first build, or the binary would need libssl3.
     builder_runs = " ".join(a for (x, a) in stages[0] if x == "RUN")
+    builder_copies = [a.split()[:-1] for (x, a) in stages[0] if x == "COPY"]
+    if not any(".cargo" in srcs for srcs in builder_copies):
+        problem(where, "the builder stage must COPY .cargo (OpenSSL and zlib linked statically)")
     for pkg in ("libssl-dev", "pkg-config"):
         if pkg not in builder_runs:
             problem(where, f"the builder stage must install {pkg}")
