@@ -12,6 +12,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use super::change::ChangeInput;
+use super::simple_glob::SimpleGlob;
 
 /// The default globs (`*` stays within one directory; `**/` is any directory, the root too).
 pub const DEFAULT_EXCLUDES: &[&str] = &[
@@ -46,10 +47,18 @@ pub struct ExcludedFile {
 }
 
 /// A compiled list of globs.
+///
+/// The plain ones (literals, `*`, `?`, a leading `**/`, a trailing `/**`: all the defaults) are
+/// matched directly, the others by a [`GlobSet`] compiled only when there are any — building
+/// its regexes cost every `patchgate diff` process a part of its start-up (issue #21). Both
+/// mean the same (`simple_glob`'s property test against globset).
 #[derive(Debug, Clone)]
 pub struct PathFilter {
     patterns: Vec<String>,
-    set: GlobSet,
+    /// The plain globs, each with its index in `patterns`.
+    simple: Vec<(usize, SimpleGlob)>,
+    /// The other globs, and the index in `patterns` of each of the set's globs.
+    set: Option<(GlobSet, Vec<usize>)>,
 }
 
 /// A glob that does not compile.
@@ -63,9 +72,15 @@ pub struct GlobError {
 impl PathFilter {
     /// Compile `patterns` (matched against `/`-separated paths relative to the repository root).
     pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<PathFilter, GlobError> {
+        let mut simple = Vec::new();
         let mut b = GlobSetBuilder::new();
-        for p in patterns {
+        let mut in_set = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
             let p = p.as_ref();
+            if let Some(glob) = SimpleGlob::parse(p) {
+                simple.push((i, glob));
+                continue;
+            }
             let glob = GlobBuilder::new(p)
                 .literal_separator(true)
                 .build()
@@ -74,17 +89,24 @@ impl PathFilter {
                     reason: e.kind().to_string(),
                 })?;
             b.add(glob);
+            in_set.push(i);
         }
-        let set = b.build().map_err(|e| GlobError {
-            pattern: patterns
-                .iter()
-                .map(|p| p.as_ref())
-                .collect::<Vec<_>>()
-                .join(", "),
-            reason: e.to_string(),
-        })?;
+        let set = if in_set.is_empty() {
+            None
+        } else {
+            let set = b.build().map_err(|e| GlobError {
+                pattern: patterns
+                    .iter()
+                    .map(|p| p.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: e.to_string(),
+            })?;
+            Some((set, in_set))
+        };
         Ok(PathFilter {
             patterns: patterns.iter().map(|p| p.as_ref().to_string()).collect(),
+            simple,
             set,
         })
     }
@@ -105,10 +127,20 @@ impl PathFilter {
 
     /// The first pattern matching `path`, if any.
     pub fn matching(&self, path: &str) -> Option<&str> {
-        self.set
-            .matches(path)
-            .first()
-            .map(|&i| self.patterns[i].as_str())
+        let simple = self
+            .simple
+            .iter()
+            .find(|(_, g)| g.is_match(path))
+            .map(|&(i, _)| i);
+        let in_set = self
+            .set
+            .as_ref()
+            .and_then(|(set, index)| set.matches(path).first().map(|&j| index[j]));
+        let first = match (simple, in_set) {
+            (Some(s), Some(t)) => s.min(t),
+            (s, t) => s.or(t)?,
+        };
+        Some(self.patterns[first].as_str())
     }
 
     /// Take the matching files out of `input`, returning them as reported.
@@ -140,6 +172,7 @@ impl PathFilter {
 mod tests {
     use super::*;
     use crate::astdiff::change::FileVersions;
+    use proptest::prelude::*;
 
     fn input(paths: &[&str]) -> ChangeInput {
         ChangeInput {
@@ -199,5 +232,68 @@ mod tests {
     fn a_bad_glob_is_an_error_naming_it() {
         let err = PathFilter::new(&["src/[oops"]).unwrap_err();
         assert_eq!(err.pattern, "src/[oops");
+        // After a plain glob, which is not given to globset, too.
+        let err = PathFilter::new(&["*.bak", "a}"]).unwrap_err();
+        assert_eq!(err.pattern, "a}");
+    }
+
+    #[test]
+    fn the_first_matching_glob_is_reported_whichever_matcher_has_it() {
+        let f = PathFilter::new(&["src/{a,b}.py", "**/*.py", "src/[ab].py"]).unwrap();
+        assert_eq!(f.matching("src/a.py"), Some("src/{a,b}.py"));
+        assert_eq!(f.matching("src/c.py"), Some("**/*.py"));
+        let f = PathFilter::new(&["**/*.py", "src/{a,b}.py"]).unwrap();
+        assert_eq!(f.matching("src/a.py"), Some("**/*.py"));
+        let f = PathFilter::new(&["x", "src/{a,b}.py", "src/[ab].py"]).unwrap();
+        assert_eq!(f.matching("src/b.py"), Some("src/{a,b}.py"));
+        assert_eq!(f.matching("x"), Some("x"));
+        assert_eq!(f.matching("y"), None);
+        assert_eq!(PathFilter::none().matching("x"), None);
+    }
+
+    /// Globs plain and not (classes, alternations, escapes, `**` within), some of them bad.
+    fn arb_globs() -> impl Strategy<Value = Vec<String>> {
+        let glob = prop::collection::vec(
+            prop::sample::select(vec![
+                "a", "b", ".", "/", "*", "?", "**/", "/**", "[ab]", "{a,b}", "\\*", ",", "}", "[",
+            ]),
+            0..5,
+        )
+        .prop_map(|parts| parts.concat());
+        prop::collection::vec(glob, 0..5)
+    }
+
+    fn arb_path() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec!["a", "b", ".", "/", "*", ",", "ab/", "a.b"]),
+            0..8,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        /// `PathFilter` reports what one globset over all its globs reports first, and refuses
+        /// the lists globset refuses, naming the same glob.
+        #[test]
+        fn a_filter_is_one_globset(globs in arb_globs(), paths in prop::collection::vec(arb_path(), 1..6)) {
+            let mut b = GlobSetBuilder::new();
+            let mut bad = None;
+            for g in &globs {
+                match GlobBuilder::new(g).literal_separator(true).build() {
+                    Ok(glob) => { b.add(glob); }
+                    Err(e) => { bad = Some((g.clone(), e.kind().to_string())); break; }
+                }
+            }
+            let filter = PathFilter::new(&globs);
+            if let Some((pattern, reason)) = bad {
+                prop_assert_eq!(filter.unwrap_err(), GlobError { pattern, reason });
+                return Ok(());
+            }
+            let (filter, set) = (filter.unwrap(), b.build().unwrap());
+            for path in &paths {
+                let theirs = set.matches(path).first().map(|&i| globs[i].as_str());
+                prop_assert_eq!(filter.matching(path), theirs, "{:?} on {:?}", globs, path);
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod measure;
 pub mod patch;
 pub mod registry;
 pub mod report;
+mod simple_glob;
 pub mod tree;
 
 pub use diff::{diff_change, diff_change_excluding, Agreement, DiffOptions, DiffReport};
