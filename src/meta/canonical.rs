@@ -180,8 +180,10 @@ impl RecordedFinding {
 /// Normalises free text into its canonical lines (no line contains `\n`):
 ///
 /// 1. Unicode NFC;
-/// 2. `\r\n`, then any remaining `\r`, become `\n`; a leading U+FEFF (byte-order mark) is
-///    removed;
+/// 2. `\r\n`, then any remaining `\r`, become `\n`; every U+FEFF (byte-order mark) before the
+///    text's first character that is neither U+FEFF nor `White_Space` is removed (so one at
+///    the very start, a second one, or one after leading blank lines — which step 4 removes —
+///    all go, and normalising twice changes nothing);
 /// 3. the text is split at `\n`; in every line each maximal run of Unicode `White_Space`
 ///    characters (tab, NBSP, U+2028, … — `\n` is no longer among them) becomes one U+0020
 ///    space, and spaces at the start and end of the line are removed (indentation is not
@@ -191,7 +193,9 @@ impl RecordedFinding {
 pub fn normalize_text_lines(text: &str) -> Vec<String> {
     let nfc: String = text.nfc().collect();
     let unified = nfc.replace("\r\n", "\n").replace('\r', "\n");
-    let unified = unified.strip_prefix('\u{feff}').unwrap_or(&unified);
+    // Leading White_Space goes anyway (step 3 trims the first line, step 4 drops blank lines
+    // before it), so dropping it here too changes nothing but lets every leading U+FEFF go.
+    let unified = unified.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
     let mut lines: Vec<String> = Vec::new();
     for raw in unified.split('\n') {
         let line = collapse_whitespace(raw);
@@ -816,6 +820,24 @@ mod tests {
         })
     }
 
+    /// Found by the `canonical` fuzz target: `"\r\u{feff}+"` normalised to `"\u{feff}+"`, which
+    /// normalised again to `"+"`. Every byte-order mark before the first character goes.
+    #[test]
+    fn byte_order_marks_before_the_first_character_all_go() {
+        for text in [
+            "\r\u{feff}+",
+            "\u{feff}+",
+            "\u{feff}\u{feff}+",
+            "\n\n  \u{feff}+",
+            "\u{feff} \u{feff}\t+",
+        ] {
+            assert_eq!(normalize_text(text), "+", "{text:?}");
+        }
+        // Not at the start, it is text like any other (U+FEFF is not White_Space).
+        assert_eq!(normalize_text("a\n\u{feff}b"), "a\n\u{feff}b");
+        assert_eq!(normalize_text("a\u{feff}"), "a\u{feff}");
+    }
+
     proptest! {
         #[test]
         fn canonical_json_is_valid_json_and_idempotent(v in arb_json()) {
@@ -833,7 +855,7 @@ mod tests {
         }
 
         #[test]
-        fn text_normalisation_is_idempotent(s in "[ a-z\u{e9}\u{301}\t\r\n\u{a0}\u{2028}]{0,40}") {
+        fn text_normalisation_is_idempotent(s in "[ a-z\u{e9}\u{301}\t\r\n\u{a0}\u{2028}\u{feff}]{0,40}") {
             let once = normalize_text(&s);
             prop_assert_eq!(normalize_text(&once), once.clone());
             let nfc: String = once.nfc().collect();
