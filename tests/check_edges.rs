@@ -5,17 +5,7 @@
 use std::process::Command;
 
 use crate::check::{out, pg, repo, world, World};
-
-fn git(w: &World, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(&w.repo)
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(o.status.success(), "git {args:?}: {}", out(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
+use crate::support::world::git;
 
 fn check(w: &World, base: &str, head: &str) -> std::process::Output {
     pg(
@@ -39,7 +29,7 @@ fn check(w: &World, base: &str, head: &str) -> std::process::Output {
 fn an_empty_change_is_refused_and_nothing_is_sealed() {
     let w = world();
     // Base and head the same commit, by two names.
-    let main = git(&w, &["rev-parse", "main"]);
+    let main = git(&w.repo, &["rev-parse", "main"]);
     let o = check(&w, "main", &main);
     let text = out(&o);
     assert_eq!(o.status.code(), Some(2), "{text}");
@@ -47,8 +37,11 @@ fn an_empty_change_is_refused_and_nothing_is_sealed() {
     assert!(text.contains("are the same commit"), "{text}");
     assert!(text.contains("nothing was sealed"), "{text}");
     // A head with the base's files (an empty commit on top of it).
-    let tree = git(&w, &["rev-parse", "main^{tree}"]);
-    let empty = git(&w, &["commit-tree", &tree, "-p", &main, "-m", "nothing"]);
+    let tree = git(&w.repo, &["rev-parse", "main^{tree}"]);
+    let empty = git(
+        &w.repo,
+        &["commit-tree", &tree, "-p", &main, "-m", "nothing"],
+    );
     let o = check(&w, "main", &empty);
     let text = out(&o);
     assert_eq!(o.status.code(), Some(2), "{text}");
@@ -102,7 +95,7 @@ fn a_second_check_of_the_same_head_says_it_replaced_the_note() {
     // Both records are in the ledger, and the earlier note in the notes ref's history.
     let l = pg(&w, &["ledger", "verify"], &[]);
     assert!(out(&l).contains("2 record(s), chain intact"), "{}", out(&l));
-    let history = git(&w, &["rev-list", "--count", "refs/notes/patchgate"]);
+    let history = git(&w.repo, &["rev-list", "--count", "refs/notes/patchgate"]);
     assert_eq!(history, "2");
     // JSON says it too.
     let third = pg(

@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use crate::escalate::{out, run, world, World};
+use crate::support::world::git;
 
 #[test]
 fn the_page_of_an_escalated_check_marks_where_the_renders_differ() {
@@ -206,23 +207,12 @@ fn check_with_notes(w: &World, head: &str) {
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
 }
 
-fn git(w: &World, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .arg("-C")
-        .arg(&w.repo)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", out(&o));
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
 /// Replace the texts note on `rev` with `text`, exactly.
 fn put_texts_note(w: &World, rev: &str, text: &str) {
     let f = w.dir.path().join("texts-note");
     std::fs::write(&f, text).unwrap();
     git(
-        w,
+        &w.repo,
         &[
             "notes",
             "--ref",
@@ -257,7 +247,8 @@ fn report_commit(w: &World, rev: &str) -> (String, String) {
     )
 }
 
-fn after<'a>(html: &'a str, id: &str) -> &'a str {
+/// The page after the element `id`'s opening tag: its text and what follows.
+pub(crate) fn after<'a>(html: &'a str, id: &str) -> &'a str {
     html.split(&format!("id=\"{id}\">"))
         .nth(1)
         .unwrap_or_default()
@@ -272,11 +263,14 @@ fn a_commits_record_is_reported_with_the_texts_noted_beside_it() {
     let w = world();
     check_with_notes(&w, "render-a");
     let note = git(
-        &w,
+        &w.repo,
         &["notes", "--ref", "patchgate-texts", "show", "render-a"],
     );
     let texts: serde_json::Value = serde_json::from_str(&note).unwrap();
-    let record = git(&w, &["notes", "--ref", "patchgate", "show", "render-a"]);
+    let record = git(
+        &w.repo,
+        &["notes", "--ref", "patchgate", "show", "render-a"],
+    );
     let record: serde_yaml::Value = serde_yaml::from_str(&record).unwrap();
     assert_eq!(
         texts["record_hash"].as_str(),
@@ -320,7 +314,7 @@ fn a_commits_record_is_reported_with_the_texts_noted_beside_it() {
 
     // Another record's texts (the notes ref holding nothing else): refused, with the reason;
     // the record is still reported, verified, its hashes shown.
-    git(&w, &["update-ref", "-d", "refs/notes/patchgate-texts"]);
+    git(&w.repo, &["update-ref", "-d", "refs/notes/patchgate-texts"]);
     let mut foreign = texts.clone();
     let other = format!("sha256:{}", "0".repeat(64));
     foreign["record_hash"] = serde_json::json!(other);
@@ -349,7 +343,7 @@ fn a_commits_record_is_reported_with_the_texts_noted_beside_it() {
     }
 
     // No texts note at all: the hashes only, and no problem said.
-    git(&w, &["update-ref", "-d", "refs/notes/patchgate-texts"]);
+    git(&w.repo, &["update-ref", "-d", "refs/notes/patchgate-texts"]);
     let (html, stderr) = report_commit(&w, "render-a");
     assert!(html.contains("id=\"texts-not-kept\""), "{html}");
     assert!(!html.contains("id=\"texts-problem\""), "{html}");
@@ -363,18 +357,18 @@ fn no_secret_in_an_explanation_reaches_the_texts_note() {
     const KEY: &str = "AKIAQWERTYUIOPASDFGH";
     let w = world();
     // Render A's tree again, its message naming a key.
-    let tree = git(&w, &["rev-parse", "render-a^{tree}"]);
+    let tree = git(&w.repo, &["rev-parse", "render-a^{tree}"]);
     let message =
         format!("Retry HTTP fetches with exponential backoff.\n\nDeploy key {KEY} stays.\n");
     let commit = git(
-        &w,
+        &w.repo,
         &["commit-tree", tree.trim(), "-p", "main", "-m", &message],
     );
-    git(&w, &["branch", "render-secret", commit.trim()]);
+    git(&w.repo, &["branch", "render-secret", commit.trim()]);
     check_with_notes(&w, "render-secret");
 
     let note = git(
-        &w,
+        &w.repo,
         &["notes", "--ref", "patchgate-texts", "show", "render-secret"],
     );
     assert!(!note.contains(KEY), "a secret in the texts note: {note}");
