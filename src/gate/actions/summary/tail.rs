@@ -45,7 +45,7 @@ pub(super) fn tail(o: &CheckOutcome) -> String {
     if o.note.is_some() {
         let _ = writeln!(
             tail,
-            "| git note | on `{}` in the runner's clone (`refs/notes/patchgate`) |",
+            "| git note | on `{}` in the runner's clone (`refs/notes/patchgate`; the explanation texts in `refs/notes/patchgate-texts`) |",
             short(&r.change.head)
         );
     }
