@@ -62,7 +62,10 @@ impl SyntaxTree<'_> {
             let esc = &self.source[s..e];
             pos = e;
             if escapes == Escapes::Json {
-                if let Some(&(s2, e2)) = escs.get(k).filter(|(s2, _)| *s2 == e) {
+                // The low half must lie in the body too: in a tree the parser recovered from
+                // errors an escape can reach past the string's end (found by the astdiff fuzz
+                // target: `"\"\u\"` read as JSON).
+                if let Some(&(s2, e2)) = escs.get(k).filter(|&&(s2, e2)| s2 == e && e2 <= end) {
                     let e2 =
                         e2 + text::cut_escape_digits(&self.source[s2..e2], &self.source[e2..end]);
                     if let Some(c) = text::surrogate_pair(esc, &self.source[s2..e2]) {
