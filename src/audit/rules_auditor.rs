@@ -166,6 +166,47 @@ mod tests {
         )
     }
 
+    /// A task counting 5 ms ticks of the runtime it runs on: a runtime held by a blocking
+    /// auditor stops counting.
+    fn ticker() -> (
+        Arc<std::sync::atomic::AtomicU32>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counting = Arc::clone(&ticks);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                counting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (ticks, task)
+    }
+
+    /// The ticks counted in the next 300 ms.
+    async fn ticks_in_300_ms(ticks: &std::sync::atomic::AtomicU32) -> u32 {
+        let before = ticks.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ticks.load(std::sync::atomic::Ordering::SeqCst) - before
+    }
+
+    /// Run `auditor` alone in a quorum, check that it abstains at its 50 ms timeout, and
+    /// return how long the quorum took.
+    async fn abstains_at_its_50_ms_timeout(auditor: Arc<dyn Auditor>) -> Duration {
+        let started = std::time::Instant::now();
+        let (votes, _) = crate::audit::quorum::run_quorum(&[auditor], &AuditInput::default(), 1)
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(votes[0].verdict, Verdict::Abstain, "{votes:?}");
+        assert_eq!(
+            votes[0].reason.as_deref(),
+            Some("timed out after 50 ms"),
+            "{votes:?}"
+        );
+        took
+    }
+
     /// How long [`SlowSync`] blocks its thread: far beyond its 50 ms timeout.
     const SLOW: Duration = Duration::from_secs(2);
 
@@ -194,34 +235,11 @@ mod tests {
     /// own thread the auditor would hold the quorum for its 2 s and stop every tick meanwhile.
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocking_auditor_times_out_without_stalling_the_runtime() {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        let ticks = Arc::new(AtomicU32::new(0));
-        let ticker = {
-            let ticks = Arc::clone(&ticks);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    ticks.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        };
-        let started = std::time::Instant::now();
-        let auditors: Vec<Arc<dyn Auditor>> = vec![Arc::new(SlowSync)];
-        let (votes, _) = crate::audit::quorum::run_quorum(&auditors, &AuditInput::default(), 1)
-            .await
-            .unwrap();
-        let took = started.elapsed();
-        assert_eq!(votes[0].verdict, Verdict::Abstain, "{votes:?}");
-        assert_eq!(
-            votes[0].reason.as_deref(),
-            Some("timed out after 50 ms"),
-            "{votes:?}"
-        );
+        let (ticks, ticker) = ticker();
+        let took = abstains_at_its_50_ms_timeout(Arc::new(SlowSync)).await;
         assert!(took < SLOW / 2, "the quorum waited {took:?}");
         // The auditor still blocks its pool thread; the runtime's ticker is not held up.
-        let before = ticks.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let during = ticks.load(Ordering::SeqCst) - before;
+        let during = ticks_in_300_ms(&ticks).await;
         ticker.abort();
         assert!(during >= 3, "the runtime stalled: {during} ticks in 300 ms");
     }
@@ -232,18 +250,9 @@ mod tests {
     /// thread would hold the quorum for its 2 s and stop every tick meanwhile.
     #[tokio::test(flavor = "current_thread")]
     async fn a_scan_slower_than_the_timeout_abstains_and_the_runtime_keeps_running() {
-        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::atomic::Ordering;
         const SCAN: Duration = Duration::from_secs(2);
-        let ticks = Arc::new(AtomicU32::new(0));
-        let ticker = {
-            let ticks = Arc::clone(&ticks);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    ticks.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        };
+        let (ticks, ticker) = ticker();
         let scanning = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let scan = {
             let scanning = Arc::clone(&scanning);
@@ -262,23 +271,10 @@ mod tests {
             SeverityPolicy::default(),
         )
         .with_timeout(Duration::from_millis(50));
-        let started = std::time::Instant::now();
-        let auditors: Vec<Arc<dyn Auditor>> = vec![Arc::new(guard)];
-        let (votes, _) = crate::audit::quorum::run_quorum(&auditors, &AuditInput::default(), 1)
-            .await
-            .unwrap();
-        let took = started.elapsed();
-        assert_eq!(votes[0].verdict, Verdict::Abstain, "{votes:?}");
-        assert_eq!(
-            votes[0].reason.as_deref(),
-            Some("timed out after 50 ms"),
-            "{votes:?}"
-        );
+        let took = abstains_at_its_50_ms_timeout(Arc::new(guard)).await;
         assert!(took < SCAN / 2, "the quorum waited {took:?} for the scan");
         // The scan is still running on its own thread; the runtime's ticker is not held up.
-        let before = ticks.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let during = ticks.load(Ordering::SeqCst) - before;
+        let during = ticks_in_300_ms(&ticks).await;
         assert!(
             scanning.load(Ordering::SeqCst),
             "the scan ended before the check"
