@@ -152,15 +152,29 @@ pub(super) async fn record(
     Path(seq): Path<String>,
     r: Reader,
 ) -> Response {
+    match ledger_row(&st, &r, &seq).await {
+        Ok((seq, repo, yaml)) => {
+            record_page(&st, &r, seq, &repo, &yaml, StatusCode::OK, None).await
+        }
+        Err(page) => page,
+    }
+}
+
+/// The ledger row a record URL names (`/ui/decisions/<seq>`): its seq, repository and record
+/// text, or the page to answer instead (404 for a seq that is no number or no row).
+pub(super) async fn ledger_row(
+    st: &WebState,
+    r: &Reader,
+    seq: &str,
+) -> std::result::Result<(i64, String, String), Response> {
     let Ok(seq) = seq.parse::<i64>() else {
-        return not_found(st.frame(&r).await);
+        return Err(not_found(st.frame(r).await));
     };
-    let (repo, yaml) = match st.store.ledger_record(seq).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return not_found(st.frame(&r).await),
-        Err(e) => return failed(st.frame(&r).await, e),
-    };
-    record_page(&st, &r, seq, &repo, &yaml, StatusCode::OK, None).await
+    match st.store.ledger_record(seq).await {
+        Ok(Some((repo, yaml))) => Ok((seq, repo, yaml)),
+        Ok(None) => Err(not_found(st.frame(r).await)),
+        Err(e) => Err(failed(st.frame(r).await, e)),
+    }
 }
 
 /// The page of ledger row `seq` (`repo`'s record `yaml`) for reader `r` — 404 when they cannot

@@ -4,7 +4,7 @@
 //! (`human_votes.permission`, asked of GitHub for the signed-in login), bound to the head of the
 //! record the page shows. The page says what came of it.
 
-use super::pages::record_page;
+use super::pages::{ledger_row, record_page};
 use super::*;
 use crate::github::commands::MAX_REASON_CHARS;
 use crate::meta::decision::{HumanVerdict, Path as GatePath};
@@ -30,13 +30,9 @@ pub(super) async fn vote(
     Path(seq): Path<String>,
     Signed(r, form): Signed<VoteForm>,
 ) -> Response {
-    let Ok(seq) = seq.parse::<i64>() else {
-        return not_found(st.frame(&r).await);
-    };
-    let (repo, yaml) = match st.store.ledger_record(seq).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return not_found(st.frame(&r).await),
-        Err(e) => return failed(st.frame(&r).await, e),
+    let (seq, repo, yaml) = match ledger_row(&st, &r, &seq).await {
+        Ok(row) => row,
+        Err(page) => return page,
     };
     match st.level(&r, &repo).await {
         Ok(Some(_)) => {}
