@@ -519,3 +519,29 @@ fn two_patches_without_a_base_ask_for_the_base() {
     );
     assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// An unreachable PostgreSQL is blamed as such: the error names PostgreSQL, where its URL came
+/// from and the refused address, never the SQLite data directory it does not use, and never the
+/// password.
+#[test]
+fn an_unreachable_postgresql_is_named_not_the_data_directory() {
+    let data = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://gate:hunter2@127.0.0.1:{port}/patchgate");
+    let o = patchgate_in(&["jobs", "--database-url", &url], root(), data.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("opening the store (PostgreSQL, the database URL from flag --database-url)"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(!err.contains(&data.path().display().to_string()), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -103,7 +103,7 @@ pub(crate) fn settings(global: &GlobalArgs, threshold: Option<f64>) -> Result<Se
 pub(crate) async fn open_store(s: &Settings) -> Result<Store> {
     Store::open(&s.data_dir, s.database_url.as_deref())
         .await
-        .with_context(|| format!("opening the store in {}", s.data_dir.display()))
+        .with_context(|| format!("opening the store ({})", s.store_place()))
 }
 
 /// Print a JSON document on stdout, pretty, with a final newline.

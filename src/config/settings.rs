@@ -59,6 +59,19 @@ pub struct Settings {
     pub origins: BTreeMap<&'static str, Origin>,
 }
 
+impl Settings {
+    /// Which store a run opens, for an error's context: PostgreSQL and where its URL was set
+    /// (the URL itself, password masked, is in the store's own error), else the embedded
+    /// store's data directory — never the data directory when records go to PostgreSQL.
+    pub fn store_place(&self) -> String {
+        match (&self.database_url, self.origins.get("database_url")) {
+            (Some(_), Some(origin)) => format!("PostgreSQL, the database URL from {origin}"),
+            (Some(_), None) => "PostgreSQL".to_string(),
+            (None, _) => format!("SQLite in {}", self.data_dir.display()),
+        }
+    }
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -207,7 +207,7 @@ pub async fn serve(
 ) -> Result<()> {
     let store = Store::open(&settings.data_dir, settings.database_url.as_deref())
         .await
-        .with_context(|| format!("opening the store in {}", settings.data_dir.display()))?;
+        .with_context(|| format!("opening the store ({})", settings.store_place()))?;
     let metrics = metrics::Metrics::new();
     let ready = metrics::ReadyFlag::new();
 
