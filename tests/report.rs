@@ -61,7 +61,7 @@ fn the_page_of_an_escalated_check_marks_where_the_renders_differ() {
 
 /// The explanation texts `--write-meta` keeps beside the record (`meta.yaml.texts.json`) are on
 /// the page, each checked against its hash; an edited text is a mismatch, and a file that is
-/// no texts is a clear error.
+/// no texts is said on the page (and on stderr) while the record is still reported.
 #[test]
 fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
     let w = world();
@@ -128,11 +128,19 @@ fn the_page_shows_the_kept_explanation_texts_checked_against_their_hashes() {
         .unwrap_or_default();
     assert!(check.starts_with("MISMATCH"), "{html}");
 
-    // Not texts at all: a clear error, no page.
+    // Not texts at all: said on the page and on stderr, as a bad texts note is; the record is
+    // still reported (verified, its hashes shown), no text is.
     std::fs::write(&texts_path, "[1, 2").unwrap();
     let o = report(&w);
-    assert_ne!(o.status.code(), Some(0));
-    assert!(o.stdout.is_empty());
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let html = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        after(&html, "texts-problem")
+            .contains("meta.yaml.texts.json is not the explanation texts of a record"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"texts-not-kept\""), "{html}");
+    assert!(html.contains("verified: record_hash recomputes"), "{html}");
     assert!(
         out(&o).contains("meta.yaml.texts.json is not the explanation texts of a record"),
         "{}",
@@ -311,6 +319,23 @@ fn a_commits_record_is_reported_with_the_texts_noted_beside_it() {
         after(&html, "explanation-b-check").starts_with("the text hashes"),
         "{html}"
     );
+
+    // A note that is no texts on top of this record's: the record's own texts (the newest of
+    // them, the edited one) are shown, and the page says the newest note is not texts.
+    put_texts_note(&w, "render-a", "[1, 2");
+    let (html, stderr) = report_commit(&w, "render-a");
+    assert!(
+        after(&html, "explanation-a-check").starts_with("MISMATCH"),
+        "{html}"
+    );
+    let problem = after(&html, "texts-problem");
+    assert!(
+        problem
+            .starts_with("the newest explanation texts note (refs/notes/patchgate-texts) is not"),
+        "{html}"
+    );
+    assert!(problem.contains("from an earlier note"), "{html}");
+    assert!(stderr.contains("from an earlier note"), "{stderr}");
 
     // Another record's texts (the notes ref holding nothing else): refused, with the reason;
     // the record is still reported, verified, its hashes shown.

@@ -2,8 +2,8 @@
 //! (the same page as the web view's record page), for the command line and the Action. The
 //! explanation texts are shown (each checked against its hash) when `FILE.texts.json` is beside
 //! the record file, or, for a commit's record note, when the commit carries them in
-//! `refs/notes/patchgate-texts`. Texts there that are no texts, or another record's, are said
-//! on the page (and on stderr) and the record is still shown.
+//! `refs/notes/patchgate-texts`. Texts there (or in the file) that are no texts, or another
+//! record's, are said on the page (and on stderr) and the record is still shown.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use patchgate::gate::check::texts_path;
 use patchgate::meta::notes;
 use patchgate::meta::record::MetaRecord;
-use patchgate::meta::texts::ExplanationTexts;
+use patchgate::meta::texts::{ExplanationTexts, FoundTexts};
 use patchgate::view::record::{standalone, RecordView, Signature};
 
 use super::args::ReportArgs;
@@ -40,16 +40,16 @@ pub(crate) fn cmd_report(args: &ReportArgs) -> Result<u8> {
         if texts_file.is_file() {
             let json = std::fs::read_to_string(&texts_file)
                 .with_context(|| format!("reading {}", texts_file.display()))?;
-            Ok(Some(ExplanationTexts::from_json(&json).with_context(
-                || {
-                    format!(
-                        "{} is not the explanation texts of a record",
-                        texts_file.display()
-                    )
-                },
-            )?))
+            // Texts that are no texts are said, as a bad note is, and the record still shown.
+            match ExplanationTexts::from_json(&json) {
+                Ok(t) => FoundTexts::texts(t),
+                Err(e) => FoundTexts::problem(format!(
+                    "{} is not the explanation texts of a record ({e}): not shown",
+                    texts_file.display()
+                )),
+            }
         } else {
-            Ok(None)
+            FoundTexts::default()
         }
     } else {
         noted_texts(&args.record, &args.repo, &text)
@@ -84,21 +84,20 @@ const TEXTS_HISTORY: usize = 1000;
 
 /// The explanation texts of the record `text` noted on commit `target` of `repo`
 /// (`refs/notes/patchgate-texts`): the newest of that record (a later gate of the same head
-/// replaces the note; the earlier stays in the notes ref's history). `Err` says why none is
-/// shown; it never stops the report.
-fn noted_texts(
-    target: &str,
-    repo: &Path,
-    text: &str,
-) -> std::result::Result<Option<ExplanationTexts>, String> {
+/// replaces the note; the earlier stays in the notes ref's history), and what is wrong with
+/// what was found there (`ExplanationTexts::pick`); it never stops the report.
+fn noted_texts(target: &str, repo: &Path, text: &str) -> FoundTexts {
     let record_hash = MetaRecord::from_yaml(text).ok().and_then(|r| r.record_hash);
     let Ok(r) = git2::Repository::discover(repo) else {
-        return Ok(None);
+        return FoundTexts::default();
     };
     let Ok(commit) = r.revparse_single(target).and_then(|o| o.peel_to_commit()) else {
-        return Ok(None);
+        return FoundTexts::default();
     };
-    let noted = notes::texts_history(&r, commit.id(), TEXTS_HISTORY)
-        .map_err(|e| format!("the explanation texts notes could not be read: {e}"))?;
-    ExplanationTexts::pick(&noted, record_hash.as_deref())
+    match notes::texts_history(&r, commit.id(), TEXTS_HISTORY) {
+        Ok(noted) => ExplanationTexts::pick(&noted, record_hash.as_deref()),
+        Err(e) => FoundTexts::problem(format!(
+            "the explanation texts notes could not be read: {e}"
+        )),
+    }
 }

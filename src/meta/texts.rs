@@ -138,6 +138,33 @@ fn check(
     }
 }
 
+/// Explanation texts as found where they are kept (a file beside the record, the store, a git
+/// note): the texts to show, and what the page says of what was found there. Either, both or
+/// neither: texts found with a caveat are still shown (each is checked against its hash).
+#[derive(Debug, Default, PartialEq)]
+pub struct FoundTexts {
+    pub texts: Option<ExplanationTexts>,
+    pub problem: Option<String>,
+}
+
+impl FoundTexts {
+    /// Texts found, nothing to say.
+    pub fn texts(t: ExplanationTexts) -> Self {
+        FoundTexts {
+            texts: Some(t),
+            problem: None,
+        }
+    }
+
+    /// None shown, and why.
+    pub fn problem(why: String) -> Self {
+        FoundTexts {
+            texts: None,
+            problem: Some(why),
+        }
+    }
+}
+
 impl ExplanationTexts {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -149,22 +176,35 @@ impl ExplanationTexts {
 
     /// Of the texts notes kept for a record's commit (newest first, as
     /// `super::notes::texts_history` reads them), the newest that is of the record
-    /// `record_hash`. `Ok(None)`: there are none. `Err` says, in one line, why none is shown —
-    /// the newest note is no texts at all, or the texts of another record — and never stops
-    /// the record from being shown.
-    pub fn pick(notes: &[String], record_hash: Option<&str>) -> Result<Option<Self>, String> {
+    /// `record_hash`. Nothing found when there are none. Otherwise, what is wrong is said in
+    /// one line and never stops the record from being shown: none of them is this record's
+    /// (the newest is no texts at all, or another record's), or this record's texts are found
+    /// in an earlier note while the newest is no texts at all — shown, and the newest named as
+    /// not what a gate writes. (A newest note of *another* record is the usual case of a head
+    /// gated again, and says nothing.)
+    pub fn pick(notes: &[String], record_hash: Option<&str>) -> FoundTexts {
         let Some(newest) = notes.first() else {
-            return Ok(None);
+            return FoundTexts::default();
         };
         let want = record_hash.unwrap_or_default();
+        let newest_is_garbage = Self::from_json(newest).err();
         if let Some(t) = notes
             .iter()
             .filter_map(|n| Self::from_json(n).ok())
             .find(|t| !want.is_empty() && t.record_hash == want)
         {
-            return Ok(Some(t));
+            return FoundTexts {
+                texts: Some(t),
+                problem: newest_is_garbage.map(|e| {
+                    format!(
+                        "the newest explanation texts note (refs/notes/patchgate-texts) is not \
+                         the explanation texts of a record ({e}): the texts shown are this \
+                         record's, from an earlier note"
+                    )
+                }),
+            };
         }
-        Err(match Self::from_json(newest) {
+        FoundTexts::problem(match Self::from_json(newest) {
             Err(e) => format!(
                 "the explanation texts note (refs/notes/patchgate-texts) is not the explanation \
                  texts of a record ({e}): not shown"
@@ -257,31 +297,52 @@ mod tests {
             a: Some(KeptText::keep(t, &mask)),
             ..Default::default()
         };
-        assert_eq!(ExplanationTexts::pick(&[], Some("sha256:r")), Ok(None));
-        // A later gate of the same head replaced the note: the earlier record finds its own.
+        assert_eq!(
+            ExplanationTexts::pick(&[], Some("sha256:r")),
+            FoundTexts::default()
+        );
+        let problem = |f: FoundTexts| {
+            assert!(f.texts.is_none(), "{f:?}");
+            f.problem.expect("a problem")
+        };
+        // A later gate of the same head replaced the note: the earlier record finds its own,
+        // and nothing is said.
         let notes = [
             of("sha256:s", "second").to_json(),
             of("sha256:r", "first").to_json(),
         ];
-        let got = ExplanationTexts::pick(&notes, Some("sha256:r"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(got.a.unwrap().text, "first");
+        let got = ExplanationTexts::pick(&notes, Some("sha256:r"));
+        assert_eq!(got.problem, None);
+        assert_eq!(got.texts.unwrap().a.unwrap().text, "first");
         // Another record's texts only: refused, naming both hashes.
-        let e = ExplanationTexts::pick(&notes[..1], Some("sha256:r")).unwrap_err();
+        let e = problem(ExplanationTexts::pick(&notes[..1], Some("sha256:r")));
         assert!(
             e.contains("of another record") && e.contains("sha256:s"),
             "{e}"
         );
         assert!(e.contains("sha256:r"), "{e}");
         // No texts at all: said, with serde's reason.
-        let e = ExplanationTexts::pick(&["[1, 2".to_string()], Some("sha256:r")).unwrap_err();
+        let e = problem(ExplanationTexts::pick(
+            &["[1, 2".to_string()],
+            Some("sha256:r"),
+        ));
         assert!(
-            e.contains("is not the explanation texts of a record"),
+            e.contains("is not the explanation texts of a record") && e.ends_with("not shown"),
+            "{e}"
+        );
+        // The newest note is no texts, an earlier one is this record's: shown, and the newest
+        // is named.
+        let notes = ["[1, 2".to_string(), of("sha256:r", "first").to_json()];
+        let got = ExplanationTexts::pick(&notes, Some("sha256:r"));
+        assert_eq!(got.texts.unwrap().a.unwrap().text, "first");
+        let e = got.problem.expect("the garbage note is said");
+        assert!(
+            e.starts_with("the newest explanation texts note (refs/notes/patchgate-texts) is not")
+                && e.ends_with("the texts shown are this record's, from an earlier note"),
             "{e}"
         );
         // A record without a hash matches nothing, not texts with an empty hash.
-        let e = ExplanationTexts::pick(&[of("", "x").to_json()], None).unwrap_err();
+        let e = problem(ExplanationTexts::pick(&[of("", "x").to_json()], None));
         assert!(e.contains("of another record"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use super::sidebyside::{rows, Row};
 use crate::meta::decision::{ExplanationsState, Path};
 use crate::meta::notes::check_signature;
 use crate::meta::record::{verify_yaml, MetaRecord, RecordError};
-use crate::meta::texts::{ExplanationTexts, TextCheck};
+use crate::meta::texts::{ExplanationTexts, FoundTexts, TextCheck};
 
 /// What is known of the record's signature (`refs/notes/patchgate-signatures`, or `FILE.sig`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,21 +280,22 @@ impl RecordView {
         Ok(view)
     }
 
-    /// [`RecordView::from_yaml_with`] with the texts as found where they are kept: `Err` is why
-    /// none are shown (`ExplanationTexts::pick`), said on the page; the record is still shown.
+    /// [`RecordView::from_yaml_with`] with the texts as found where they are kept
+    /// ([`FoundTexts`]): what was found is shown, and what is wrong with it said on the page
+    /// ([`RecordView::texts_problem`]); the record is always shown.
     pub fn from_yaml_found(
         text: &str,
         signature: Signature,
-        texts: Result<Option<ExplanationTexts>, String>,
+        found: FoundTexts,
     ) -> Result<Self, ViewError> {
-        match texts {
-            Ok(t) => Self::from_yaml_with(text, signature, t.as_ref()),
-            Err(why) => {
-                let mut view = Self::from_yaml_with(text, signature, None)?;
-                view.texts_problem = Some(why);
-                Ok(view)
-            }
+        let mut view = Self::from_yaml_with(text, signature, found.texts.as_ref())?;
+        if let Some(why) = found.problem {
+            view.texts_problem = Some(match view.texts_problem.take() {
+                Some(first) => format!("{first}; {why}"),
+                None => why,
+            });
         }
+        Ok(view)
     }
 
     fn build(

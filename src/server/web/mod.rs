@@ -35,7 +35,7 @@ use tracing::warn;
 use crate::audit::spend::SpendStore;
 use crate::config::Permission;
 use crate::github::mirror::Mirrors;
-use crate::meta::texts::ExplanationTexts;
+use crate::meta::texts::{ExplanationTexts, FoundTexts};
 use crate::server::app::{messages, permitted, WebVotes};
 use crate::store::decisions::DecisionQuery;
 use crate::store::Store;
@@ -292,16 +292,12 @@ impl WebState {
     }
 
     /// The explanation texts of the record `record_hash` of `head` noted in `repo`'s mirror
-    /// (`refs/notes/patchgate-texts`), for a record the store keeps none for. `Ok(None)`: none
-    /// noted, or no mirror of the repository; `Err`: why the noted texts are not shown.
-    async fn noted_texts(
-        &self,
-        repo: &str,
-        head: &str,
-        record_hash: Option<&str>,
-    ) -> Result<Option<ExplanationTexts>, String> {
+    /// (`refs/notes/patchgate-texts`), for a record the store keeps none for: nothing when none
+    /// is noted or there is no mirror of the repository, else what `ExplanationTexts::pick`
+    /// found.
+    async fn noted_texts(&self, repo: &str, head: &str, record_hash: Option<&str>) -> FoundTexts {
         let Ok(name) = repo.parse::<crate::webhook::RepoName>() else {
-            return Ok(None);
+            return FoundTexts::default();
         };
         let path = self.mirrors.path(&name);
         let (head, hash) = (head.to_string(), record_hash.map(str::to_string));
@@ -311,14 +307,14 @@ impl WebState {
             Some(
                 match crate::meta::notes::texts_history(&git, oid, NOTES_HISTORY) {
                     Ok(noted) => ExplanationTexts::pick(&noted, hash.as_deref()),
-                    Err(e) => Err(format!(
+                    Err(e) => FoundTexts::problem(format!(
                         "the explanation texts notes could not be read: {e}"
                     )),
                 },
             )
         })
         .await;
-        found.ok().flatten().unwrap_or(Ok(None))
+        found.ok().flatten().unwrap_or_default()
     }
 
     /// Those of `repos` the reader can read.

@@ -209,9 +209,12 @@ pub(super) async fn record_page(
         }
     };
     let texts = match kept {
-        Some(j) => ExplanationTexts::from_json(&j).map(Some).map_err(|e| {
-            format!("the explanation texts kept for this record are not explanation texts ({e})")
-        }),
+        Some(j) => match ExplanationTexts::from_json(&j) {
+            Ok(t) => FoundTexts::texts(t),
+            Err(e) => FoundTexts::problem(format!(
+                "the explanation texts kept for this record are not explanation texts ({e})"
+            )),
+        },
         None => {
             let hash = record.record_hash.as_deref();
             st.noted_texts(repo, &record.change.head, hash).await

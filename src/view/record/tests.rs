@@ -282,8 +282,12 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
     // Texts that could not be read: the record is still shown, with the reason.
     let why = "the explanation texts note (refs/notes/patchgate-texts) is not the explanation \
                texts of a record (EOF): not shown";
-    let view =
-        RecordView::from_yaml_found(&yaml, Signature::NotChecked, Err(why.to_string())).unwrap();
+    let view = RecordView::from_yaml_found(
+        &yaml,
+        Signature::NotChecked,
+        FoundTexts::problem(why.to_string()),
+    )
+    .unwrap();
     assert!(!view.texts_kept && view.verified);
     let html = standalone(&view).unwrap();
     assert!(
@@ -293,7 +297,8 @@ fn kept_explanation_texts_are_shown_escaped_and_checked_against_their_hashes() {
     assert!(html.contains("id=\"texts-not-kept\""), "{html}");
     // Found: the same page as with the texts given.
     let found =
-        RecordView::from_yaml_found(&yaml, Signature::NotChecked, Ok(Some(texts_again))).unwrap();
+        RecordView::from_yaml_found(&yaml, Signature::NotChecked, FoundTexts::texts(texts_again))
+            .unwrap();
     assert!(found.texts_kept && found.texts_problem.is_none());
 }
 
