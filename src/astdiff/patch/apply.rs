@@ -38,7 +38,9 @@ pub fn apply_hunks(original: &[u8], hunks: &[Hunk]) -> Result<Vec<u8>, ApplyErro
     let lines: Vec<&[u8]> = original.split_inclusive(|&c| c == b'\n').collect();
     let mut out = Vec::with_capacity(original.len());
     let mut cursor = 0usize;
-    let mut offset = 0isize;
+    // Where the previous hunk was found against where its header said, in i128: a header's
+    // line numbers are any u64 a patch states, and i128 holds their sums and differences.
+    let mut offset = 0i128;
     for (n, hunk) in hunks.iter().enumerate() {
         let old: Vec<&[u8]> = hunk.old_lines().collect();
         // 0-based index where the old lines start, as the header states.
@@ -47,7 +49,7 @@ pub fn apply_hunks(original: &[u8], hunks: &[Hunk]) -> Result<Vec<u8>, ApplyErro
         } else {
             hunk.old_start.saturating_sub(1)
         };
-        let want = (stated as isize + offset).clamp(cursor as isize, lines.len() as isize) as usize;
+        let want = (stated as i128 + offset).clamp(cursor as i128, lines.len() as i128) as usize;
         let Some(at) = find_block(&lines, &old, cursor, want) else {
             return Err(mismatch(n + 1, hunk, &lines, &old, want));
         };
@@ -58,7 +60,7 @@ pub fn apply_hunks(original: &[u8], hunks: &[Hunk]) -> Result<Vec<u8>, ApplyErro
             out.extend_from_slice(l);
         }
         cursor = at + old.len();
-        offset = at as isize - stated as isize;
+        offset = at as i128 - stated as i128;
     }
     for l in &lines[cursor..] {
         out.extend_from_slice(l);

@@ -108,6 +108,24 @@ fn mismatch_past_the_end_says_end_of_file() {
     assert!(err.to_string().contains("found end of file"), "{err}");
 }
 
+/// Hunk headers may state any line number up to `u64::MAX` (found by the `patch` fuzz target:
+/// `2^63` overflowed the offset arithmetic). Positions past the end are only positions: the
+/// hunks apply where they are found, here at the end of the file.
+#[test]
+fn huge_line_numbers_in_headers_are_positions_past_the_end() {
+    let patch = "--- a/f\n+++ b/f\n@@ -9223372036854775808,0 +2 @@\n+a\n\
+                 @@ -18446744073709551615,0 +3 @@\n+b\n";
+    assert_eq!(
+        apply_str(Some("x\n"), patch).unwrap().as_deref(),
+        Some("x\na\nb\n")
+    );
+    let patch = "--- a/f\n+++ b/f\n@@ -9999999999999999999 +1 @@\n-y\n+Y\n";
+    assert!(matches!(
+        apply_str(Some("x\n"), patch),
+        Err(ApplyError::HunkMismatch { hunk: 1, .. })
+    ));
+}
+
 #[test]
 fn hunks_do_not_match_before_the_previous_hunk() {
     // The second hunk's lines exist only before the first hunk: not applicable.
