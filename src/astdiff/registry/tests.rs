@@ -1464,3 +1464,30 @@ fn malformed_registries_are_refused() {
     let err = load_err("[[language]]\nname = \"x\"\n");
     assert!(err.contains("grammar"), "{err}");
 }
+
+/// tree-sitter-ruby 0.23.1 wrote a heredoc word's length in one byte and aborted the process on
+/// reading the state back (`assert(size == length)` in its scanner's deserialize): two Ruby
+/// files with a 300-character heredoc identifier took `patchgate diff` down with SIGABRT. The
+/// vendored, patched grammar (grammars/vendor/tree-sitter-ruby/PATCHGATE.md) keeps no scanner
+/// state it cannot write whole. Parsed fresh and incrementally, as the diff does, and diffed.
+#[test]
+fn a_ruby_heredoc_identifier_over_255_bytes_does_not_abort() {
+    let reg = registry();
+    let ruby = reg.by_name("ruby").expect("ruby is registered");
+    let limits = crate::astdiff::tree::Limits::default();
+    for len in [255, 256, 300, 1000, 1100] {
+        let word = "E".repeat(len);
+        let a = format!("x = <<~{word}\n  hi\n{word}\ny = 1\n");
+        let b = format!("x = <<~{word}\n  hi\n{word}\ny = 2\n");
+        let ta = crate::astdiff::tree::parse_ts(ruby, &a, None, &limits).expect("parses");
+        let tb =
+            crate::astdiff::tree::parse_ts(ruby, &b, Some((&ta, &a)), &limits).expect("reparses");
+        assert_eq!(tb.root_node().end_byte(), b.len(), "{len}");
+        let fresh = parse(ruby, &b);
+        assert_eq!(
+            fresh.root_node().to_sexp(),
+            tb.root_node().to_sexp(),
+            "{len}"
+        );
+    }
+}
