@@ -33,39 +33,40 @@ use args::{
 /// Run one parsed command line; the exit status (0, 1) or the error (exit 2).
 pub(crate) fn run(cli: Cli) -> Result<u8> {
     let global = cli.global;
-    match cli.command {
-        Command::Diff(args) => diff::cmd_diff(*args),
-        Command::Other(other) => match other {
-            OtherCommand::Check(args) => runtime()?.block_on(check::cmd_check(&global, *args)),
-            OtherCommand::Render(args) => runtime()?.block_on(render::cmd_render(&global, args)),
-            OtherCommand::Audit(args) => runtime()?.block_on(audit::cmd_audit(&global, args)),
-            OtherCommand::Meta(MetaCommand::Verify {
-                target,
-                repo,
-                format,
-                key,
-            }) => meta::cmd_meta_verify(&target, &repo, key.as_deref(), format),
-            OtherCommand::Ledger(LedgerCommand::Verify {
-                format,
-                anchor,
-                key,
-            }) => runtime()?.block_on(meta::cmd_ledger_verify(&global, anchor.zip(key), format)),
-            OtherCommand::Report(args) => report::cmd_report(&args),
-            OtherCommand::Rollback(args) if args.github.is_some() => {
-                runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
-            }
-            OtherCommand::Rollback(args) => rollback::cmd_rollback(args),
-            OtherCommand::Rules(RulesCommand::Test { dir, format }) => {
-                rules::cmd_rules_test(dir, format)
-            }
-            OtherCommand::Config(ConfigCommand::Explain) => config::cmd_config_explain(&global),
-            OtherCommand::Config(ConfigCommand::Check { file, format }) => {
-                config::cmd_config_check(&global, file, format)
-            }
-            OtherCommand::Serve(args) => serve::cmd_serve(&global, args),
-            OtherCommand::Jobs(args) => runtime()?.block_on(jobs::cmd_jobs(&global, args)),
-            OtherCommand::Event(args) => runtime()?.block_on(event::cmd_event(args)),
-        },
+    let other = match cli.command {
+        Command::Diff(args) => return diff::cmd_diff(*args),
+        Command::Other(other) => other,
+    };
+    match other {
+        OtherCommand::Check(args) => runtime()?.block_on(check::cmd_check(&global, *args)),
+        OtherCommand::Render(args) => runtime()?.block_on(render::cmd_render(&global, args)),
+        OtherCommand::Audit(args) => runtime()?.block_on(audit::cmd_audit(&global, args)),
+        OtherCommand::Meta(MetaCommand::Verify {
+            target,
+            repo,
+            format,
+            key,
+        }) => meta::cmd_meta_verify(&target, &repo, key.as_deref(), format),
+        OtherCommand::Ledger(LedgerCommand::Verify {
+            format,
+            anchor,
+            key,
+        }) => runtime()?.block_on(meta::cmd_ledger_verify(&global, anchor.zip(key), format)),
+        OtherCommand::Report(args) => report::cmd_report(&args),
+        OtherCommand::Rollback(args) if args.github.is_some() => {
+            runtime()?.block_on(rollback::cmd_rollback_github(&global, args))
+        }
+        OtherCommand::Rollback(args) => rollback::cmd_rollback(args),
+        OtherCommand::Rules(RulesCommand::Test { dir, format }) => {
+            rules::cmd_rules_test(dir, format)
+        }
+        OtherCommand::Config(ConfigCommand::Explain) => config::cmd_config_explain(&global),
+        OtherCommand::Config(ConfigCommand::Check { file, format }) => {
+            config::cmd_config_check(&global, file, format)
+        }
+        OtherCommand::Serve(args) => serve::cmd_serve(&global, args),
+        OtherCommand::Jobs(args) => runtime()?.block_on(jobs::cmd_jobs(&global, args)),
+        OtherCommand::Event(args) => runtime()?.block_on(event::cmd_event(args)),
     }
 }
 

@@ -43,10 +43,7 @@ pub(crate) fn cmd_report(args: &ReportArgs) -> Result<u8> {
             // Texts that are no texts are said, as a bad note is, and the record still shown.
             match ExplanationTexts::from_json(&json) {
                 Ok(t) => FoundTexts::texts(t),
-                Err(e) => FoundTexts::problem(format!(
-                    "{} is not the explanation texts of a record ({e}): not shown",
-                    texts_file.display()
-                )),
+                Err(e) => FoundTexts::not_texts(texts_file.display(), &e),
             }
         } else {
             FoundTexts::default()

@@ -163,6 +163,14 @@ impl FoundTexts {
             problem: Some(why),
         }
     }
+
+    /// What `source` (a file, a note) held is no explanation texts (`e`, serde's reason): none
+    /// shown, and that said.
+    pub fn not_texts(source: impl std::fmt::Display, e: &serde_json::Error) -> Self {
+        Self::problem(format!(
+            "{source} is not the explanation texts of a record ({e}): not shown"
+        ))
+    }
 }
 
 impl ExplanationTexts {
@@ -183,34 +191,36 @@ impl ExplanationTexts {
     /// not what a gate writes. (A newest note of *another* record is the usual case of a head
     /// gated again, and says nothing.)
     pub fn pick(notes: &[String], record_hash: Option<&str>) -> FoundTexts {
-        let Some(newest) = notes.first() else {
+        let Some((newest, earlier)) = notes.split_first() else {
             return FoundTexts::default();
         };
         let want = record_hash.unwrap_or_default();
-        let newest_is_garbage = Self::from_json(newest).err();
-        if let Some(t) = notes
+        let mine = |t: &Self| !want.is_empty() && t.record_hash == want;
+        // Each note is parsed once: the newest, then the earlier ones until this record's.
+        let newest = match Self::from_json(newest) {
+            Ok(t) if mine(&t) => return FoundTexts::texts(t),
+            parsed => parsed,
+        };
+        let found = earlier
             .iter()
             .filter_map(|n| Self::from_json(n).ok())
-            .find(|t| !want.is_empty() && t.record_hash == want)
-        {
-            return FoundTexts {
+            .find(|t| mine(t));
+        match (newest, found) {
+            (Ok(_), Some(t)) => FoundTexts::texts(t),
+            (Err(e), Some(t)) => FoundTexts {
                 texts: Some(t),
-                problem: newest_is_garbage.map(|e| {
-                    format!(
-                        "the newest explanation texts note (refs/notes/patchgate-texts) is not \
-                         the explanation texts of a record ({e}): the texts shown are this \
-                         record's, from an earlier note"
-                    )
-                }),
-            };
-        }
-        FoundTexts::problem(match Self::from_json(newest) {
-            Err(e) => format!(
-                "the explanation texts note (refs/notes/patchgate-texts) is not the explanation \
-                 texts of a record ({e}): not shown"
+                problem: Some(format!(
+                    "the newest explanation texts note (refs/notes/patchgate-texts) is not the \
+                     explanation texts of a record ({e}): the texts shown are this record's, \
+                     from an earlier note"
+                )),
+            },
+            (Err(e), None) => FoundTexts::not_texts(
+                "the explanation texts note (refs/notes/patchgate-texts)",
+                &e,
             ),
-            Ok(t) => t.foreign(record_hash),
-        })
+            (Ok(t), None) => FoundTexts::problem(t.foreign(record_hash)),
+        }
     }
 
     /// Why these texts are not shown with the record `record_hash`: they are of another one.
